@@ -1,0 +1,69 @@
+"""Engine and session scope. One engine per process and URL; SQLite tuned for the embedded default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.settings import get_settings
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    # WAL lets the API read while the worker writes; busy_timeout waits for the writer lock
+    # instead of failing at once; foreign keys are off by default in SQLite.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+_engines: dict[str, Engine] = {}
+_factories: dict[str, sessionmaker[Session]] = {}
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The process-wide engine for ``url`` (default: the configured database)."""
+    settings = get_settings()
+    url = url or settings.resolved_database_url()
+    if url not in _engines:
+        if url.startswith("sqlite"):
+            settings.ensure_data_dir()
+            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            _tune_sqlite(engine)
+        else:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        _engines[url] = engine
+    return _engines[url]
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any exception."""
+    engine = get_engine(url)
+    factory = _factories.setdefault(
+        str(engine.url), sessionmaker(bind=engine, expire_on_commit=False)
+    )
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def reset_engines() -> None:
+    """Dispose cached engines (tests switch databases; forked workers must not share sockets)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+    _factories.clear()

@@ -1,0 +1,179 @@
+"""SQLAlchemy 2 models: the single source of truth shared by the API and the workers."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class JobStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class TrialStatus(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    #: loss became NaN/inf; never counted as best.
+    DIVERGED = "diverged"
+    #: an exception while building or training (bad combination, out of memory...).
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    # Store the lowercase values, as plain strings (no native PG enum: easier migrations).
+    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False, length=16)
+
+
+class Job(Base):
+    """One search: a spec, its state, and its best trial so far."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[JobStatus] = mapped_column(
+        _enum(JobStatus), default=JobStatus.QUEUED, index=True
+    )
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    warnings: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    algorithm: Mapped[str] = mapped_column(String(16))
+    dataset: Mapped[str] = mapped_column(String(100))
+    objective: Mapped[str] = mapped_column(String(64))
+    direction: Mapped[str] = mapped_column(String(3))  # "min" | "max"
+    max_trials: Mapped[int] = mapped_column(Integer)
+    trials_completed: Mapped[int] = mapped_column(Integer, default=0)
+    trials_failed: Mapped[int] = mapped_column(Integer, default=0)
+    trials_diverged: Mapped[int] = mapped_column(Integer, default=0)
+    best_trial_number: Mapped[int | None] = mapped_column(Integer)
+    best_score: Mapped[float | None] = mapped_column(Float)
+    #: seeded split and preprocessing facts recorded by the worker (rows, features, split seed...).
+    dataset_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Keras Tuner oracle state (JSON), so a restarted worker resumes the search.
+    oracle_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: which worker holds the job, and when it last proved alive.
+    worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    trials: Mapped[list[Trial]] = relationship(
+        back_populates="job", cascade="all, delete-orphan", order_by="Trial.number"
+    )
+
+
+class Trial(Base):
+    """One configuration tried by a job (averaged over its executions)."""
+
+    __tablename__ = "trials"
+    __table_args__ = (UniqueConstraint("job_id", "number", name="uq_trial_job_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    #: 0-based, in the order the oracle handed the trials out (Keras Tuner's trial id).
+    number: Mapped[int] = mapped_column(Integer)
+    status: Mapped[TrialStatus] = mapped_column(_enum(TrialStatus), default=TrialStatus.RUNNING)
+    hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    score: Mapped[float | None] = mapped_column(Float)
+    best_epoch: Mapped[int | None] = mapped_column(Integer)
+    epochs_run: Mapped[int] = mapped_column(Integer, default=0)
+    #: the metrics of the best epoch (averaged over executions).
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    parameter_count: Mapped[int | None] = mapped_column(Integer)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    fit_duration_s: Mapped[float | None] = mapped_column(Float)
+
+    job: Mapped[Job] = relationship(back_populates="trials")
+    epochs: Mapped[list[Epoch]] = relationship(
+        back_populates="trial",
+        cascade="all, delete-orphan",
+        order_by="(Epoch.execution, Epoch.epoch)",
+    )
+
+
+class Epoch(Base):
+    """Metrics of one epoch of one execution of a trial, written as training runs."""
+
+    __tablename__ = "epochs"
+    __table_args__ = (
+        UniqueConstraint("trial_id", "execution", "epoch", name="uq_epoch_trial_exec_epoch"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
+    execution: Mapped[int] = mapped_column(Integer, default=0)
+    #: 0-based epoch index, as Keras counts them.
+    epoch: Mapped[int] = mapped_column(Integer)
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON)
+    learning_rate: Mapped[float | None] = mapped_column(Float)
+    duration_s: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    trial: Mapped[Trial] = relationship(back_populates="epochs")
+
+
+class ModelArtifact(Base):
+    """A trained model in Keras's native ``.keras`` format: the job's top-k trials."""
+
+    __tablename__ = "model_artifacts"
+    __table_args__ = (UniqueConstraint("job_id", "trial_number", name="uq_artifact_job_trial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    trial_number: Mapped[int] = mapped_column(Integer)
+    #: 1 = best. Assigned when the job ends; null while the search still runs.
+    rank: Mapped[int | None] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float)
+    format: Mapped[str] = mapped_column(String(16), default="keras")
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: what a client needs to call predict: task, input shape, class labels, feature names...
+    signature: Mapped[dict[str, Any]] = mapped_column(JSON)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,94 @@
+"""Service configuration, read from environment variables prefixed ``HPSEARCH_``.
+
+The defaults are the embedded single-machine setup: a SQLite database and a Celery broker kept in
+another SQLite file, both under ``HPSEARCH_DATA_DIR``. Point ``HPSEARCH_DATABASE_URL`` at
+PostgreSQL and ``HPSEARCH_BROKER_URL`` at Redis to scale out; the code is the same.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All knobs of the service. Every field maps to ``HPSEARCH_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="HPSEARCH_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("hpsearch-data"),
+        description="Where the embedded defaults keep the SQLite database, broker and scratch files.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL. Default: sqlite file in data_dir. "
+        "Example: postgresql+psycopg://user@host:5432/hpsearch",
+    )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker URL. Default: kombu's SQLAlchemy transport on a sqlite file in "
+        "data_dir. Example: redis://localhost:6379/0",
+    )
+    queue_name: str = Field(default="hpsearch", description="Celery queue the jobs are sent to.")
+    broker_visibility_timeout_s: int = Field(
+        default=6 * 3600,
+        description="Redis visibility timeout; must exceed the longest job (job_hard_time_limit_s).",
+    )
+    job_soft_time_limit_s: int = Field(default=4 * 3600, ge=60)
+    job_hard_time_limit_s: int = Field(default=4 * 3600 + 300, ge=120)
+    worker_max_tasks_per_child: int = Field(
+        default=20,
+        ge=1,
+        description="Recycle a worker process after this many jobs (frees memory).",
+    )
+    tf_threads: int = Field(
+        default=1,
+        ge=0,
+        description="TensorFlow intra/inter-op threads per worker process (0 = TF default).",
+    )
+    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    stale_after_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A running job whose heartbeat is older than this is re-queued.",
+    )
+    broker_connect_timeout_s: float = Field(
+        default=3.0, gt=0, description="How long a submission waits for the broker before a 503."
+    )
+    max_request_bytes: int = Field(
+        default=1_000_000, ge=1024, description="Largest JSON body accepted."
+    )
+    max_predict_rows: int = Field(
+        default=10_000, ge=1, description="Largest batch POST /predict takes."
+    )
+    predict_timeout_s: float = Field(default=120.0, gt=0)
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to a SQLite file in ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'hpsearch.db').resolve()}"
+
+    def resolved_broker_url(self) -> str:
+        """The broker URL, defaulting to kombu's SQLAlchemy transport on a SQLite file."""
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{(self.data_dir / 'broker.db').resolve()}"
+
+    @property
+    def is_embedded_broker(self) -> bool:
+        return self.resolved_broker_url().startswith("sqla+")
+
+    def ensure_data_dir(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Process-wide settings (tests clear the cache with ``get_settings.cache_clear()``)."""
+    return Settings()

@@ -1,0 +1,400 @@
+"""The job spec: a search space over dense Keras networks, and how to search it.
+
+Every technique of the catalogue can be fixed (a bare value) or searched (``choice``, ``int`` or
+``float`` ranges, see ``params.py``). Unknown fields are rejected. Hard limits live in
+``limits.py``; a spec that breaks one fails validation with the field and the limit named.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from search_spaces import limits
+from search_spaces.datasets import (
+    BUILTIN_DATASETS,
+    DatasetInfo,
+    Task,
+    default_objective,
+    infer_direction,
+    objective_names,
+)
+from search_spaces.errors import SpecError
+from search_spaces.params import (
+    AnyParam,
+    CatParam,
+    FloatParam,
+    IntParam,
+    StrictModel,
+    is_finite,
+    is_fixed,
+    upper_bound,
+)
+
+Activation = Literal[
+    "relu",
+    "leaky_relu",
+    "prelu",
+    "rrelu",
+    "elu",
+    "selu",
+    "gelu",
+    "swish",
+    "tanh",
+    "sigmoid",
+    "linear",
+]
+Initializer = Literal[
+    "auto",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "variance_scaling",
+    "zeros",
+    "ones",
+    "random_normal",
+]
+BatchNormPlacement = Literal["none", "before", "after"]
+DropoutKind = Literal["dropout", "alpha_dropout"]
+Regularizer = Literal["none", "l1", "l2", "l1_l2"]
+OptimizerName = Literal[
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "adadelta",
+    "rmsprop",
+    "adam",
+    "adamw",
+    "nadam",
+    "adamax",
+    "ftrl",
+]
+Clipping = Literal["none", "clipvalue", "clipnorm", "global_clipnorm"]
+ScheduleKind = Literal["constant", "power", "exponential", "piecewise", "plateau", "one_cycle"]
+RegressionLoss = Literal["mse", "mae", "huber"]
+Algorithm = Literal["random", "bayesian", "hyperband", "grid"]
+PerLayer = Literal["units", "activation", "kernel_initializer", "batch_norm", "dropout"]
+
+Units = Annotated[int, Field(ge=1, le=limits.MAX_UNITS)]
+Depth = Annotated[int, Field(ge=1, le=limits.MAX_LAYERS)]
+Epochs = Annotated[int, Field(ge=1, le=limits.MAX_EPOCHS)]
+BatchSize = Annotated[int, Field(ge=1, le=limits.MAX_BATCH_SIZE)]
+Rate = Annotated[float, Field(ge=0.0, le=0.9)]
+UnitInterval = Annotated[float, Field(ge=0.0, le=1.0)]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
+LearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
+PenaltyFactor = Annotated[float, Field(ge=0.0, le=1.0)]
+Positive = Annotated[float, Field(gt=0.0, le=1e6)]
+NonNegative = Annotated[float, Field(ge=0.0, le=1e6)]
+Patience = Annotated[int, Field(ge=0, le=limits.MAX_EPOCHS)]
+Seed = Annotated[int, Field(ge=0, le=limits.MAX_SEED)]
+
+
+class DatasetSpec(StrictModel):
+    """Which data to train on and how to split it."""
+
+    name: str = Field(description="A built-in dataset (GET /api/v1/datasets lists them).")
+    validation_split: float = Field(default=0.2, ge=0.05, le=0.5)
+    split_seed: Seed = 0
+    max_rows: int | None = Field(
+        default=None,
+        ge=10,
+        le=limits.MAX_ROWS,
+        description="Use a seeded sample of this many rows.",
+    )
+
+    @model_validator(mode="after")
+    def _known(self) -> DatasetSpec:
+        if self.name not in BUILTIN_DATASETS:
+            known = ", ".join(sorted(BUILTIN_DATASETS))
+            raise SpecError("dataset.name", f"unknown dataset {self.name!r}; known: {known}")
+        return self
+
+    @property
+    def info(self) -> DatasetInfo:
+        return BUILTIN_DATASETS[self.name]
+
+    @property
+    def training_rows(self) -> int:
+        rows = min(self.info.rows, self.max_rows or self.info.rows)
+        return rows - max(1, round(rows * self.validation_split))
+
+
+class InputSpec(StrictModel):
+    """Preprocessing layers in front of the hidden stack."""
+
+    flatten: bool | None = Field(
+        default=None, description="Flatten inputs; default: when rank > 1."
+    )
+    standardize: CatParam(bool) = Field(
+        default=True, description="A Normalization layer adapted on the training split only."
+    )
+    batch_norm: CatParam(bool) = Field(
+        default=False, description="BatchNormalization on the input."
+    )
+
+
+class VarianceScalingSpec(StrictModel):
+    """Arguments of the ``variance_scaling`` initializer."""
+
+    scale: FloatParam(Annotated[float, Field(gt=0.0, le=100.0)]) = 1.0
+    mode: CatParam(Literal["fan_in", "fan_out", "fan_avg"]) = "fan_in"
+    distribution: CatParam(Literal["truncated_normal", "untruncated_normal", "uniform"]) = (
+        "truncated_normal"
+    )
+
+
+class ModelSpec(StrictModel):
+    """A dense network: depth and width, activation, init, batch norm, dropout, penalties."""
+
+    input: InputSpec = Field(default_factory=InputSpec)
+    layers: list[Units] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=limits.MAX_LAYERS,
+        description="Explicit units per hidden layer, e.g. [300, 100, 50, 50, 50]. Fixes depth and width.",
+    )
+    depth: IntParam(Depth) = Field(default=2, description="Number of hidden layers.")
+    units: IntParam(Units) = Field(default=64, description="Units per hidden layer.")
+    per_layer: list[PerLayer] = Field(
+        default_factory=list,
+        description="Parameters sampled independently for each hidden layer (units_0, units_1...).",
+    )
+    activation: CatParam(Activation) = "relu"
+    leaky_alpha: FloatParam(UnitInterval) = Field(
+        default=0.2, description="Negative slope (leaky_relu)."
+    )
+    rrelu_lower: FloatParam(UnitInterval) = Field(
+        default=1 / 8, description="RReLU slope range low."
+    )
+    rrelu_upper: FloatParam(UnitInterval) = Field(
+        default=1 / 3, description="RReLU slope range high."
+    )
+    kernel_initializer: CatParam(Initializer) = Field(
+        default="glorot_uniform",
+        description="'auto' pairs He with ReLU-like, LeCun with SELU, Glorot else.",
+    )
+    variance_scaling: VarianceScalingSpec = Field(default_factory=VarianceScalingSpec)
+    batch_norm: CatParam(BatchNormPlacement) = Field(
+        default="none", description="BatchNormalization before or after each hidden activation."
+    )
+    dropout: FloatParam(Rate) = Field(
+        default=0.0, description="Dropout rate after each hidden layer."
+    )
+    dropout_kind: CatParam(DropoutKind) = "dropout"
+    regularizer: CatParam(Regularizer) = "none"
+    regularization_factor: FloatParam(PenaltyFactor) = 1e-4
+    max_norm: FloatParam(NonNegative) = Field(
+        default=0.0, description="MaxNorm constraint r; 0 = none."
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> ModelSpec:
+        if self.layers is not None:
+            explicit = self.model_fields_set & {"depth", "units"}
+            if explicit:
+                raise SpecError(
+                    "model.layers", f"give either layers or {'/'.join(sorted(explicit))}, not both"
+                )
+            if "units" in self.per_layer:
+                raise SpecError(
+                    "model.per_layer", "'units' needs depth/units, not an explicit layers list"
+                )
+        if len(set(self.per_layer)) != len(self.per_layer):
+            raise SpecError("model.per_layer", "entries must be unique")
+        return self
+
+    @property
+    def max_depth(self) -> int:
+        return len(self.layers) if self.layers is not None else upper_bound(self.depth)
+
+    def max_parameter_count(self, n_features: int, n_outputs: int) -> int:
+        """Trainable weights of the largest network the space allows (resource bound)."""
+        if self.layers is not None:
+            widths = list(self.layers)
+        else:
+            widths = [upper_bound(self.units)] * upper_bound(self.depth)
+        sizes = [n_features, *widths, n_outputs]
+        return sum((a + 1) * b for a, b in pairwise(sizes))
+
+
+class OptimizerSpec(StrictModel):
+    """Optimizer, learning rate, optimizer-specific arguments and gradient clipping.
+
+    ``momentum`` applies to sgd-with-momentum and nesterov; ``rho`` to rmsprop and adadelta;
+    ``beta_1``/``beta_2`` to adam, adamw, nadam and adamax; ``weight_decay`` to adamw.
+    """
+
+    name: CatParam(OptimizerName) = "adam"
+    learning_rate: FloatParam(LearningRate) = 1e-3
+    momentum: FloatParam(Beta) = 0.9
+    rho: FloatParam(Beta) = 0.9
+    beta_1: FloatParam(Beta) = 0.9
+    beta_2: FloatParam(Beta) = 0.999
+    weight_decay: FloatParam(PenaltyFactor) = 0.004
+    clipping: CatParam(Clipping) = "none"
+    clip_threshold: FloatParam(Positive) = 1.0
+
+
+class ScheduleSpec(StrictModel):
+    """Learning-rate schedule. Decay periods are in epochs.
+
+    power: lr / (1 + t/s)^c; exponential: lr * 0.1^(t/s); piecewise: lr * multipliers[i] after
+    boundaries[i-1] epochs; plateau: lr * factor after ``patience`` epochs without improvement;
+    one_cycle: up from lr/10 to lr over the first half, down to lr/10 then lr/1000 over the rest.
+    """
+
+    kind: CatParam(ScheduleKind) = "constant"
+    decay_epochs: FloatParam(Annotated[float, Field(gt=0.0, le=limits.MAX_EPOCHS)]) = 10.0
+    power: FloatParam(Annotated[float, Field(gt=0.0, le=10.0)]) = 1.0
+    boundaries: list[Annotated[int, Field(ge=1, le=limits.MAX_EPOCHS)]] = Field(
+        default_factory=list, max_length=limits.MAX_PIECEWISE_BOUNDARIES
+    )
+    multipliers: list[Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
+        default_factory=list, max_length=limits.MAX_PIECEWISE_BOUNDARIES + 1
+    )
+    factor: FloatParam(Annotated[float, Field(gt=0.0, lt=1.0)]) = 0.5
+    patience: IntParam(Patience) = 5
+
+    @model_validator(mode="after")
+    def _piecewise(self) -> ScheduleSpec:
+        if "piecewise" in self.kind.candidates():
+            if not self.boundaries:
+                raise SpecError(
+                    "schedule.boundaries", "piecewise needs boundaries (epochs) and multipliers"
+                )
+            if sorted(set(self.boundaries)) != self.boundaries:
+                raise SpecError("schedule.boundaries", "must be strictly increasing")
+            if len(self.multipliers) != len(self.boundaries) + 1:
+                raise SpecError("schedule.multipliers", "needs exactly len(boundaries) + 1 values")
+        return self
+
+
+class EarlyStoppingSpec(StrictModel):
+    enabled: bool = True
+    monitor: str | None = Field(default=None, description="Default: the search objective.")
+    patience: Patience = 5
+    min_delta: NonNegative = 0.0
+    restore_best_weights: bool = True
+
+
+class TrainingSpec(StrictModel):
+    epochs: IntParam(Epochs) = Field(default=10, description="Upper bound under early stopping.")
+    batch_size: IntParam(BatchSize) = 32
+    loss: CatParam(RegressionLoss) = Field(
+        default="mse", description="Regression loss (classification: crossentropy)."
+    )
+    early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+
+
+class SearchSettings(StrictModel):
+    algorithm: Algorithm = "random"
+    objective: str | None = Field(
+        default=None, description="Default: val_accuracy, or val_loss for regression."
+    )
+    direction: Literal["min", "max"] | None = Field(
+        default=None, description="Default: from the objective."
+    )
+    max_trials: int = Field(default=10, ge=1, le=limits.MAX_TRIALS)
+    executions_per_trial: int = Field(default=1, ge=1, le=limits.MAX_EXECUTIONS_PER_TRIAL)
+    seed: Seed | None = None
+    num_initial_points: int | None = Field(
+        default=None,
+        ge=1,
+        le=limits.MAX_TRIALS,
+        description="Bayesian: random trials before the GP.",
+    )
+    hyperband_factor: int = Field(default=3, ge=2, le=10)
+    hyperband_iterations: int = Field(default=1, ge=1, le=5)
+    top_k: int = Field(default=1, ge=1, le=limits.MAX_TOP_K, description="Best models stored.")
+    time_limit_s: int | None = Field(default=None, ge=1, le=limits.MAX_TIME_LIMIT_S)
+
+
+class JobSpec(StrictModel):
+    """A whole job: data, search space (model, optimizer, schedule, training) and search settings."""
+
+    name: str | None = Field(default=None, max_length=limits.MAX_NAME_LENGTH)
+    dataset: DatasetSpec
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    search: SearchSettings = Field(default_factory=SearchSettings)
+
+    @property
+    def task(self) -> Task:
+        return self.dataset.info.task
+
+    @property
+    def objective(self) -> str:
+        return self.search.objective or default_objective(self.task)
+
+    @property
+    def direction(self) -> str:
+        return self.search.direction or infer_direction(self.objective)
+
+    @property
+    def early_stopping_monitor(self) -> str:
+        return self.training.early_stopping.monitor or self.objective
+
+    @model_validator(mode="after")
+    def _coherent(self) -> JobSpec:
+        allowed = objective_names(self.task)
+        if self.objective not in allowed:
+            raise SpecError(
+                "search.objective",
+                f"{self.objective!r} is not logged for a {self.task} task; use one of {allowed}",
+            )
+        if self.early_stopping_monitor not in allowed:
+            raise SpecError(
+                "training.early_stopping.monitor",
+                f"{self.early_stopping_monitor!r} is not logged for a {self.task} task; use one of {allowed}",
+            )
+        info = self.dataset.info
+        worst = self.model.max_parameter_count(info.n_features, info.n_outputs)
+        if worst > limits.MAX_PARAMETERS:
+            raise SpecError(
+                "model",
+                f"the largest model this space allows has {worst:,} parameters, over the limit of "
+                f"{limits.MAX_PARAMETERS:,} (max_parameters): lower depth, units or layers",
+                limits.MAX_PARAMETERS,
+            )
+        if self.search.algorithm == "grid":
+            unbounded = [name for name, p in self.iter_params() if not is_finite(p)]
+            if unbounded:
+                raise SpecError(
+                    "search.algorithm",
+                    f"grid search needs finite parameters; give a step to: {', '.join(unbounded)}",
+                )
+        return self
+
+    def iter_params(self) -> list[tuple[str, AnyParam]]:
+        """Every searchable parameter of the spec, with its dotted path."""
+        found: list[tuple[str, AnyParam]] = []
+
+        def walk(prefix: str, model: StrictModel) -> None:
+            for name in type(model).model_fields:
+                value = getattr(model, name)
+                if isinstance(value, StrictModel) and hasattr(value, "candidates"):
+                    found.append((f"{prefix}{name}", value))
+                elif isinstance(value, StrictModel):
+                    walk(f"{prefix}{name}.", value)
+
+        for section in ("model", "optimizer", "schedule", "training"):
+            walk(f"{section}.", getattr(self, section))
+        return found
+
+    @property
+    def is_single_configuration(self) -> bool:
+        """True if every parameter is fixed: the job trains exactly one model."""
+        return all(is_fixed(p) for _, p in self.iter_params())
+
+    @property
+    def max_epochs(self) -> int:
+        return int(upper_bound(self.training.epochs))
