@@ -1,0 +1,48 @@
+"""Celery configuration shared by the API (which only sends tasks, by name) and the workers.
+
+Kept free of TensorFlow and of ``worker`` imports so the API can enqueue without loading either.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from db.settings import Settings
+
+#: the one task the API sends: run (or resume) the search of a job. Args: job id.
+RUN_JOB_TASK = "hpsearch.run_job"
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """Celery settings suited to long ML tasks, for the configured broker."""
+    broker_url = settings.resolved_broker_url()
+    if settings.is_embedded_broker:
+        settings.ensure_data_dir()
+    transport_options: dict[str, Any] = {}
+    if broker_url.startswith(("redis://", "rediss://")):
+        # A message not acked within the visibility timeout is redelivered: it must outlast the
+        # longest job, or a long search would be started twice.
+        transport_options["visibility_timeout"] = settings.broker_visibility_timeout_s
+    return {
+        "broker_url": broker_url,
+        "broker_transport_options": transport_options,
+        "broker_connection_retry_on_startup": True,
+        # Results live in the database; Celery's result backend is not used.
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_default_queue": settings.queue_name,
+        "task_routes": {RUN_JOB_TASK: {"queue": settings.queue_name}},
+        # Ack after the task ran, and requeue if the worker process died mid-task.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        # One message per worker process at a time: a long search must not hold back others.
+        "worker_prefetch_multiplier": 1,
+        "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
+        "task_soft_time_limit": settings.job_soft_time_limit_s,
+        "task_time_limit": settings.job_hard_time_limit_s,
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+    }
