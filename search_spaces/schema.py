@@ -357,6 +357,12 @@ class JobSpec(StrictModel):
                 f"{self.early_stopping_monitor!r} is not logged for a {self.task} task; use one of {allowed}",
             )
         info = self.dataset.info
+        if self.model.input.flatten is False and len(info.input_shape) > 1:
+            raise SpecError(
+                "model.input.flatten",
+                f"{self.dataset.name} rows have shape {info.input_shape}; a dense network needs "
+                "them flattened (omit flatten or set it to true)",
+            )
         worst = self.model.max_parameter_count(info.n_features, info.n_outputs)
         if worst > limits.MAX_PARAMETERS:
             raise SpecError(
