@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         gt=0,
         description="A running job whose heartbeat is older than this is re-queued.",
     )
+    max_job_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="A job whose worker died this many times is failed instead of resumed again.",
+    )
     broker_connect_timeout_s: float = Field(
         default=3.0, gt=0, description="How long a submission waits for the broker before a 503."
     )

@@ -1,0 +1,79 @@
+"""Helpers for the worker tests: tiny specs, job rows, reading results back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from db.engine import session_scope
+from db.models import Epoch, Job, ModelArtifact, Trial
+from search_spaces.schema import JobSpec
+
+
+def tiny_spec(**search: Any) -> dict[str, Any]:
+    """Digits, 200 rows, small nets, 2 epochs: a search that takes seconds."""
+    spec: dict[str, Any] = {
+        "dataset": {"name": "digits", "max_rows": 200, "split_seed": 1},
+        "model": {
+            "depth": {"type": "int", "min": 1, "max": 2},
+            "units": {"type": "choice", "values": [8, 16]},
+        },
+        "optimizer": {"learning_rate": {"type": "choice", "values": [0.01, 0.003]}},
+        "training": {"epochs": 2, "batch_size": 32},
+        "search": {"algorithm": "random", "max_trials": 3, "seed": 3, **search},
+    }
+    return spec
+
+
+def create_job(spec: dict[str, Any], **fields: Any) -> str:
+    """Insert a queued job for ``spec`` the way the API does."""
+    parsed = JobSpec.model_validate(spec)
+    with session_scope() as session:
+        job = Job(
+            spec=spec,
+            algorithm=parsed.search.algorithm,
+            dataset=parsed.dataset.name,
+            objective=parsed.objective,
+            direction=parsed.direction,
+            max_trials=parsed.search.max_trials,
+            **fields,
+        )
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def get_job(job_id: str) -> Job:
+    with session_scope() as session:
+        return session.get_one(Job, job_id)
+
+
+def get_trials(job_id: str) -> list[Trial]:
+    with session_scope() as session:
+        return list(
+            session.scalars(select(Trial).where(Trial.job_id == job_id).order_by(Trial.number))
+        )
+
+
+def get_epochs(job_id: str) -> list[Epoch]:
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(Epoch)
+                .join(Trial)
+                .where(Trial.job_id == job_id)
+                .order_by(Trial.number, Epoch.execution, Epoch.epoch)
+            )
+        )
+
+
+def get_artifacts(job_id: str) -> list[ModelArtifact]:
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(ModelArtifact)
+                .where(ModelArtifact.job_id == job_id)
+                .order_by(ModelArtifact.rank)
+            )
+        )

@@ -1,0 +1,147 @@
+"""Load a built-in dataset and split it, seeded and stratified, into training and validation rows.
+
+Standardization is deliberately NOT done here: the model's ``Normalization`` layer is adapted on
+``x_train`` only, so validation rows never leak into the statistics.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from search_spaces.datasets import DatasetInfo, Task
+from search_spaces.schema import DatasetSpec
+
+_FASHION_LABELS = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+
+
+class DatasetUnavailableError(RuntimeError):
+    """A Keras dataset is neither in the local cache nor downloadable."""
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """Training and validation arrays, plus the facts recorded on the job (``info``)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    info: dict[str, Any]
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras's loaders keep downloaded datasets (``$KERAS_HOME`` or ``~/.keras``)."""
+    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(base) / "datasets"
+
+
+def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    from sklearn import datasets as skd
+
+    loader = {
+        "digits": skd.load_digits,
+        "iris": skd.load_iris,
+        "wine": skd.load_wine,
+        "breast_cancer": skd.load_breast_cancer,
+        "diabetes": skd.load_diabetes,
+    }[name]
+    bunch = loader()
+    names = getattr(bunch, "target_names", None)
+    labels = [str(n) for n in names] if names is not None else None
+    return np.asarray(bunch.data), np.asarray(bunch.target), labels
+
+
+def _load_keras(info: DatasetInfo) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    from keras import datasets as kd
+
+    loaders = {
+        "mnist": (kd.mnist.load_data, {}, [str(i) for i in range(10)]),
+        "fashion_mnist": (kd.fashion_mnist.load_data, {}, _FASHION_LABELS),
+        "california_housing": (kd.california_housing.load_data, {"version": "large"}, None),
+        "boston_housing": (kd.boston_housing.load_data, {}, None),
+    }
+    loader, kwargs, labels = loaders[info.name]
+    try:
+        (x, y), _test = loader(**kwargs)
+    except Exception as exc:
+        cache = keras_cache_dir()
+        files = ", ".join(info.cache_files) or info.name
+        raise DatasetUnavailableError(
+            f"dataset {info.name!r} is not in Keras's cache and could not be downloaded "
+            f"({type(exc).__name__}: {exc}); place {files} under {cache}"
+        ) from exc
+    return np.asarray(x), np.asarray(y), labels
+
+
+def _split(
+    x: np.ndarray, y: np.ndarray, size: int, seed: int, stratify: bool
+) -> tuple[list[np.ndarray], bool]:
+    """Seeded split with ``size`` rows in the second part; stratified when it can be."""
+    if stratify:
+        try:
+            return train_test_split(x, y, test_size=size, random_state=seed, stratify=y), True
+        except ValueError:
+            pass  # too few rows of some class to stratify (tiny max_rows): a plain split
+    return train_test_split(x, y, test_size=size, random_state=seed), False
+
+
+def load_dataset(spec: DatasetSpec) -> LoadedDataset:
+    """Load ``spec.name``, subsample to ``max_rows`` and split off the validation rows."""
+    info = spec.info
+    if info.source == "sklearn":
+        x, y, labels = _load_sklearn(info.name)
+    else:
+        x, y, labels = _load_keras(info)
+    classification = info.task is not Task.REGRESSION
+    x = x.astype(np.float32)
+    y = y.astype(np.int32) if classification else y.astype(np.float32)
+    rows_total = len(x)
+
+    if spec.max_rows is not None and spec.max_rows < len(x):
+        (_, x, _, y), _ = _split(x, y, spec.max_rows, spec.split_seed, classification)
+    rows = len(x)
+    n_val = max(1, round(rows * spec.validation_split))
+    (x_train, x_val, y_train, y_val), stratified = _split(
+        x, y, n_val, spec.split_seed, classification
+    )
+
+    return LoadedDataset(
+        x_train=np.ascontiguousarray(x_train),
+        y_train=np.ascontiguousarray(y_train),
+        x_val=np.ascontiguousarray(x_val),
+        y_val=np.ascontiguousarray(y_val),
+        info={
+            "name": info.name,
+            "source": info.source,
+            "task": str(info.task),
+            "rows_total": rows_total,
+            "rows_used": rows,
+            "rows_train": len(x_train),
+            "rows_val": len(x_val),
+            "split_seed": spec.split_seed,
+            "validation_split": spec.validation_split,
+            "max_rows": spec.max_rows,
+            "stratified": stratified,
+            "input_shape": list(info.input_shape),
+            "n_classes": info.n_classes,
+            "class_labels": labels if classification else None,
+            "standardization": "fitted on the training split only",
+        },
+    )

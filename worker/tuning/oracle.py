@@ -1,0 +1,188 @@
+"""Keras Tuner oracles that keep their whole state in the database, never in files.
+
+``get_db_state()`` returns one JSON-able dict (the oracle's state and every trial), stored on the
+job row after each change; ``set_db_state()`` restores it in a fresh process, so any worker can
+resume a search. ``save``/``_save_trial``/``reload`` (KT's JSON files) are no-ops.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import keras_tuner as kt
+from keras_tuner.src.engine import trial as trial_module
+from keras_tuner.src.tuners.gridsearch import LinkedList
+
+from search_spaces.hyperparameters import build_hyperparameters
+from search_spaces.schema import JobSpec
+
+#: one runner per job at a time (the DB claim ensures it), so one constant tuner id: a trial left
+#: "ongoing" by a crashed worker is handed back by ``create_trial`` with its number and values.
+TUNER_ID = "hpsearch"
+#: we record failures ourselves; Keras Tuner must never stop the search by raising.
+NEVER_STOP = 10**9
+
+
+class DbStateMixin:
+    """File-less persistence for a ``keras_tuner.Oracle`` subclass."""
+
+    trials: dict[str, Any]
+
+    def save(self) -> None:
+        """No files: the caller persists ``get_db_state()`` on the job row."""
+
+    def _save_trial(self, trial: Any) -> None:
+        """No files (see ``save``)."""
+
+    def reload(self) -> None:
+        raise NotImplementedError("state is restored with set_db_state()")
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        return None
+
+    def get_db_state(self) -> dict[str, Any]:
+        """The oracle's state and all its trials, as plain JSON values."""
+        state = self.get_state()  # type: ignore[attr-defined]
+        state["trials"] = {tid: t.get_state() for tid, t in self.trials.items()}
+        state["extra"] = self._extra_state()
+        return json.loads(json.dumps(state, default=_json_default))
+
+    def set_db_state(self, state: dict[str, Any]) -> None:
+        """Restore what ``get_db_state`` returned (in this or another process)."""
+        self.trials = {tid: trial_module.Trial.from_state(s) for tid, s in state["trials"].items()}
+        self.set_state(state)  # type: ignore[attr-defined]
+        self._set_extra_state(state.get("extra") or {})
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, set):
+        return sorted(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+class RandomOracle(DbStateMixin, kt.oracles.RandomSearchOracle):
+    """Random search."""
+
+
+class BayesianOracle(DbStateMixin, kt.oracles.BayesianOptimizationOracle):
+    """Gaussian-process Bayesian optimisation (its random state is saved too)."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        name, keys, pos, has_gauss, cached = self._random_state.get_state()
+        return {"random_state": [name, keys.tolist(), pos, has_gauss, cached]}
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        import numpy as np
+
+        if "random_state" in state:
+            name, keys, pos, has_gauss, cached = state["random_state"]
+            self._random_state.set_state(
+                (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
+            )
+
+
+class HyperbandOracle(DbStateMixin, kt.oracles.HyperbandOracle):
+    """Hyperband; trials carry ``tuner/epochs``, ``tuner/initial_epoch``, ``tuner/trial_id``."""
+
+
+class GridOracle(DbStateMixin, kt.oracles.GridSearchOracle):
+    """Grid search. KT keeps its traversal order outside ``get_state``: we save it too."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        ids = self._ordered_ids
+        return {
+            "populate_next": list(self._populate_next),
+            "ordered_ids": {
+                "memory": list(ids._memory),
+                "next_index": {str(k): v for k, v in ids._next_index.items()},
+                "last_index": ids._last_index,
+            },
+        }
+
+    def _set_extra_state(self, state: dict[str, Any]) -> None:
+        self._populate_next = list(state.get("populate_next", []))
+        saved = state.get("ordered_ids")
+        ids = LinkedList()
+        if saved:
+            ids._memory = list(saved["memory"])
+            ids._data_to_index = {d: i for i, d in enumerate(ids._memory)}
+            for key, value in saved["next_index"].items():
+                ids._next_index[None if key == "None" else int(key)] = value
+            ids._last_index = saved["last_index"]
+        self._ordered_ids = ids
+
+
+def hyperband_trial_count(max_epochs: int, factor: int, iterations: int) -> int:
+    """How many trials Keras Tuner's Hyperband schedule runs (its own bracket formulas)."""
+    oracle = kt.oracles.HyperbandOracle(max_epochs=max_epochs, factor=factor)
+    total = 0
+    for bracket in range(oracle._get_num_brackets()):
+        total += sum(oracle._get_size(bracket, r) for r in range(oracle._get_num_rounds(bracket)))
+    return total * iterations
+
+
+def grid_size(spec: JobSpec) -> int:
+    """An upper bound on the grid's size: the product of every hyperparameter's value count."""
+    sizes = []
+    for hp in build_hyperparameters(spec).space:
+        try:
+            sizes.append(len(list(hp.values)))
+        except (AttributeError, NotImplementedError, TypeError, ValueError):
+            return 10**9  # a continuous parameter: unbounded
+    return math.prod(sizes)
+
+
+def build_oracle(spec: JobSpec) -> DbStateMixin:
+    """The oracle for ``spec.search.algorithm``, seeded, with the spec's search space."""
+    search = spec.search
+    common: dict[str, Any] = {
+        "objective": kt.Objective(spec.objective, spec.direction),
+        "hyperparameters": build_hyperparameters(spec),
+        "seed": search.seed,
+        "max_retries_per_trial": 0,
+        "max_consecutive_failed_trials": NEVER_STOP,
+    }
+    oracle: DbStateMixin
+    if spec.is_single_configuration:
+        # One model to train (with its own epochs, not a Hyperband rung): a one-trial search.
+        oracle = RandomOracle(max_trials=1, **common)
+    elif search.algorithm == "random":
+        oracle = RandomOracle(max_trials=search.max_trials, **common)
+    elif search.algorithm == "bayesian":
+        oracle = BayesianOracle(
+            max_trials=search.max_trials, num_initial_points=search.num_initial_points, **common
+        )
+    elif search.algorithm == "hyperband":
+        oracle = HyperbandOracle(
+            max_epochs=spec.max_epochs,
+            factor=search.hyperband_factor,
+            hyperband_iterations=search.hyperband_iterations,
+            **common,
+        )
+    elif search.algorithm == "grid":
+        oracle = GridOracle(max_trials=search.max_trials, **common)
+    else:  # pragma: no cover - the schema forbids it
+        raise ValueError(f"unknown algorithm {search.algorithm!r}")
+    oracle.verbose = 0  # type: ignore[attr-defined]
+    return oracle
+
+
+def planned_trials(spec: JobSpec) -> int:
+    """The number of trials the search will run at most (for progress)."""
+    search = spec.search
+    if spec.is_single_configuration:
+        return 1
+    if search.algorithm == "hyperband":
+        return hyperband_trial_count(
+            spec.max_epochs, search.hyperband_factor, search.hyperband_iterations
+        )
+    if search.algorithm == "grid":
+        return min(search.max_trials, grid_size(spec))
+    return search.max_trials

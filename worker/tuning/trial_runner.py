@@ -1,0 +1,268 @@
+"""Our own lean trial loop (not ``kt.Tuner.search``): build, fit, record, decide the outcome.
+
+One trial = ``executions_per_trial`` fits of fresh models with the same hyperparameters. Its score
+is Keras Tuner's rule: the mean over executions of each execution's best objective value.
+Between epochs a callback writes the epoch row, and stops training on divergence (loss NaN/inf),
+cancellation, a lost lease or the job's time limit.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from db.models import TrialStatus
+from search_spaces.datasets import infer_direction
+from search_spaces.schema import JobSpec
+from worker.datasets import LoadedDataset
+from worker.tuning import recorder
+
+log = logging.getLogger(__name__)
+
+MAX_REASON_CHARS = 2000
+
+
+class Stop(enum.StrEnum):
+    """Why training of a trial stopped before its epochs ran out (beyond early stopping)."""
+
+    NONE = "none"
+    DIVERGED = "diverged"
+    CANCELLED = "cancelled"
+    LEASE_LOST = "lease_lost"
+    TIME_LIMIT = "time_limit"
+
+
+@dataclass
+class SearchContext:
+    """What every trial of one job shares."""
+
+    job_id: str
+    worker: str
+    spec: JobSpec
+    data: LoadedDataset
+    hypermodel: Any  # search_spaces.builder.SpecHyperModel
+    scratch_dir: Path
+    #: ``time.monotonic()`` value after which the job stops (None: no limit).
+    deadline: float | None = None
+
+
+@dataclass
+class TrialOutcome:
+    status: TrialStatus
+    stop: Stop = Stop.NONE
+    score: float | None = None
+    best_epoch: int | None = None
+    metrics: dict[str, float] | None = None
+    parameter_count: int | None = None
+    failure_reason: str | None = None
+    duration_s: float = 0.0
+    fit_duration_s: float = 0.0
+    #: the best execution's trained model (completed trials only), for the artifact/checkpoint.
+    model: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+class ControlCallback(keras.callbacks.Callback):
+    """Records each epoch, and stops training on divergence, cancel, lost lease or deadline."""
+
+    def __init__(self, ctx: SearchContext, trial_id: int, execution: int) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.trial_id = trial_id
+        self.execution = execution
+        self.history: list[tuple[int, dict[str, float]]] = []
+        self.stop = Stop.NONE
+        self.reason: str | None = None
+        self._started = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        metrics = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+        metrics.pop("learning_rate", None)
+        recorder.record_epoch(
+            self.trial_id,
+            self.execution,
+            epoch,
+            metrics,
+            _learning_rate(self.model),
+            time.perf_counter() - self._started,
+        )
+        self.history.append((epoch, metrics))
+        loss = metrics.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            kind = "nan" if math.isnan(loss) else "inf"
+            self._halt(Stop.DIVERGED, f"loss became {kind} at epoch {epoch + 1}")
+            return
+        cancel, ours = recorder.job_control(self.ctx.job_id, self.ctx.worker)
+        if cancel:
+            self._halt(Stop.CANCELLED, "job cancelled")
+        elif not ours:
+            self._halt(Stop.LEASE_LOST, "another worker took over the job")
+        elif self.ctx.deadline is not None and time.monotonic() > self.ctx.deadline:
+            self._halt(Stop.TIME_LIMIT, "the job's time limit was reached during this trial")
+
+    def _halt(self, stop: Stop, reason: str) -> None:
+        self.stop, self.reason = stop, reason
+        self.model.stop_training = True
+
+
+def _learning_rate(model: keras.Model) -> float | None:
+    try:
+        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    except Exception:  # an optimizer without a readable learning rate
+        return None
+
+
+def _best(
+    history: list[tuple[int, dict[str, float]]], objective: str, direction: str
+) -> tuple[int, dict[str, float]] | None:
+    """The epoch with the best finite objective value."""
+    scored = [(e, m) for e, m in history if math.isfinite(m.get(objective, math.nan))]
+    if not scored:
+        return None
+    pick = max if direction == "max" else min
+    return pick(scored, key=lambda em: em[1][objective])
+
+
+def checkpoint_path(ctx: SearchContext, trial_number: int) -> Path:
+    return ctx.scratch_dir / f"trial_{trial_number}.weights.h5"
+
+
+def _callbacks(ctx: SearchContext, hp: Any, control: ControlCallback) -> list[Any]:
+    spec = ctx.spec
+    callbacks: list[Any] = [control]
+    stopping = spec.training.early_stopping
+    if stopping.enabled:
+        monitor = spec.early_stopping_monitor
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor,
+                mode=infer_direction(monitor),
+                patience=stopping.patience,
+                min_delta=stopping.min_delta,
+                restore_best_weights=stopping.restore_best_weights,
+            )
+        )
+    plateau = ctx.hypermodel.plateau_callback(hp)
+    if plateau is not None:
+        callbacks.append(plateau)
+    return callbacks
+
+
+def _fit_schedule(ctx: SearchContext, hp: Any) -> tuple[int, int, int, str | None]:
+    """``(initial_epoch, epochs, batch_size, resume_from)`` for this trial."""
+    epochs, batch_size = ctx.hypermodel.epochs_and_batch_size(hp)
+    values = hp.values
+    if "tuner/epochs" not in values:
+        return 0, int(epochs), int(batch_size), None
+    return (
+        int(values.get("tuner/initial_epoch", 0)),
+        int(values["tuner/epochs"]),
+        int(batch_size),
+        values.get("tuner/trial_id"),
+    )
+
+
+def run_trial(ctx: SearchContext, trial_number: int, trial_id: int, hp: Any) -> TrialOutcome:
+    """Train one trial (all its executions) and return what happened; never raises for a
+    failure of the model itself (build/fit exceptions become a FAILED outcome)."""
+    spec = ctx.spec
+    objective, direction = spec.objective, spec.direction
+    started = time.perf_counter()
+    outcome = TrialOutcome(status=TrialStatus.RUNNING)
+    per_execution: list[tuple[float, int, dict[str, float]]] = []
+    best_model: Any = None
+    best_value: float | None = None
+    try:
+        initial_epoch, epochs, batch_size, resume_from = _fit_schedule(ctx, hp)
+        for execution in range(spec.search.executions_per_trial):
+            if spec.search.seed is not None:
+                keras.utils.set_random_seed(spec.search.seed + trial_number * 100 + execution)
+            model = ctx.hypermodel.build(hp)
+            outcome.parameter_count = int(model.count_params())
+            start_epoch = initial_epoch
+            if resume_from is not None:
+                start_epoch = _load_checkpoint(ctx, model, int(resume_from), initial_epoch, outcome)
+            control = ControlCallback(ctx, trial_id, execution)
+            fit_started = time.perf_counter()
+            model.fit(
+                ctx.data.x_train,
+                ctx.data.y_train,
+                validation_data=(ctx.data.x_val, ctx.data.y_val),
+                epochs=epochs,
+                initial_epoch=start_epoch,
+                batch_size=batch_size,
+                callbacks=_callbacks(ctx, hp, control),
+                verbose=0,
+            )
+            outcome.fit_duration_s += time.perf_counter() - fit_started
+            if control.stop is not Stop.NONE:
+                outcome.stop, outcome.failure_reason = control.stop, control.reason
+                if control.stop is Stop.DIVERGED:
+                    outcome.status = TrialStatus.DIVERGED
+                    if spec.search.executions_per_trial > 1:
+                        outcome.failure_reason = f"{control.reason} (execution {execution})"
+                else:
+                    outcome.status = TrialStatus.CANCELLED
+                break
+            best = _best(control.history, objective, direction)
+            if best is None:
+                outcome.status = TrialStatus.DIVERGED
+                outcome.failure_reason = f"{objective} was never finite (execution {execution})"
+                break
+            epoch, metrics = best
+            value = metrics[objective]
+            per_execution.append((value, epoch, metrics))
+            if recorder.is_better(value, best_value, direction):
+                best_value, best_model = value, model
+            del model
+    except Exception as exc:  # a bad combination, out of memory...: the trial fails, not the job
+        log.warning("trial %s failed", trial_number, exc_info=True)
+        outcome.status = TrialStatus.FAILED
+        outcome.failure_reason = f"{type(exc).__name__}: {exc}"[:MAX_REASON_CHARS]
+    if outcome.status is TrialStatus.RUNNING:
+        outcome.status = TrialStatus.COMPLETED
+        outcome.score = float(np.mean([v for v, _, _ in per_execution]))
+        pick = max if direction == "max" else min
+        outcome.best_epoch = pick(per_execution, key=lambda p: p[0])[1]
+        names = set().union(*(m.keys() for _, _, m in per_execution))
+        outcome.metrics = {
+            n: float(np.mean([m[n] for _, _, m in per_execution if n in m])) for n in sorted(names)
+        }
+        outcome.model = best_model
+    outcome.duration_s = time.perf_counter() - started
+    return outcome
+
+
+def _load_checkpoint(
+    ctx: SearchContext, model: keras.Model, past_number: int, initial_epoch: int, out: TrialOutcome
+) -> int:
+    """Hyperband: continue from the weights of the trial this one promotes. If they are gone
+    (the scratch dir did not survive a restart), train from scratch and say so."""
+    path = checkpoint_path(ctx, past_number)
+    if path.exists():
+        with warnings.catch_warnings():  # the fresh optimizer has no slots yet: expected
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(path)
+        return initial_epoch
+    note = f"checkpoint of trial {past_number} missing ({path}); trained from scratch"
+    log.warning(note)
+    if note not in out.notes:
+        out.notes.append(note)
+    return 0
+
+
+def save_checkpoint(ctx: SearchContext, trial_number: int, model: keras.Model) -> None:
+    ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
+    model.save_weights(checkpoint_path(ctx, trial_number))
