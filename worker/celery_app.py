@@ -7,6 +7,7 @@ imports it in ``worker_process_init`` (after the fork), where it also gets fresh
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from celery import Celery
@@ -25,6 +26,8 @@ app.conf.include = ["worker.tasks"]
 
 def configure_tensorflow(threads: int) -> None:
     """Import TensorFlow and set its intra/inter-op thread pools (0 keeps TF's default)."""
+    # TensorFlow's C++ start-up chatter (oneDNN, CPU features) is noise in a worker's log.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
     if threads <= 0:
