@@ -71,6 +71,9 @@ class Settings(BaseSettings):
         default=10_000, ge=1, description="Largest batch POST /predict takes."
     )
     predict_timeout_s: float = Field(default=120.0, gt=0)
+    migrate_on_start: bool = Field(
+        default=True, description="The API applies pending migrations when it starts."
+    )
     log_level: str = "INFO"
 
     def resolved_database_url(self) -> str:

@@ -1,0 +1,172 @@
+"""Query helpers the API uses to read and change jobs, trials and model artifacts.
+
+Every function takes an open ``Session``; the caller owns the transaction (``session_scope``).
+State changes that race with the workers are compare-and-set ``UPDATE ... WHERE status = ...``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, delete, func, select, text, update
+from sqlalchemy.orm import Session, defer, selectinload
+
+from db.models import Job, JobStatus, ModelArtifact, Trial, TrialStatus
+
+#: leaderboard sort keys a client may ask for, and the column each one orders by.
+TRIAL_SORT_COLUMNS: dict[str, Any] = {
+    "score": Trial.score,
+    "number": Trial.number,
+    "duration_s": Trial.duration_s,
+    "epochs_run": Trial.epochs_run,
+    "started_at": Trial.started_at,
+}
+
+Order = Literal["asc", "desc"]
+
+
+def ping(session: Session) -> None:
+    """Raise if the database cannot answer ``SELECT 1``."""
+    session.execute(text("SELECT 1"))
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def add_job(session: Session, job: Job) -> Job:
+    """Insert ``job`` and flush, so its id and defaults are set."""
+    session.add(job)
+    session.flush()
+    return job
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    """Remove a job row (and, by cascade, everything under it)."""
+    session.execute(delete(Job).where(Job.id == job_id))
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    """The job with ``job_id``, or None."""
+    return session.get(Job, job_id)
+
+
+def list_jobs(
+    session: Session, *, status: JobStatus | None, limit: int, offset: int
+) -> tuple[Sequence[Job], int]:
+    """One page of jobs, newest first, and the total matching ``status``."""
+    where: list[ColumnElement[bool]] = [] if status is None else [Job.status == status]
+    total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
+    rows = session.scalars(
+        select(Job)
+        .where(*where)
+        .order_by(Job.created_at.desc(), Job.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total
+
+
+def cancel_queued_job(session: Session, job_id: str) -> bool:
+    """QUEUED -> CANCELLED at once; False if the job was no longer queued."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=datetime.now(UTC))
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def request_job_cancel(session: Session, job_id: str) -> bool:
+    """Flag a RUNNING job for cancellation (its worker stops at the next epoch)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(cancel_requested=True)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+# --- trials ---------------------------------------------------------------------------------
+
+
+def list_trials(
+    session: Session,
+    job: Job,
+    *,
+    sort: str = "score",
+    order: Order | None = None,
+    status: TrialStatus | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[Sequence[Trial], int]:
+    """One page of a job's leaderboard and the total matching ``status``.
+
+    ``sort`` must be a key of ``TRIAL_SORT_COLUMNS``. Scores default to best first (by the job's
+    direction); every other key to ascending. Nulls always sort last.
+    """
+    column = TRIAL_SORT_COLUMNS[sort]
+    if order is None:
+        order = ("desc" if job.direction == "max" else "asc") if sort == "score" else "asc"
+    where: list[ColumnElement[bool]] = [Trial.job_id == job.id]
+    if status is not None:
+        where.append(Trial.status == status)
+    total = session.scalar(select(func.count()).select_from(Trial).where(*where)) or 0
+    direction = column.desc() if order == "desc" else column.asc()
+    rows = session.scalars(
+        select(Trial)
+        .where(*where)
+        .order_by(column.is_(None), direction, Trial.number)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total
+
+
+def get_trial(
+    session: Session, job_id: str, number: int, *, with_epochs: bool = False
+) -> Trial | None:
+    """Trial ``number`` of a job (with its epochs loaded if asked), or None."""
+    query = select(Trial).where(Trial.job_id == job_id, Trial.number == number)
+    if with_epochs:
+        query = query.options(selectinload(Trial.epochs))
+    return session.scalars(query).first()
+
+
+# --- model artifacts ------------------------------------------------------------------------
+
+
+def artifact_ranking(session: Session, job: Job) -> list[ModelArtifact]:
+    """A job's artifacts, best first, without their content loaded.
+
+    Ranks assigned when the job ended win; while it runs (ranks null) the scores decide.
+    """
+    rows = list(
+        session.scalars(
+            select(ModelArtifact)
+            .where(ModelArtifact.job_id == job.id)
+            .options(defer(ModelArtifact.content))
+        ).all()
+    )
+    sign = -1.0 if job.direction == "max" else 1.0
+
+    def key(row: ModelArtifact) -> tuple[int, float, int]:
+        if row.rank is not None:
+            return (0, float(row.rank), row.trial_number)
+        score = row.score if row.score is not None else float("inf") * sign
+        return (1, sign * score, row.trial_number)
+
+    return sorted(rows, key=key)
+
+
+def artifact_by_rank(session: Session, job: Job, rank: int) -> ModelArtifact | None:
+    """The job's ``rank``-th best artifact (1 = best), content deferred, or None."""
+    ranking = artifact_ranking(session, job)
+    return ranking[rank - 1] if 0 < rank <= len(ranking) else None
+
+
+def artifact_content(session: Session, artifact_id: int) -> bytes:
+    """The ``.keras`` bytes of one artifact."""
+    content = session.scalar(select(ModelArtifact.content).where(ModelArtifact.id == artifact_id))
+    return content or b""

@@ -1,0 +1,139 @@
+"""Start the real service (migrate, API, Celery worker) as separate processes, as compose does.
+
+The commands are read from docker-compose.yml, so the integration tests run exactly what a
+deployment runs; only the bind address and the database/broker URLs differ.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+
+
+def compose_command(service: str) -> list[str]:
+    """The command list of a docker-compose service."""
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    return list(compose["services"][service]["command"])
+
+
+def _with_option(command: list[str], option: str, value: str) -> list[str]:
+    command = list(command)
+    if option in command:
+        command[command.index(option) + 1] = value
+    else:
+        command += [option, value]
+    return command
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _executable(command: list[str]) -> list[str]:
+    # "hpsearch" is the console script of this venv; run it with this interpreter's bin dir.
+    script = Path(sys.executable).with_name(command[0])
+    return [str(script), *command[1:]]
+
+
+@dataclass
+class Service:
+    """A running API + worker pair and their logs."""
+
+    env: dict[str, str]
+    log_dir: Path
+    base_url: str = ""
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def run_once(self, name: str, command: list[str], timeout: float = 120) -> None:
+        log = self.log_dir / f"{name}.log"
+        with log.open("wb") as out:
+            subprocess.run(
+                _executable(command),
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                check=True,
+                timeout=timeout,
+            )
+
+    def start(self, name: str, command: list[str]) -> None:
+        out = (self.log_dir / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(
+            _executable(command),
+            env=self.env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, proc in self.processes.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(f"{self.base_url}/api/v1/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"service not healthy after {timeout}s:\n{self.logs()}")
+
+    def logs(self) -> str:
+        parts = []
+        for log in sorted(self.log_dir.glob("*.log")):
+            parts.append(f"----- {log.name} -----\n{log.read_text(errors='replace')[-6000:]}")
+        return "\n".join(parts)
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def start_service(tmp_path: Path, database_url: str | None, broker_url: str | None) -> Service:
+    """Migrate, then start the API and one worker with the compose commands."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HPSEARCH_")}
+    env["HPSEARCH_DATA_DIR"] = str(tmp_path / "data")
+    env["HPSEARCH_HEARTBEAT_INTERVAL_S"] = "2"
+    if database_url:
+        env["HPSEARCH_DATABASE_URL"] = database_url
+    if broker_url:
+        env["HPSEARCH_BROKER_URL"] = broker_url
+    log_dir = tmp_path / "logs"
+    log_dir.mkdir()
+    port = free_port()
+    service = Service(env=env, log_dir=log_dir, base_url=f"http://127.0.0.1:{port}")
+    service.run_once("migrate", compose_command("migrate"))
+    api = _with_option(
+        _with_option(compose_command("api"), "--host", "127.0.0.1"), "--port", str(port)
+    )
+    service.start("api", api)
+    service.start("worker", compose_command("worker"))
+    try:
+        service.wait_healthy()
+    except Exception:
+        service.stop()
+        raise
+    return service

@@ -1,0 +1,115 @@
+"""End to end over real HTTP with a real Celery worker process: submit, poll, inspect, download,
+load, predict. Once on the embedded defaults (SQLite + kombu's SQLAlchemy broker), once on
+PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.e2e.service import Service, start_service
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+SPEC = {
+    "name": "e2e-digits",
+    "dataset": {"name": "digits", "max_rows": 300, "split_seed": 7},
+    "model": {
+        "depth": {"type": "int", "min": 1, "max": 2},
+        "units": {"type": "choice", "values": [8, 16]},
+        "activation": {"type": "choice", "values": ["relu", "selu"]},
+        "kernel_initializer": "auto",
+    },
+    "optimizer": {
+        "name": "adam",
+        "learning_rate": {"type": "float", "min": 1e-3, "max": 1e-2, "sampling": "log"},
+    },
+    "training": {"epochs": 2, "batch_size": 32, "early_stopping": {"patience": 1}},
+    "search": {"algorithm": "random", "max_trials": 3, "seed": 3, "top_k": 2},
+}
+
+
+def _run_and_check(service: Service, tmp_path: Path) -> None:
+    api = f"{service.base_url}/api/v1"
+    with httpx.Client(base_url=api, timeout=30) as client:
+        submitted = client.post("/jobs", json=SPEC)
+        assert submitted.status_code == 202, submitted.text
+        job_id = submitted.json()["id"]
+
+        deadline = time.monotonic() + 400
+        seen_running = False
+        while True:
+            job = client.get(f"/jobs/{job_id}").json()
+            seen_running |= job["status"] == "running"
+            if job["status"] in ("succeeded", "failed", "cancelled"):
+                break
+            assert time.monotonic() < deadline, f"job still {job['status']}:\n{service.logs()}"
+            time.sleep(1)
+        assert job["status"] == "succeeded", f"{job}\n{service.logs()}"
+        assert job["progress"] == pytest.approx(1.0)
+        assert job["dataset_info"]["rows_train"] + job["dataset_info"]["rows_val"] == 300
+
+        trials = client.get(f"/jobs/{job_id}/trials").json()
+        assert trials["total"] == 3
+        completed = [t for t in trials["items"] if t["status"] == "completed"]
+        assert completed, trials
+        assert job["trials_completed"] == len(completed)
+        scores = [t["score"] for t in completed]
+        assert scores == sorted(scores, reverse=True)  # leaderboard: best val_accuracy first
+        assert job["best_score"] == pytest.approx(scores[0])
+        assert job["best_trial_number"] == completed[0]["number"]
+
+        for trial in trials["items"]:
+            detail = client.get(f"/jobs/{job_id}/trials/{trial['number']}").json()
+            assert len(detail["epochs"]) == detail["epochs_run"] >= 1
+            assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(
+                detail["epochs"][0]["metrics"]
+            )
+            assert set(detail["hyperparameters"]) >= {"depth", "activation", "learning_rate"}
+
+        download = client.get(f"/jobs/{job_id}/model")
+        assert download.status_code == 200, download.text
+        model_path = tmp_path / "best.keras"
+        model_path.write_bytes(download.content)
+
+        rows = np.random.default_rng(0).uniform(0, 16, size=(5, 64)).round()
+        predicted = client.post(f"/jobs/{job_id}/predict", json={"rows": rows.tolist()})
+        assert predicted.status_code == 200, predicted.text
+        body = predicted.json()
+
+    import keras
+
+    import search_spaces.keras_objects  # noqa: F401  (registers custom layers and schedules)
+
+    model = keras.saving.load_model(model_path)
+    local = model.predict(rows.astype("float32"), verbose=0)
+    assert body["predictions"] == local.argmax(axis=1).tolist()
+    np.testing.assert_allclose(body["probabilities"], local, rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture
+def embedded_service(tmp_path: Path) -> Iterator[Service]:
+    service = start_service(tmp_path, database_url=None, broker_url=None)
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def distributed_service(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[Service]:
+    service = start_service(tmp_path, database_url=postgres_url, broker_url=redis_url)
+    yield service
+    service.stop()
+
+
+def test_embedded_defaults_end_to_end(embedded_service: Service, tmp_path: Path) -> None:
+    _run_and_check(embedded_service, tmp_path)
+
+
+@pytest.mark.integration
+def test_postgres_and_redis_end_to_end(distributed_service: Service, tmp_path: Path) -> None:
+    _run_and_check(distributed_service, tmp_path)
