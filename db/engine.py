@@ -38,7 +38,11 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             _tune_sqlite(engine)
         else:
-            engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+            # connect_timeout: a host that drops packets must fail fast (a 503), not hang a request.
+            connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+            engine = create_engine(
+                url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
+            )
         _engines[url] = engine
     return _engines[url]
 

@@ -1,0 +1,244 @@
+"""``hpsearch``: run the service (serve, worker, migrate) and talk to it over HTTP.
+
+The client commands use ``--url`` (``$HPSEARCH_API_URL``, default http://127.0.0.1:8000). The
+``worker`` command execs Celery; this module never imports the worker package or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+
+from api.client import DEFAULT_URL, ApiClient, ApiError
+from api.console import print_jobs, print_leaderboard, print_warnings, watch_job
+
+app = typer.Typer(
+    name="hpsearch",
+    help="Hyperparameter search for Keras dense networks.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+UrlOption = Annotated[
+    str,
+    typer.Option("--url", envvar="HPSEARCH_API_URL", help="Base URL of the hpsearch API."),
+]
+DEFAULT = DEFAULT_URL
+
+
+@contextmanager
+def api_client(url: str) -> Iterator[ApiClient]:
+    """An ``ApiClient``; API errors and unreachable servers end the command with a message."""
+    try:
+        with ApiClient(url) as client:
+            yield client
+    except ApiError as exc:
+        err_console.print(f"[red]{exc.describe()}[/]")
+        raise typer.Exit(1) from exc
+    except httpx.TransportError as exc:
+        err_console.print(f"[red]cannot reach the API at {url}: {exc}[/]")
+        raise typer.Exit(2) from exc
+
+
+# --- running the service --------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    migrate: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first.")
+    ] = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import uvicorn
+
+    from db.migrate import upgrade
+    from db.settings import get_settings
+
+    if migrate:
+        upgrade()
+        console.print("database migrated")
+    # migrated above, or by a separate `hpsearch migrate`: the app must not migrate again.
+    os.environ["HPSEARCH_MIGRATE_ON_START"] = "false"
+    get_settings.cache_clear()
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, log_level=log_level)
+
+
+def worker_command(concurrency: int, queue: str, loglevel: str) -> list[str]:
+    """The Celery worker command line ``hpsearch worker`` execs."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app:app",
+        "worker",
+        "--loglevel",
+        loglevel,
+        "--concurrency",
+        str(concurrency),
+        "--queues",
+        queue,
+        "--pool",
+        "prefork",
+    ]
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    queue: Annotated[str | None, typer.Option(help="Queue (default: settings).")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+) -> None:
+    """Run a Celery worker (replaces this process)."""
+    from db.settings import get_settings
+
+    command = worker_command(concurrency, queue or get_settings().queue_name, loglevel)
+    sys.stdout.flush()
+    os.execv(command[0], command)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations."""
+    from db.migrate import upgrade
+    from db.settings import get_settings
+
+    upgrade()
+    url = get_settings().resolved_database_url()
+    console.print(f"database at {url.split('@')[-1]} is up to date")
+
+
+# --- client commands -------------------------------------------------------------------------------
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    text = sys.stdin.read() if str(path) == "-" else path.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        err_console.print(f"[red]{path} is not valid JSON: {exc}[/]")
+        raise typer.Exit(1) from exc
+
+
+def _watch_and_report(client: ApiClient, job_id: str, interval: float) -> None:
+    job = watch_job(client, job_id, console=console, interval=interval)
+    if job["trials_completed"] + job["trials_failed"] + job["trials_diverged"]:
+        print_leaderboard(client, job_id, console=console)
+    if job["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+@app.command()
+def submit(
+    spec_file: Annotated[Path, typer.Argument(help="A JSON job spec ('-' for stdin).")],
+    watch: Annotated[bool, typer.Option(help="Follow the job until it ends.")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
+    url: UrlOption = DEFAULT,
+) -> None:
+    """Submit a job; print its id and the advice on its spec."""
+    spec = _read_spec(spec_file)
+    with api_client(url) as client:
+        submitted = client.submit(spec)
+        console.print(f"job [bold]{submitted['id']}[/] {submitted['status']}")
+        print_warnings(submitted["warnings"], console)
+        if watch:
+            _watch_and_report(client, submitted["id"], interval)
+
+
+@app.command()
+def watch(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
+    url: UrlOption = DEFAULT,
+) -> None:
+    """Follow a job until it ends, then print its leaderboard."""
+    with api_client(url) as client:
+        _watch_and_report(client, job_id, interval)
+
+
+@app.command()
+def jobs(
+    status: Annotated[str | None, typer.Option(help="Only jobs with this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    url: UrlOption = DEFAULT,
+) -> None:
+    """List the newest jobs."""
+    with api_client(url) as client:
+        print_jobs(client, console=console, status=status, limit=limit)
+
+
+@app.command()
+def trials(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    url: UrlOption = DEFAULT,
+) -> None:
+    """Print a job's leaderboard, best trial first."""
+    with api_client(url) as client:
+        print_leaderboard(client, job_id, console=console, limit=limit)
+
+
+@app.command()
+def model(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .keras file.")],
+    rank: Annotated[int, typer.Option(min=1, help="1 = the best model.")] = 1,
+    url: UrlOption = DEFAULT,
+) -> None:
+    """Download one of a job's stored models (.keras)."""
+    with api_client(url) as client:
+        info = client.download_model(job_id, output, rank=rank)
+    console.print(
+        f"wrote {info['path']} ({info['size_bytes']} bytes, trial {info['trial_number']}, "
+        f"sha256 {info['sha256']})"
+    )
+
+
+@app.command()
+def cancel(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    url: UrlOption = DEFAULT,
+) -> None:
+    """Cancel a job (a running one stops after its current epoch)."""
+    with api_client(url) as client:
+        job = client.cancel(job_id)
+    state = "cancellation requested" if job["status"] == "running" else job["status"]
+    console.print(f"job [bold]{job_id}[/] {state}")
+
+
+@app.command()
+def demo(
+    spec_file: Annotated[
+        Path | None, typer.Argument(help="A spec JSON file (default: the digits example).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default: a free one).")] = None,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave the API and worker running after the job.")
+    ] = False,
+) -> None:
+    """Run the service on the embedded defaults, search an example, print the leaderboard."""
+    from api.demo import example_spec, run_demo
+
+    spec = _read_spec(spec_file) if spec_file else example_spec()
+    job = run_demo(spec, port=port, keep_running=keep_running, console=console)
+    if job["status"] != "succeeded":
+        raise typer.Exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,209 @@
+"""Rich rendering of jobs and leaderboards, and a live progress view of a running job.
+
+Reusable by any command built on ``ApiClient`` (``hpsearch submit --watch``, demos...).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from api.client import FINAL_STATUSES, ApiClient
+
+STATUS_STYLE = {
+    "queued": "yellow",
+    "running": "cyan",
+    "succeeded": "green",
+    "completed": "green",
+    "failed": "red",
+    "diverged": "magenta",
+    "cancelled": "dim",
+}
+
+
+def _console(console: Console | None) -> Console:
+    return console or Console()
+
+
+def _status(value: str) -> str:
+    style = STATUS_STYLE.get(value, "")
+    return f"[{style}]{value}[/]" if style else value
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def _compact(hyperparameters: dict[str, Any], keys: set[str] | None = None, width: int = 60) -> str:
+    items = [(k, v) for k, v in hyperparameters.items() if keys is None or k in keys]
+    text = ", ".join(f"{k}={_number(v, 3)}" for k, v in items)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _varying_keys(trials: list[dict[str, Any]]) -> set[str] | None:
+    """The hyperparameters that differ between ``trials`` (None: show all)."""
+    if len(trials) < 2:
+        return None
+    keys = {k for t in trials for k in t["hyperparameters"]}
+    return {k for k in keys if len({repr(t["hyperparameters"].get(k)) for t in trials}) > 1}
+
+
+def _trial_note(trial: dict[str, Any], keys: set[str] | None = None) -> str:
+    note = escape(_compact(trial["hyperparameters"], keys))
+    if trial.get("failure_reason"):
+        reason = escape(trial["failure_reason"].strip().splitlines()[-1][:80])
+        note = f"{note}\n[red]{reason}[/]" if note else f"[red]{reason}[/]"
+    return note
+
+
+def print_warnings(warnings: list[dict[str, Any]], console: Console | None = None) -> None:
+    """The advice attached to a job, one line each."""
+    out = _console(console)
+    for warning in warnings:
+        fields = ", ".join(warning.get("fields") or [])
+        out.print(
+            f"[yellow]warning[/] [bold]{escape(warning['code'])}[/] ({escape(fields)}): "
+            f"{escape(warning['message'])}"
+        )
+
+
+def jobs_table(page: dict[str, Any]) -> Table:
+    """A table of one page of jobs."""
+    table = Table(title=f"jobs ({page['total']} total)")
+    table.add_column("id", no_wrap=True)
+    for column in ("name", "status", "dataset", "algorithm", "trials", "best", "created"):
+        table.add_column(column)
+    for job in page["items"]:
+        done = job["trials_completed"] + job["trials_failed"] + job["trials_diverged"]
+        table.add_row(
+            job["id"],
+            escape(job.get("name") or ""),
+            _status(job["status"]),
+            job["dataset"],
+            job["algorithm"],
+            f"{done}/{job['max_trials']}",
+            f"{job['objective']}={_number(job['best_score'])}",
+            job["created_at"][:19].replace("T", " "),
+        )
+    return table
+
+
+def print_jobs(
+    client: ApiClient, console: Console | None = None, status: str | None = None, limit: int = 20
+) -> None:
+    """Fetch and print the newest jobs."""
+    _console(console).print(jobs_table(client.jobs(status=status, limit=limit)))
+
+
+def leaderboard_table(job: dict[str, Any], page: dict[str, Any]) -> Table:
+    """A table of one page of a job's trials, best first."""
+    title = escape(job.get("name") or job["id"])
+    table = Table(title=f"{title}: {job['objective']} ({job['direction']})")
+    for column, justify in (
+        ("#", "right"),
+        ("trial", "right"),
+        ("status", "left"),
+        (job["objective"], "right"),
+        ("epochs", "right"),
+        ("params", "right"),
+        ("time s", "right"),
+        ("hyperparameters (those that differ)", "left"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    keys = _varying_keys(page["items"])
+    for index, trial in enumerate(page["items"], start=page.get("offset", 0) + 1):
+        table.add_row(
+            str(index),
+            str(trial["number"]),
+            _status(trial["status"]),
+            _number(trial["score"]),
+            str(trial["epochs_run"]),
+            _number(trial["parameter_count"]),
+            _number(trial["timings"]["duration_s"], 3),
+            _trial_note(trial, keys),
+        )
+    return table
+
+
+def print_leaderboard(
+    client: ApiClient, job_id: str, console: Console | None = None, limit: int = 10
+) -> dict[str, Any]:
+    """Fetch and print the job's best trials; returns the trials page."""
+    job = client.job(job_id)
+    page = client.trials(job_id, limit=limit)
+    out = _console(console)
+    out.print(leaderboard_table(job, page))
+    if page["total"] > len(page["items"]):
+        out.print(f"[dim]{page['total'] - len(page['items'])} more trials[/]")
+    return page
+
+
+def print_job_summary(job: dict[str, Any], console: Console | None = None) -> None:
+    """One line on a job's outcome (and its error, if any)."""
+    out = _console(console)
+    out.print(
+        f"job [bold]{job['id']}[/] {_status(job['status'])}: "
+        f"{job['trials_completed']} completed, {job['trials_failed']} failed, "
+        f"{job['trials_diverged']} diverged; best {job['objective']} = "
+        f"{_number(job['best_score'])} (trial {_number(job['best_trial_number'])})"
+    )
+    if job.get("error"):
+        out.print(f"[red]{escape(job['error'])}[/]")
+
+
+def _description(job: dict[str, Any]) -> str:
+    best = _number(job["best_score"])
+    cancel = " cancelling" if job.get("cancel_requested") and job["status"] == "running" else ""
+    return f"{_status(job['status'])}{cancel} best {job['objective']}={best}"
+
+
+def watch_job(
+    client: ApiClient,
+    job_id: str,
+    console: Console | None = None,
+    interval: float = 1.0,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Show a progress bar of trials done / max until the job is final; returns the final job.
+
+    Raises ``TimeoutError`` after ``timeout`` seconds if given.
+    """
+    out = _console(console)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    job = client.job(job_id)
+    with Progress(
+        TextColumn("[bold]{task.fields[name]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=out,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(
+            _description(job), total=job["max_trials"], name=escape(job.get("name") or job_id)
+        )
+        while True:
+            done = job["trials_completed"] + job["trials_failed"] + job["trials_diverged"]
+            progress.update(
+                task, completed=min(done, job["max_trials"]), description=_description(job)
+            )
+            if job["status"] in FINAL_STATUSES:
+                if job["status"] == "succeeded":
+                    progress.update(task, completed=job["max_trials"])
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
+            time.sleep(interval)
+            job = client.job(job_id)
+    print_job_summary(job, out)
+    return job

@@ -1,0 +1,187 @@
+"""Domain exceptions and the one table that maps them to HTTP statuses and JSON bodies.
+
+Every error body is ``{"error": <code>, "detail": ...}``; validation errors list their fields.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """Base of the errors the services raise; ``detail`` is what the client reads."""
+
+    def __init__(self, detail: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFoundError(ApiError):
+    """A job, trial or model does not exist."""
+
+
+class ConflictError(ApiError):
+    """The request is not allowed in the resource's current state (e.g. cancel a final job)."""
+
+
+class BrokerUnavailableError(ApiError):
+    """The message broker could not be reached in time."""
+
+
+class DatabaseUnavailableError(ApiError):
+    """The database could not be reached."""
+
+
+class PredictionTimeoutError(ApiError):
+    """The prediction process did not answer in time."""
+
+
+class PredictionFailedError(ApiError):
+    """The prediction process failed (could not load or run the model)."""
+
+
+class InputValidationError(ApiError):
+    """A request field is valid JSON but unusable (e.g. rows of the wrong shape)."""
+
+    def __init__(
+        self, field: str, message: str, limit: Any = None, type_: str = "invalid_input"
+    ) -> None:
+        super().__init__(message)
+        self.field, self.message, self.limit, self.type = field, message, limit, type_
+
+
+class RequestTooLargeError(StarletteHTTPException):
+    """The body is over ``max_request_bytes``. An HTTPException so FastAPI's body reader passes
+    it through instead of turning it into a 400."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body larger than {limit} bytes")
+        self.limit = limit
+
+
+#: exception -> (status, error code). The first matching class (in order) wins.
+ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
+    (NotFoundError, 404, "not_found"),
+    (ConflictError, 409, "conflict"),
+    (InputValidationError, 422, "validation_error"),
+    (BrokerUnavailableError, 503, "broker_unavailable"),
+    (DatabaseUnavailableError, 503, "database_unavailable"),
+    (OperationalError, 503, "database_unavailable"),
+    (InterfaceError, 503, "database_unavailable"),
+    (PredictionTimeoutError, 504, "prediction_timeout"),
+    (PredictionFailedError, 500, "prediction_failed"),
+    (ApiError, 500, "internal_error"),
+]
+
+#: pydantic's discriminated-union tags in a loc: the spec's param kinds, never field names.
+UNION_TAGS = frozenset({"fixed", "choice", "int", "float"})
+LOC_ROOTS = frozenset({"body", "query", "path", "header", "cookie"})
+LIMIT_KEYS = ("le", "ge", "lt", "gt", "max_length", "min_length", "limit")
+
+
+def error_response(status: int, code: str, detail: Any) -> JSONResponse:
+    """The uniform error body."""
+    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+
+
+def dotted_field(loc: Sequence[int | str]) -> str:
+    """``("body", "model", "units", "int", "max")`` -> ``"model.units.max"``.
+
+    Drops the request part, the union tags, and the ``value`` of a fixed parameter (the client
+    wrote the bare value, so the parameter itself is the field).
+    """
+    parts = list(loc)
+    if parts and parts[0] in LOC_ROOTS:
+        parts = parts[1:]
+    out: list[str] = []
+    for i, part in enumerate(parts):
+        if part in UNION_TAGS:
+            continue
+        if part == "value" and i > 0 and parts[i - 1] == "fixed":
+            continue
+        out.append(str(part))
+    return ".".join(out)
+
+
+def _json_safe(value: Any) -> Any:
+    return value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+
+
+def format_validation_errors(errors: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic errors -> ``[{"field", "message", "limit", "type"}]``."""
+    detail = []
+    for err in errors:
+        ctx = err.get("ctx") or {}
+        kind = err.get("type", "value_error")
+        if kind == "spec_rule":
+            field = str(ctx.get("field", dotted_field(err.get("loc", ()))))
+            message = str(ctx.get("message", err.get("msg", "")))
+        else:
+            field = dotted_field(err.get("loc", ()))
+            message = str(err.get("msg", ""))
+        limit = next((ctx[k] for k in LIMIT_KEYS if k in ctx), None)
+        detail.append(
+            {"field": field, "message": message, "limit": _json_safe(limit), "type": kind}
+        )
+    return detail
+
+
+async def _validation_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "validation_error", format_validation_errors(exc.errors()))
+
+
+async def _api_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    for cls, status, code in ERROR_TABLE:
+        if isinstance(exc, cls):
+            if isinstance(exc, InputValidationError):
+                detail: Any = [
+                    {
+                        "field": exc.field,
+                        "message": exc.message,
+                        "limit": exc.limit,
+                        "type": exc.type,
+                    }
+                ]
+            elif isinstance(exc, ApiError):
+                detail = exc.detail
+            else:  # a database driver error: do not leak its text
+                log.warning("database unavailable: %s", exc)
+                detail = "the database is unreachable; try again later"
+            return error_response(status, code, detail)
+    raise exc  # pragma: no cover  (only registered for the classes of the table)
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+async def _http_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    response = error_response(exc.status_code, code, exc.detail)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers of this module on ``app``."""
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)
+    for cls in {cls for cls, _, _ in ERROR_TABLE}:
+        app.add_exception_handler(cls, _api_error_handler)

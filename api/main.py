@@ -1,0 +1,61 @@
+"""The FastAPI application: ``create_app()`` wires settings, routes, errors and lifecycle.
+
+Run with ``hpsearch serve`` (or ``uvicorn --factory api.main:create_app``). This module never
+imports TensorFlow, Keras or the worker package: predictions run in a spawned child process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.inference import Predictor
+from api.middleware import BodySizeLimitMiddleware
+from api.queue import JobQueue
+from api.routes import catalogue, jobs, models, trials
+from api.services import API_PREFIX, service_version
+from db.migrate import upgrade
+from db.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            log.info("applying database migrations")
+            upgrade(settings.resolved_database_url())
+        try:
+            yield
+        finally:
+            app.state.predictor.shutdown()
+            app.state.queue.close()
+
+    return lifespan
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A configured API application (default settings: the environment's ``HPSEARCH_*``)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="hpsearch",
+        version=service_version(),
+        description="Hyperparameter search for Keras dense networks: submit a spec, follow its "
+        "trials, download or query the best models.",
+        docs_url="/docs",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        lifespan=_lifespan(settings),
+    )
+    app.state.settings = settings
+    app.state.queue = JobQueue(settings)
+    app.state.predictor = Predictor(settings.predict_timeout_s)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
+    for module in (jobs, trials, models, catalogue):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,51 @@
+"""A job's stored models: download and predict."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api import services
+from api.deps import PredictorDep, SettingsDep
+from api.schemas import PredictRequest, PredictResponse, error_responses
+
+router = APIRouter(prefix="/jobs/{job_id}", tags=["models"])
+
+
+@router.get(
+    "/model",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "The .keras file."},
+        **error_responses(404, 409),
+    },
+)
+def download_model(
+    job_id: str,
+    settings: SettingsDep,
+    rank: Annotated[int, Query(ge=1, le=100, description="1 = the best model.")] = 1,
+) -> Response:
+    """The job's ``rank``-th best model in Keras's ``.keras`` format."""
+    model = services.find_model(settings, job_id, rank)
+    content = services.model_content(settings, model)
+    headers = {
+        "Content-Disposition": f'attachment; filename="{model.filename}"',
+        "X-Model-SHA256": model.sha256,
+        "X-Model-Trial-Number": str(model.trial_number),
+        "X-Model-Rank": str(model.rank),
+        "ETag": f'"{model.sha256}"',
+    }
+    if model.score is not None:
+        headers["X-Model-Score"] = repr(model.score)
+    return Response(content=content, media_type="application/octet-stream", headers=headers)
+
+
+@router.post(
+    "/predict", response_model=PredictResponse, responses=error_responses(404, 409, 413, 422, 504)
+)
+def predict(
+    job_id: str, body: PredictRequest, settings: SettingsDep, predictor: PredictorDep
+) -> PredictResponse:
+    """Predict with a stored model (in a separate process). ``mc_samples`` > 0: MC dropout."""
+    return services.predict(settings, predictor, job_id, body)

@@ -1,0 +1,42 @@
+"""A job's trials: the leaderboard and one trial's epochs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api import services
+from api.deps import SettingsDep
+from api.schemas import Page, TrialDetail, TrialPublic, error_responses
+from db.models import TrialStatus
+
+router = APIRouter(prefix="/jobs/{job_id}/trials", tags=["trials"])
+
+#: the allow-list of sort keys (see ``db.repositories.TRIAL_SORT_COLUMNS``).
+SortKey = Literal["score", "number", "duration_s", "epochs_run", "started_at"]
+
+
+@router.get("", response_model=Page[TrialPublic], responses=error_responses(404, 422))
+def list_trials(
+    job_id: str,
+    settings: SettingsDep,
+    sort: SortKey = "score",
+    order: Annotated[
+        Literal["asc", "desc"] | None,
+        Query(description="Default: best first for score, ascending otherwise."),
+    ] = None,
+    status: TrialStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[TrialPublic]:
+    """The leaderboard: trials sorted by score (the job's direction, nulls last) or another key."""
+    return services.list_trials(
+        settings, job_id, sort=sort, order=order, status=status, limit=limit, offset=offset
+    )
+
+
+@router.get("/{number}", response_model=TrialDetail, responses=error_responses(404))
+def get_trial(job_id: str, number: int, settings: SettingsDep) -> TrialDetail:
+    """One trial with its per-epoch metrics."""
+    return services.get_trial(settings, job_id, number)

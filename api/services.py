@@ -1,0 +1,289 @@
+"""What the routes do: submit, list, read and cancel jobs; leaderboards; models; predictions.
+
+Routes stay thin; these functions own the transactions (``session_scope``) and raise the
+domain errors of ``api.errors``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.errors import BrokerUnavailableError, ConflictError, NotFoundError
+from api.inference import Predictor, format_output, prepare_rows
+from api.queue import JobQueue
+from api.schemas import (
+    DatasetPublic,
+    JobPublic,
+    JobSubmitted,
+    ModelRef,
+    Page,
+    PredictRequest,
+    PredictResponse,
+    TrialDetail,
+    TrialPublic,
+)
+from db import repositories as repo
+from db.engine import session_scope
+from db.models import Job, JobStatus, ModelArtifact, TrialStatus
+from db.settings import Settings
+from search_spaces.advice import advise
+from search_spaces.datasets import BUILTIN_DATASETS, DatasetInfo
+from search_spaces.schema import JobSpec
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+
+
+def _session(settings: Settings):  # type: ignore[no-untyped-def]
+    return session_scope(settings.resolved_database_url())
+
+
+def _job_or_404(session: Session, job_id: str) -> Job:
+    job = repo.get_job(session, job_id)
+    if job is None:
+        raise NotFoundError(f"job {job_id} not found")
+    return job
+
+
+# --- jobs -------------------------------------------------------------------------------------
+
+
+def spec_warnings(spec: JobSpec) -> list[dict[str, Any]]:
+    """The advice on a spec, as stored on the job: ``[{code, message, fields}]``."""
+    return [a.model_dump(mode="json") for a in advise(spec)]
+
+
+def submit_job(settings: Settings, queue: JobQueue, spec: JobSpec) -> JobSubmitted:
+    """Store the job, then enqueue it; if the broker cannot take it, the row is removed (503)."""
+    warnings = spec_warnings(spec)
+    job = Job(
+        name=spec.name,
+        status=JobStatus.QUEUED,
+        spec=spec.model_dump(mode="json"),
+        warnings=warnings,
+        algorithm=spec.search.algorithm,
+        dataset=spec.dataset.name,
+        objective=spec.objective,
+        direction=spec.direction,
+        max_trials=spec.search.max_trials,
+    )
+    with _session(settings) as session:
+        job_id = repo.add_job(session, job).id
+    try:
+        queue.enqueue_job(job_id)
+    except BrokerUnavailableError:
+        with _session(settings) as session:
+            repo.delete_job(session, job_id)
+        raise
+    return JobSubmitted.model_validate(
+        {
+            "id": job_id,
+            "status": JobStatus.QUEUED,
+            "warnings": warnings,
+            "url": f"{API_PREFIX}/jobs/{job_id}",
+        }
+    )
+
+
+def list_jobs(
+    settings: Settings, status: JobStatus | None, limit: int, offset: int
+) -> Page[JobPublic]:
+    """A page of jobs, newest first."""
+    with _session(settings) as session:
+        rows, total = repo.list_jobs(session, status=status, limit=limit, offset=offset)
+        items = [JobPublic.from_row(job) for job in rows]
+    return Page[JobPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+def get_job(settings: Settings, job_id: str) -> JobPublic:
+    with _session(settings) as session:
+        return JobPublic.from_row(_job_or_404(session, job_id))
+
+
+def cancel_job(settings: Settings, queue: JobQueue, job_id: str) -> JobPublic:
+    """Queued: cancelled now. Running: flagged (the worker stops at its next epoch). Final: 409.
+
+    The Celery task is revoked too, best effort (the DB flag is what the worker obeys).
+    """
+    with _session(settings) as session:
+        job = _job_or_404(session, job_id)
+        if job.status.is_final:
+            raise ConflictError(
+                f"job {job_id} is already {job.status.value}; it cannot be cancelled"
+            )
+        if not repo.cancel_queued_job(session, job_id) and not repo.request_job_cancel(
+            session, job_id
+        ):
+            # it finished between the read and the update
+            session.refresh(job)
+            raise ConflictError(
+                f"job {job_id} is already {job.status.value}; it cannot be cancelled"
+            )
+    if not queue.revoke(job_id):
+        log.info("could not revoke the task of job %s; the worker will see the DB flag", job_id)
+    return get_job(settings, job_id)
+
+
+# --- trials -----------------------------------------------------------------------------------
+
+
+def list_trials(
+    settings: Settings,
+    job_id: str,
+    *,
+    sort: str,
+    order: repo.Order | None,
+    status: TrialStatus | None,
+    limit: int,
+    offset: int,
+) -> Page[TrialPublic]:
+    """A page of the job's leaderboard."""
+    with _session(settings) as session:
+        job = _job_or_404(session, job_id)
+        rows, total = repo.list_trials(
+            session, job, sort=sort, order=order, status=status, limit=limit, offset=offset
+        )
+        items = [TrialPublic.from_row(t) for t in rows]
+    return Page[TrialPublic](items=items, total=total, limit=limit, offset=offset)
+
+
+def get_trial(settings: Settings, job_id: str, number: int) -> TrialDetail:
+    """One trial with its epochs."""
+    with _session(settings) as session:
+        _job_or_404(session, job_id)
+        trial = repo.get_trial(session, job_id, number, with_epochs=True)
+        if trial is None:
+            raise NotFoundError(f"trial {number} of job {job_id} not found")
+        return TrialDetail.from_row(trial)
+
+
+# --- models -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A model artifact picked by rank (content loaded separately, on demand)."""
+
+    id: int
+    job_id: str
+    rank: int
+    trial_number: int
+    score: float | None
+    sha256: str
+    size_bytes: int
+    signature: dict[str, Any]
+
+    @property
+    def filename(self) -> str:
+        return f"{self.job_id}-rank{self.rank}.keras"
+
+
+def find_model(settings: Settings, job_id: str, rank: int) -> StoredModel:
+    """The job's ``rank``-th best stored model. 404: no such job or rank; 409: none stored yet."""
+    with _session(settings) as session:
+        job = _job_or_404(session, job_id)
+        artifact: ModelArtifact | None = repo.artifact_by_rank(session, job, rank)
+        if artifact is None:
+            if not job.status.is_final:
+                raise ConflictError(
+                    f"job {job_id} is {job.status.value} and has no stored model of rank {rank} yet"
+                )
+            raise NotFoundError(f"job {job_id} has no stored model of rank {rank}")
+        return StoredModel(
+            id=artifact.id,
+            job_id=job_id,
+            rank=rank,
+            trial_number=artifact.trial_number,
+            score=artifact.score,
+            sha256=artifact.sha256,
+            size_bytes=artifact.size_bytes,
+            signature=dict(artifact.signature or {}),
+        )
+
+
+def model_content(settings: Settings, model: StoredModel) -> bytes:
+    """The ``.keras`` bytes of a stored model."""
+    with _session(settings) as session:
+        return repo.artifact_content(session, model.id)
+
+
+def predict(
+    settings: Settings, predictor: Predictor, job_id: str, request: PredictRequest
+) -> PredictResponse:
+    """Validate the rows against the model's signature and predict in the child process."""
+    model = find_model(settings, job_id, request.rank)
+    signature = model.signature
+    x = prepare_rows(request.rows, signature.get("input_shape") or [], settings.max_predict_rows)
+
+    def load() -> bytes:
+        content = model_content(settings, model)
+        if hashlib.sha256(content).hexdigest() != model.sha256:
+            raise ConflictError(f"model of trial {model.trial_number} fails its sha256 check")
+        return content
+
+    mean, std = predictor.predict(model.sha256, load, x, request.mc_samples)
+    fields = format_output(
+        str(signature.get("task", "regression")), mean, std, signature.get("class_labels")
+    )
+    return PredictResponse(
+        **fields,
+        model=ModelRef(trial_number=model.trial_number, rank=model.rank, sha256=model.sha256),
+    )
+
+
+# --- catalogue and health -----------------------------------------------------------------------
+
+
+def keras_datasets_dir() -> Path:
+    """Where Keras's loaders cache their downloads."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "datasets"
+
+
+def dataset_public(info: DatasetInfo, cache_dir: Path) -> DatasetPublic:
+    offline = info.source == "sklearn" or all((cache_dir / f).exists() for f in info.cache_files)
+    return DatasetPublic(
+        name=info.name,
+        source=info.source,
+        task=str(info.task),
+        input_shape=list(info.input_shape),
+        n_features=info.n_features,
+        n_classes=info.n_classes,
+        rows=info.rows,
+        description=info.description,
+        available_offline=offline,
+    )
+
+
+def list_datasets() -> list[DatasetPublic]:
+    """The built-in catalogue, with whether each dataset can load without a download."""
+    cache_dir = keras_datasets_dir()
+    return [dataset_public(info, cache_dir) for info in BUILTIN_DATASETS.values()]
+
+
+def check_database(settings: Settings) -> tuple[bool, str]:
+    try:
+        with _session(settings) as session:
+            repo.ping(session)
+    except Exception as exc:
+        log.warning("database check failed: %r", exc)
+        return False, f"unreachable ({type(exc).__name__})"
+    return True, "ok"
+
+
+def service_version() -> str:
+    """The installed package version (``0.0.0`` when run from a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("hpsearch")
+    except PackageNotFoundError:
+        return "0.0.0"

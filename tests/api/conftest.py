@@ -1,0 +1,43 @@
+"""API test fixtures: an app on the test's migrated database, driven by FastAPI's TestClient."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from db.settings import Settings
+
+ClientFactory = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client() -> Iterator[ClientFactory]:
+    """Build clients on the configured (already migrated) database; closed after the test."""
+    opened: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        overrides.setdefault("migrate_on_start", False)
+        client = TestClient(create_app(Settings(**overrides)), raise_server_exceptions=False)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(sqlite_url: str, make_client: ClientFactory) -> TestClient:
+    """A client on a SQLite database with the embedded broker."""
+    return make_client()
+
+
+@pytest.fixture
+def any_client(database_url: str, make_client: ClientFactory) -> TestClient:
+    """A client run once on SQLite and once on PostgreSQL."""
+    return make_client()

@@ -1,0 +1,126 @@
+"""The CLI's client commands against an in-process app, and the worker command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from rich.console import Console
+from typer.testing import CliRunner
+
+from api import cli
+from api.client import ApiClient, ApiError
+from db.models import JobStatus, TrialStatus
+from tests.api.helpers import SPEC, insert_artifact, insert_job, insert_trial
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def wired(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    """Make the CLI's ApiClient talk to the in-process app."""
+    monkeypatch.setattr(cli, "ApiClient", lambda url: ApiClient(url, http=client))
+    monkeypatch.setattr(cli, "console", Console(width=200))
+    monkeypatch.setattr(cli, "err_console", Console(width=200, stderr=True))
+    return client
+
+
+def _invoke(*args: str) -> Any:
+    result = runner.invoke(cli.app, list(args))
+    return result
+
+
+def test_submit_jobs_cancel(wired: TestClient, tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({**SPEC, "model": {**SPEC["model"], "activation": "selu"}}))
+    result = _invoke("submit", str(spec_file))
+    assert result.exit_code == 0, result.output
+    assert "queued" in result.output
+    assert "selu_init" in result.output
+    job_id = wired.get("/api/v1/jobs").json()["items"][0]["id"]
+    assert job_id in result.output
+
+    result = _invoke("jobs")
+    assert result.exit_code == 0, result.output
+    assert "api-test" in result.output
+
+    result = _invoke("cancel", job_id)
+    assert result.exit_code == 0, result.output
+    assert "cancelled" in result.output
+    result = _invoke("cancel", job_id)
+    assert result.exit_code == 1
+    assert "409" in result.output
+
+
+def test_invalid_spec_lists_fields(wired: TestClient, tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({**SPEC, "search": {"max_trials": 9999}}))
+    result = _invoke("submit", str(spec_file))
+    assert result.exit_code == 1
+    assert "search.max_trials" in result.output
+    assert "limit 500" in result.output
+
+
+def test_watch_trials_and_model(wired: TestClient, tmp_path: Path) -> None:
+    job_id = insert_job(
+        status=JobStatus.SUCCEEDED,
+        max_trials=2,
+        trials_completed=1,
+        trials_failed=1,
+        best_trial_number=0,
+        best_score=0.875,
+    )
+    insert_trial(job_id, 0, score=0.875, hyperparameters={"units": 32}, parameter_count=1234)
+    insert_trial(job_id, 1, score=None, status=TrialStatus.FAILED, failure_reason="oom")
+    insert_artifact(job_id, 0, b"model-bytes", {"task": "multiclass", "input_shape": [4]})
+
+    result = _invoke("watch", job_id, "--interval", "0.01")
+    assert result.exit_code == 0, result.output
+    assert "succeeded" in result.output
+    assert "0.875" in result.output
+    assert "units=32" in result.output
+
+    result = _invoke("trials", job_id)
+    assert result.exit_code == 0, result.output
+    assert "oom" in result.output
+
+    out = tmp_path / "best.keras"
+    result = _invoke("model", job_id, "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == b"model-bytes"
+
+    result = _invoke("trials", "nope")
+    assert result.exit_code == 1
+    assert "not_found" in result.output
+
+
+def test_unreachable_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    result = runner.invoke(cli.app, ["jobs", "--url", "http://127.0.0.1:1"])
+    assert result.exit_code == 2
+    assert "cannot reach the API" in result.output
+
+
+def test_worker_execs_celery(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+    monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append(argv))
+    result = runner.invoke(cli.app, ["worker", "--concurrency", "3"])
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        [sys.executable, "-m", "celery", "-A", "worker.celery_app:app", "worker",
+         "--loglevel", "INFO", "--concurrency", "3", "--queues", "hpsearch", "--pool", "prefork"]
+    ]  # fmt: skip
+
+
+def test_api_error_describes_fields() -> None:
+    error = ApiError(
+        422,
+        {
+            "error": "validation_error",
+            "detail": [{"field": "a.b", "message": "too big", "limit": 3, "type": "x"}],
+        },
+    )
+    assert "a.b: too big (limit 3)" in str(error)

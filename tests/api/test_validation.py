@@ -1,0 +1,119 @@
+"""422 bodies name the field (dotted, no union tags) and the limit; 413 for oversized bodies."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.errors import dotted_field
+from search_spaces import limits
+from tests.api.conftest import ClientFactory
+from tests.api.helpers import SPEC, job_count
+
+API = "/api/v1"
+
+
+def _spec(**sections: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(SPEC)
+    for name, value in sections.items():
+        spec[name] = {**spec.get(name, {}), **value}
+    return spec
+
+
+def _errors(client: TestClient, body: Any) -> list[dict[str, Any]]:
+    response = client.post(f"{API}/jobs", json=body)
+    assert response.status_code == 422, response.text
+    payload = response.json()
+    assert payload["error"] == "validation_error"
+    assert job_count() == 0
+    return payload["detail"]
+
+
+@pytest.mark.parametrize(
+    ("sections", "field", "limit"),
+    [
+        ({"search": {"max_trials": 501}}, "search.max_trials", limits.MAX_TRIALS),
+        ({"model": {"units": {"type": "int", "min": 1, "max": 100_000}}}, "model.units.max", 4096),
+        ({"model": {"units": 5000}}, "model.units", limits.MAX_UNITS),
+        ({"training": {"epochs": 501}}, "training.epochs", limits.MAX_EPOCHS),
+        ({"training": {"batch_size": {"type": "choice", "values": [32, 10_000]}}}, "training.batch_size.values.1", limits.MAX_BATCH_SIZE),
+        ({"model": {"activation": {"type": "choice", "values": ["relu"] * 33}}}, "model.activation.values", limits.MAX_CHOICES),
+        # a rule spanning fields (worst-case parameter count) is blamed on the section
+        ({"model": {"layers": [4096] * 20}}, "model", limits.MAX_PARAMETERS),
+    ],
+)  # fmt: skip
+def test_over_limit_names_field_and_limit(
+    client: TestClient, sections: dict[str, Any], field: str, limit: int
+) -> None:
+    spec = copy.deepcopy(SPEC)
+    spec.update(sections)
+    detail = _errors(client, spec)
+    match = [d for d in detail if d["field"] == field]
+    assert match, detail
+    assert match[0]["limit"] == limit
+    assert match[0]["message"]
+    assert match[0]["type"]
+
+
+def test_cross_field_rule_uses_ctx_field(client: TestClient) -> None:
+    detail = _errors(client, _spec(dataset={"name": "nope"}))
+    assert detail == [
+        {
+            "field": "dataset.name",
+            "message": detail[0]["message"],
+            "limit": None,
+            "type": "spec_rule",
+        }
+    ]
+    assert "unknown dataset 'nope'" in detail[0]["message"]
+
+
+def test_unknown_fields_and_bad_types(client: TestClient) -> None:
+    detail = _errors(client, {**SPEC, "bogus": 1, "search": {"max_trials": "many"}})
+    by_field = {d["field"]: d for d in detail}
+    assert by_field["bogus"]["type"] == "extra_forbidden"
+    assert by_field["search.max_trials"]["type"] == "int_parsing"
+
+    detail = _errors(client, _spec(model={"units": {"type": "int", "min": 8, "max": 16, "foo": 1}}))
+    assert detail[0]["field"] == "model.units.foo"
+    detail = _errors(client, _spec(training={"epochs": "ten"}))
+    assert detail[0]["field"] == "training.epochs"
+    assert detail[0]["type"] == "int_parsing"
+
+
+def test_not_json_or_not_an_object(client: TestClient) -> None:
+    response = client.post(
+        f"{API}/jobs", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"] == "validation_error"
+    assert _errors(client, [1, 2])[0]["field"] == ""
+
+
+def test_dotted_field() -> None:
+    assert dotted_field(("body", "model", "units", "int", "max")) == "model.units.max"
+    assert dotted_field(("body", "model", "units", "fixed", "value")) == "model.units"
+    assert dotted_field(("body", "schedule", "multipliers", 2)) == "schedule.multipliers.2"
+    assert dotted_field(("query", "limit")) == "limit"
+
+
+def test_oversized_body_is_413(sqlite_url: str, make_client: ClientFactory) -> None:
+    client = make_client(max_request_bytes=2048)
+    big = {**SPEC, "name": "x" * 4000}
+    response = client.post(f"{API}/jobs", json=big)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+    def chunks():  # no Content-Length: counted as streamed
+        for _ in range(10):
+            yield b" " * 1000
+
+    response = client.post(
+        f"{API}/jobs", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+    assert job_count() == 0
