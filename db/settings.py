@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -38,8 +38,12 @@ class Settings(BaseSettings):
         default=6 * 3600,
         description="Redis visibility timeout; must exceed the longest job (job_hard_time_limit_s).",
     )
-    job_soft_time_limit_s: int = Field(default=4 * 3600, ge=60)
-    job_hard_time_limit_s: int = Field(default=4 * 3600 + 300, ge=120)
+    job_soft_time_limit_s: int = Field(
+        default=4 * 3600, ge=60, description="A job still running after this is stopped and failed."
+    )
+    job_hard_time_limit_s: int = Field(
+        default=4 * 3600 + 300, ge=120, description="The worker process is killed after this."
+    )
     worker_max_tasks_per_child: int = Field(
         default=20,
         ge=1,
@@ -50,7 +54,9 @@ class Settings(BaseSettings):
         ge=0,
         description="TensorFlow intra/inter-op threads per worker process (0 = TF default).",
     )
-    heartbeat_interval_s: float = Field(default=10.0, gt=0)
+    heartbeat_interval_s: float = Field(
+        default=10.0, gt=0, description="How often a worker proves it still holds its job."
+    )
     stale_after_s: float = Field(
         default=120.0,
         gt=0,
@@ -70,11 +76,26 @@ class Settings(BaseSettings):
     max_predict_rows: int = Field(
         default=10_000, ge=1, description="Largest batch POST /predict takes."
     )
-    predict_timeout_s: float = Field(default=120.0, gt=0)
+    predict_timeout_s: float = Field(
+        default=120.0, gt=0, description="A prediction slower than this answers 504."
+    )
     migrate_on_start: bool = Field(
         default=True, description="The API applies pending migrations when it starts."
     )
-    log_level: str = "INFO"
+    log_level: str = Field(default="INFO", description="Python log level of the service.")
+
+    @model_validator(mode="after")
+    def _time_limits_nest(self) -> Settings:
+        # A Redis message redelivered while its job still runs would start the job twice.
+        if (
+            not self.job_soft_time_limit_s
+            < self.job_hard_time_limit_s
+            < self.broker_visibility_timeout_s
+        ):
+            raise ValueError(
+                "need job_soft_time_limit_s < job_hard_time_limit_s < broker_visibility_timeout_s"
+            )
+        return self
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file in ``data_dir``."""

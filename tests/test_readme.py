@@ -37,3 +37,23 @@ def test_readme_opens_with_run_and_test_commands_and_ci_runs_the_second() -> Non
     assert run.endswith("hpsearch demo")
     assert test.endswith("pytest")
     assert test in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_documents_every_setting() -> None:
+    from db.settings import Settings
+
+    for name in Settings.model_fields:
+        assert f"`HPSEARCH_{name.upper()}`" in README, (
+            f"HPSEARCH_{name.upper()} is not in the README"
+        )
+
+
+def test_readme_documents_every_limit() -> None:
+    from search_spaces.limits import LIMITS
+
+    limits_section = README.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    for value in LIMITS.values():
+        shown = {f"{value}", f"{value:,}"}
+        if value % 86400 == 0:
+            shown.add(f"{value // 86400} days")
+        assert any(s in limits_section for s in shown), value
