@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
-from db.models import Epoch, Job, JobStatus, Trial, TrialStatus
+from db.models import JobStatus, Trial, TrialStatus
 from search_spaces.schema import JobSpec
 
 T = TypeVar("T")
@@ -52,7 +52,13 @@ class JobSubmitted(BaseModel):
     url: str
 
 
-class JobPublic(BaseModel):
+class FromRow(BaseModel):
+    """A response body read straight off an ORM row (``Model.model_validate(row)``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class JobPublic(FromRow):
     """A job as clients see it."""
 
     id: str
@@ -66,7 +72,6 @@ class JobPublic(BaseModel):
     trials_completed: int
     trials_failed: int
     trials_diverged: int
-    progress: float = Field(ge=0.0, le=1.0, description="Trials finished / max_trials.")
     best_trial_number: int | None
     best_score: float | None
     warnings: list[JobWarning]
@@ -78,47 +83,23 @@ class JobPublic(BaseModel):
     finished_at: UtcDatetime | None
     spec: dict[str, Any]
 
-    @classmethod
-    def from_row(cls, job: Job) -> JobPublic:
-        done = (job.trials_completed or 0) + (job.trials_failed or 0) + (job.trials_diverged or 0)
-        if job.status == JobStatus.SUCCEEDED:
-            progress = 1.0
-        else:
-            progress = min(1.0, done / job.max_trials) if job.max_trials else 0.0
-        return cls(
-            id=job.id,
-            name=job.name,
-            status=job.status,
-            algorithm=job.algorithm,
-            dataset=job.dataset,
-            objective=job.objective,
-            direction=job.direction,
-            max_trials=job.max_trials,
-            trials_completed=job.trials_completed or 0,
-            trials_failed=job.trials_failed or 0,
-            trials_diverged=job.trials_diverged or 0,
-            progress=progress,
-            best_trial_number=job.best_trial_number,
-            best_score=job.best_score,
-            warnings=[JobWarning.model_validate(w) for w in job.warnings or []],
-            dataset_info=job.dataset_info,
-            error=job.error,
-            cancel_requested=bool(job.cancel_requested),
-            created_at=job.created_at,
-            started_at=job.started_at,
-            finished_at=job.finished_at,
-            spec=job.spec,
-        )
+    @computed_field(description="Trials finished / max_trials (1.0 once the job succeeded).")
+    @property
+    def progress(self) -> float:
+        if self.status == JobStatus.SUCCEEDED:
+            return 1.0
+        done = self.trials_completed + self.trials_failed + self.trials_diverged
+        return min(1.0, done / self.max_trials) if self.max_trials else 0.0
 
 
-class TrialTimings(BaseModel):
+class TrialTimings(FromRow):
     started_at: UtcDatetime | None
     finished_at: UtcDatetime | None
     duration_s: float | None
     fit_duration_s: float | None
 
 
-class TrialPublic(BaseModel):
+class TrialPublic(FromRow):
     """One row of a job's leaderboard."""
 
     number: int
@@ -132,32 +113,20 @@ class TrialPublic(BaseModel):
     failure_reason: str | None
     timings: TrialTimings
 
+    @model_validator(mode="before")
     @classmethod
-    def fields_from_row(cls, trial: Trial) -> dict[str, Any]:
-        return {
-            "number": trial.number,
-            "status": trial.status,
-            "hyperparameters": trial.hyperparameters or {},
-            "score": trial.score,
-            "best_epoch": trial.best_epoch,
-            "epochs_run": trial.epochs_run or 0,
-            "metrics": trial.metrics,
-            "parameter_count": trial.parameter_count,
-            "failure_reason": trial.failure_reason,
-            "timings": TrialTimings(
-                started_at=trial.started_at,
-                finished_at=trial.finished_at,
-                duration_s=trial.duration_s,
-                fit_duration_s=trial.fit_duration_s,
-            ),
-        }
-
-    @classmethod
-    def from_row(cls, trial: Trial) -> TrialPublic:
-        return cls(**cls.fields_from_row(trial))
+    def _timings_from_row(cls, data: Any) -> Any:
+        # The row keeps its timings as columns; the body groups them.
+        if isinstance(data, Trial):
+            return {
+                **{name: getattr(data, name) for name in cls.model_fields if name != "timings"},
+                **({"epochs": data.epochs} if "epochs" in cls.model_fields else {}),
+                "timings": TrialTimings.model_validate(data),
+            }
+        return data
 
 
-class EpochPublic(BaseModel):
+class EpochPublic(FromRow):
     """Metrics of one epoch of one execution."""
 
     execution: int
@@ -166,28 +135,11 @@ class EpochPublic(BaseModel):
     learning_rate: float | None
     duration_s: float
 
-    @classmethod
-    def from_row(cls, epoch: Epoch) -> EpochPublic:
-        return cls(
-            execution=epoch.execution,
-            epoch=epoch.epoch,
-            metrics=epoch.metrics,
-            learning_rate=epoch.learning_rate,
-            duration_s=epoch.duration_s,
-        )
-
 
 class TrialDetail(TrialPublic):
     """A trial with its epoch-by-epoch history."""
 
     epochs: list[EpochPublic]
-
-    @classmethod
-    def from_row(cls, trial: Trial) -> TrialDetail:
-        return cls(
-            **TrialPublic.fields_from_row(trial),
-            epochs=[EpochPublic.from_row(e) for e in trial.epochs],
-        )
 
 
 class PredictRequest(BaseModel):

@@ -99,13 +99,13 @@ def list_jobs(
     """A page of jobs, newest first."""
     with _session(settings) as session:
         rows, total = repo.list_jobs(session, status=status, limit=limit, offset=offset)
-        items = [JobPublic.from_row(job) for job in rows]
+        items = [JobPublic.model_validate(job) for job in rows]
     return Page[JobPublic](items=items, total=total, limit=limit, offset=offset)
 
 
 def get_job(settings: Settings, job_id: str) -> JobPublic:
     with _session(settings) as session:
-        return JobPublic.from_row(_job_or_404(session, job_id))
+        return JobPublic.model_validate(_job_or_404(session, job_id))
 
 
 def cancel_job(settings: Settings, queue: JobQueue, job_id: str) -> JobPublic:
@@ -151,7 +151,7 @@ def list_trials(
         rows, total = repo.list_trials(
             session, job, sort=sort, order=order, status=status, limit=limit, offset=offset
         )
-        items = [TrialPublic.from_row(t) for t in rows]
+        items = [TrialPublic.model_validate(t) for t in rows]
     return Page[TrialPublic](items=items, total=total, limit=limit, offset=offset)
 
 
@@ -162,7 +162,7 @@ def get_trial(settings: Settings, job_id: str, number: int) -> TrialDetail:
         trial = repo.get_trial(session, job_id, number, with_epochs=True)
         if trial is None:
             raise NotFoundError(f"trial {number} of job {job_id} not found")
-        return TrialDetail.from_row(trial)
+        return TrialDetail.model_validate(trial)
 
 
 # --- models -----------------------------------------------------------------------------------
