@@ -123,7 +123,12 @@ def format_validation_errors(errors: Iterable[dict[str, Any]]) -> list[dict[str,
     for err in errors:
         ctx = err.get("ctx") or {}
         kind = err.get("type", "value_error")
-        if kind == "spec_rule":
+        if kind == "json_invalid":  # the loc is a character offset, not a field
+            field = "body"
+            message = (
+                f"{err.get('msg', 'invalid JSON')} at character {err.get('loc', ('', '?'))[-1]}"
+            )
+        elif kind == "spec_rule":
             field = str(ctx.get("field", dotted_field(err.get("loc", ()))))
             message = str(ctx.get("message", err.get("msg", "")))
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,10 +47,15 @@ def _session(settings: Settings):  # type: ignore[no-untyped-def]
     return session_scope(settings.resolved_database_url())
 
 
+JOB_ID = re.compile(r"[0-9a-f]{32}")
+
+
 def _job_or_404(session: Session, job_id: str) -> Job:
-    job = repo.get_job(session, job_id)
+    # Ids are 32 hex digits: anything else cannot exist, and must not reach the database
+    # (PostgreSQL rejects NUL bytes in text with an error of its own).
+    job = repo.get_job(session, job_id) if JOB_ID.fullmatch(job_id) else None
     if job is None:
-        raise NotFoundError(f"job {job_id} not found")
+        raise NotFoundError(f"job {job_id!r} not found")
     return job
 
 

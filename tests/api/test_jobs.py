@@ -102,7 +102,15 @@ def test_unknown_job_is_404(client: TestClient) -> None:
     ]:
         response = getattr(client, method)(f"{API}{path}")
         assert response.status_code == 404, path
-        assert response.json() == {"error": "not_found", "detail": "job nope not found"}
+        assert response.json() == {"error": "not_found", "detail": "job 'nope' not found"}
+
+
+def test_hostile_job_ids_are_404_on_every_database(any_client: TestClient) -> None:
+    # NUL bytes, quotes and traversal never reach SQL (PostgreSQL would reject the NUL itself).
+    for job_id in ["%00abc", "x'%20or%201=1--", "..%2F..%2Fetc", "a" * 32, "0" * 500]:
+        response = any_client.get(f"{API}/jobs/{job_id}")
+        assert response.status_code == 404, job_id
+        assert response.json()["error"] == "not_found"
 
 
 def test_list_pages_and_filters(any_client: TestClient) -> None:

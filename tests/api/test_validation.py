@@ -90,6 +90,9 @@ def test_not_json_or_not_an_object(client: TestClient) -> None:
     )
     assert response.status_code == 422
     assert response.json()["error"] == "validation_error"
+    (problem,) = response.json()["detail"]
+    assert problem["field"] == "body"
+    assert problem["message"] == "JSON decode error at character 1"
     assert _errors(client, [1, 2])[0]["field"] == ""
 
 
