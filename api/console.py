@@ -43,10 +43,10 @@ def _number(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def _compact(hyperparameters: dict[str, Any], keys: set[str] | None = None, width: int = 60) -> str:
+def _compact(hyperparameters: dict[str, Any], keys: set[str] | None = None) -> str:
+    """One ``name=value`` line per hyperparameter: readable however narrow the terminal."""
     items = [(k, v) for k, v in hyperparameters.items() if keys is None or k in keys]
-    text = ", ".join(f"{k}={_number(v, 3)}" for k, v in items)
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return "\n".join(f"{k}={_number(v, 3)}" for k, v in items)
 
 
 def _varying_keys(trials: list[dict[str, Any]]) -> set[str] | None:
@@ -107,27 +107,17 @@ def print_jobs(
 def leaderboard_table(job: dict[str, Any], page: dict[str, Any]) -> Table:
     """A table of one page of a job's trials, best first."""
     title = escape(job.get("name") or job["id"])
-    table = Table(title=f"{title}: {job['objective']} ({job['direction']})")
-    for column, justify in (
-        ("#", "right"),
-        ("trial", "right"),
-        ("status", "left"),
-        (job["objective"], "right"),
-        ("epochs", "right"),
-        ("params", "right"),
-        ("time s", "right"),
-        ("hyperparameters (those that differ)", "left"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table = Table(title=f"{title}: {job['objective']} ({job['direction']})", show_lines=True)
+    for column in ("trial", "status", "score", "epochs", "time s"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    table.add_column("hyperparameters that differ", min_width=28, overflow="fold")
     keys = _varying_keys(page["items"])
-    for index, trial in enumerate(page["items"], start=page.get("offset", 0) + 1):
+    for trial in page["items"]:
         table.add_row(
-            str(index),
             str(trial["number"]),
             _status(trial["status"]),
             _number(trial["score"]),
             str(trial["epochs_run"]),
-            _number(trial["parameter_count"]),
             _number(trial["timings"]["duration_s"], 3),
             _trial_note(trial, keys),
         )
