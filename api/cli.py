@@ -112,6 +112,31 @@ def worker(
     os.execv(command[0], command)
 
 
+def flower_command(address: str, port: int) -> list[str]:
+    """The Celery Flower command line ``hpsearch flower`` execs (a web UI of queue and workers)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app:app",
+        "flower",
+        f"--address={address}",
+        f"--port={port}",
+    ]
+
+
+@app.command()
+def flower(
+    address: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 5555,
+) -> None:
+    """Run Celery Flower to watch the queue and the workers (replaces this process)."""
+    command = flower_command(address, port)
+    sys.stdout.flush()
+    os.execv(command[0], command)
+
+
 @app.command()
 def migrate() -> None:
     """Apply the database migrations."""

@@ -26,7 +26,7 @@ def compose() -> dict:
 
 
 def test_services_present(compose: dict) -> None:
-    assert {"postgres", "redis", "migrate", "api", "worker"} <= set(compose["services"])
+    assert {"postgres", "redis", "migrate", "api", "worker", "flower"} <= set(compose["services"])
 
 
 def test_backing_services_have_health_checks(compose: dict) -> None:
@@ -44,7 +44,7 @@ def test_migration_runs_once_before_api_and_worker(compose: dict) -> None:
         assert depends["redis"]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("service", ["migrate", "api", "worker"])
+@pytest.mark.parametrize("service", ["migrate", "api", "worker", "flower"])
 def test_commands_are_real_cli_commands(compose: dict, service: str) -> None:
     command = compose["services"][service]["command"]
     assert command[0] == "hpsearch"
@@ -67,7 +67,7 @@ def test_environment_names_real_settings(compose: dict) -> None:
 
 
 def test_all_services_built_from_one_dockerfile(compose: dict) -> None:
-    for name in ("migrate", "api", "worker"):
+    for name in ("migrate", "api", "worker", "flower"):
         assert compose["services"][name]["build"] == "."
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install ." in dockerfile

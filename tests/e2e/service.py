@@ -28,7 +28,7 @@ def compose_command(service: str) -> list[str]:
     return list(compose["services"][service]["command"])
 
 
-def _with_option(command: list[str], option: str, value: str) -> list[str]:
+def with_option(command: list[str], option: str, value: str) -> list[str]:
     command = list(command)
     if option in command:
         command[command.index(option) + 1] = value
@@ -57,6 +57,13 @@ class Service:
     log_dir: Path
     base_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @classmethod
+    def for_urls(cls, tmp_path: Path, database_url: str | None, broker_url: str | None) -> Service:
+        """A service (nothing started yet) on these URLs, logging under ``tmp_path/logs``."""
+        log_dir = tmp_path / "logs"
+        log_dir.mkdir(exist_ok=True)
+        return cls(env=service_env(tmp_path, database_url, broker_url), log_dir=log_dir)
 
     def run_once(self, name: str, command: list[str], timeout: float = 120) -> None:
         log = self.log_dir / f"{name}.log"
@@ -112,8 +119,8 @@ class Service:
                 proc.wait(timeout=10)
 
 
-def start_service(tmp_path: Path, database_url: str | None, broker_url: str | None) -> Service:
-    """Migrate, then start the API and one worker with the compose commands."""
+def service_env(tmp_path: Path, database_url: str | None, broker_url: str | None) -> dict[str, str]:
+    """This environment without HPSEARCH_* variables, plus a data dir and the given URLs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HPSEARCH_")}
     env["HPSEARCH_DATA_DIR"] = str(tmp_path / "data")
     env["HPSEARCH_HEARTBEAT_INTERVAL_S"] = "2"
@@ -121,13 +128,17 @@ def start_service(tmp_path: Path, database_url: str | None, broker_url: str | No
         env["HPSEARCH_DATABASE_URL"] = database_url
     if broker_url:
         env["HPSEARCH_BROKER_URL"] = broker_url
-    log_dir = tmp_path / "logs"
-    log_dir.mkdir()
+    return env
+
+
+def start_service(tmp_path: Path, database_url: str | None, broker_url: str | None) -> Service:
+    """Migrate, then start the API and one worker with the compose commands."""
+    service = Service.for_urls(tmp_path, database_url, broker_url)
     port = free_port()
-    service = Service(env=env, log_dir=log_dir, base_url=f"http://127.0.0.1:{port}")
+    service.base_url = f"http://127.0.0.1:{port}"
     service.run_once("migrate", compose_command("migrate"))
-    api = _with_option(
-        _with_option(compose_command("api"), "--host", "127.0.0.1"), "--port", str(port)
+    api = with_option(
+        with_option(compose_command("api"), "--host", "127.0.0.1"), "--port", str(port)
     )
     service.start("api", api)
     service.start("worker", compose_command("worker"))
