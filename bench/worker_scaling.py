@@ -1,0 +1,115 @@
+"""One 20-trial job with 1 and then 2 worker processes (one TensorFlow thread each).
+
+    .venv/bin/python -m bench.worker_scaling [--trials 20] [--repeats 3]
+
+Runs on PostgreSQL + Redis (the distributed setup; the embedded SQLite default supports one
+worker). Each repetition alternates the order (1 then 2, then 2 then 1...) and uses a fresh
+database. Writes ``bench/results/worker_scaling.json`` with every run, the medians and the ratio
+median(2 workers) / median(1 worker). Target (issue 3): at most 0.6.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.common import REDIS_URL, fresh_postgres_database, run_job, running_service, write_result
+
+
+def scaling_spec(trials: int, seed: int) -> dict[str, Any]:
+    """A random search on digits whose trials are dominated by model.fit (as real ones are)."""
+    return {
+        "name": f"bench-scaling-{trials}",
+        "dataset": {"name": "digits", "split_seed": 0},
+        "model": {
+            "depth": {"type": "int", "min": 1, "max": 3},
+            "units": {"type": "int", "min": 32, "max": 128, "step": 32},
+            "activation": {"type": "choice", "values": ["relu", "elu", "selu"]},
+            "kernel_initializer": "auto",
+        },
+        "optimizer": {
+            "name": "adam",
+            "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-2, "sampling": "log"},
+        },
+        "training": {"epochs": 8, "batch_size": 32, "early_stopping": {"enabled": False}},
+        "search": {"algorithm": "random", "max_trials": trials, "seed": seed},
+    }
+
+
+def measure(workers: int, trials: int, seed: int, log_root: Path) -> dict[str, Any]:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with fresh_postgres_database() as database_url:
+        env = {
+            "HPSEARCH_DATABASE_URL": database_url,
+            "HPSEARCH_BROKER_URL": REDIS_URL,
+            "HPSEARCH_DATA_DIR": str(log_root / "data"),
+            "HPSEARCH_TF_THREADS": "1",
+        }
+        log_dir = log_root / f"workers{workers}-seed{seed}"
+        with running_service(env, workers, log_dir) as client:
+            job, wall_s = run_job(client, scaling_spec(trials, seed))
+            trials_page = client.trials(job["id"], limit=100)
+    durations = [t["timings"]["duration_s"] or 0.0 for t in trials_page["items"]]
+    return {
+        "workers": workers,
+        "seed": seed,
+        "status": job["status"],
+        "trials": trials_page["total"],
+        "wall_s": round(wall_s, 3),
+        "trial_seconds_sum": round(sum(durations), 3),
+        "best_score": job["best_score"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="hpsearch-bench-") as tmp:
+        for repeat in range(args.repeats):
+            order = (1, 2) if repeat % 2 == 0 else (2, 1)
+            for workers in order:
+                run = measure(workers, args.trials, seed=repeat, log_root=Path(tmp))
+                print(run, flush=True)
+                runs.append(run)
+    medians = {
+        w: statistics.median(
+            r["wall_s"] for r in runs if r["workers"] == w and r["status"] == "succeeded"
+        )
+        for w in (1, 2)
+    }
+    spreads = {
+        w: [
+            min(r["wall_s"] for r in runs if r["workers"] == w),
+            max(r["wall_s"] for r in runs if r["workers"] == w),
+        ]
+        for w in (1, 2)
+    }
+    ratio = medians[2] / medians[1]
+    path = write_result(
+        "worker_scaling",
+        {
+            "benchmark": "one job of N trials, 1 vs 2 worker processes, PostgreSQL + Redis",
+            "trials": args.trials,
+            "repeats": args.repeats,
+            "runs": runs,
+            "median_wall_s": medians,
+            "min_max_wall_s": spreads,
+            "ratio_2_over_1": round(ratio, 3),
+            "target_ratio": 0.6,
+        },
+    )
+    print(f"ratio 2/1 workers: {ratio:.3f} (target <= 0.6); written to {path}")
+
+
+if __name__ == "__main__":
+    main()
