@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 
 from api.inference import Predictor
 from api.queue import JobQueue
@@ -26,3 +26,8 @@ def get_predictor(request: Request) -> Predictor:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 QueueDep = Annotated[JobQueue, Depends(get_queue)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+
+#: list offsets and trial numbers stay far inside every database's integer range.
+MAX_OFFSET = 1_000_000_000
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")]
+TrialNumber = Annotated[int, Path(ge=0, le=MAX_OFFSET, description="The trial's number (0-based).")]

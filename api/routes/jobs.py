@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api import services
-from api.deps import QueueDep, SettingsDep
+from api.deps import Offset, QueueDep, SettingsDep
 from api.schemas import JobCreate, JobPublic, JobSubmitted, Page, error_responses
 from db.models import JobStatus
 
@@ -36,7 +36,7 @@ def list_jobs(
     settings: SettingsDep,
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[JobPublic]:
     """Jobs, newest first, optionally only those with ``status``."""
     return services.list_jobs(settings, status, limit, offset)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api import services
-from api.deps import SettingsDep
+from api.deps import Offset, SettingsDep, TrialNumber
 from api.schemas import Page, TrialDetail, TrialPublic, error_responses
 from db.models import TrialStatus
 
@@ -28,7 +28,7 @@ def list_trials(
     ] = None,
     status: TrialStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Page[TrialPublic]:
     """The leaderboard: trials sorted by score (the job's direction, nulls last) or another key."""
     return services.list_trials(
@@ -37,6 +37,6 @@ def list_trials(
 
 
 @router.get("/{number}", response_model=TrialDetail, responses=error_responses(404))
-def get_trial(job_id: str, number: int, settings: SettingsDep) -> TrialDetail:
+def get_trial(job_id: str, number: TrialNumber, settings: SettingsDep) -> TrialDetail:
     """One trial with its per-epoch metrics."""
     return services.get_trial(settings, job_id, number)
