@@ -1,4 +1,4 @@
-"""The API's Celery *client*: sends the run-job task by name, never imports the worker code.
+"""The API's Celery *client*: sends the dispatch-job task by name, never imports the worker code.
 
 Every broker call is bounded (few retries, short socket timeouts), so an unreachable broker
 surfaces as ``BrokerUnavailableError`` (HTTP 503) within about ``broker_connect_timeout_s``.
@@ -14,7 +14,7 @@ from typing import Any
 from celery import Celery
 
 from api.errors import BrokerUnavailableError
-from db.broker import RUN_JOB_TASK, celery_config
+from db.broker import DISPATCH_JOB_TASK, celery_config
 from db.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,11 @@ class JobQueue:
             ) from exc
 
     def enqueue_job(self, job_id: str) -> None:
-        """Send ``RUN_JOB_TASK(job_id)`` (task id = job id); ``BrokerUnavailableError`` if not sent."""
+        """Send ``DISPATCH_JOB_TASK(job_id)`` (task id = job id); ``BrokerUnavailableError`` if not sent."""
         self._bounded(
             "enqueue",
             self.celery.send_task,
-            RUN_JOB_TASK,
+            DISPATCH_JOB_TASK,
             args=[job_id],
             task_id=job_id,
             queue=self.settings.queue_name,

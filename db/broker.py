@@ -9,8 +9,11 @@ from typing import Any
 
 from db.settings import Settings
 
-#: the one task the API sends: run (or resume) the search of a job. Args: job id.
-RUN_JOB_TASK = "hpsearch.run_job"
+#: hand out a job's next trials (up to its concurrency cap), or end the job. Args: job id.
+#: The API sends it at submission; workers send it again themselves when needed.
+DISPATCH_JOB_TASK = "hpsearch.dispatch_job"
+#: claim and train one trial, then dispatch the job's next ones. Args: trial row id.
+RUN_TRIAL_TASK = "hpsearch.run_trial"
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -21,7 +24,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     transport_options: dict[str, Any] = {}
     if broker_url.startswith(("redis://", "rediss://")):
         # A message not acked within the visibility timeout is redelivered: it must outlast the
-        # longest job, or a long search would be started twice.
+        # longest trial (late acks: a trial's message is acked when the trial ends).
         transport_options["visibility_timeout"] = settings.broker_visibility_timeout_s
     return {
         "broker_url": broker_url,
@@ -33,15 +36,20 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_serializer": "json",
         "accept_content": ["json"],
         "task_default_queue": settings.queue_name,
-        "task_routes": {RUN_JOB_TASK: {"queue": settings.queue_name}},
-        # Ack after the task ran, and requeue if the worker process died mid-task.
+        "task_routes": {
+            DISPATCH_JOB_TASK: {"queue": settings.queue_name},
+            RUN_TRIAL_TASK: {"queue": settings.queue_name},
+        },
+        # Ack after the task ran, and requeue if the worker process died mid-task (the trial's
+        # claim in the database makes the redelivered copy a no-op while the trial is owned).
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
-        # One message per worker process at a time: a long search must not hold back others.
+        # One message per worker process at a time: a long trial must not hold back others.
         "worker_prefetch_multiplier": 1,
+        # Counts tasks, i.e. trials: recycling frees TensorFlow's per-trial traced graphs.
         "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
-        "task_soft_time_limit": settings.job_soft_time_limit_s,
-        "task_time_limit": settings.job_hard_time_limit_s,
+        "task_soft_time_limit": settings.trial_soft_time_limit_s,
+        "task_time_limit": settings.trial_hard_time_limit_s,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
         "task_send_sent_event": True,

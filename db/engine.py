@@ -65,9 +65,12 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
-def reset_engines() -> None:
-    """Dispose cached engines (tests switch databases; forked workers must not share sockets)."""
+def reset_engines(close: bool = True) -> None:
+    """Dispose cached engines (tests switch databases; forked workers must not share sockets).
+
+    ``close=False`` in a forked child: drop the inherited pool without closing its connections,
+    which still belong to the parent (SQLAlchemy's recipe for multiprocessing)."""
     for engine in _engines.values():
-        engine.dispose()
+        engine.dispose(close=close)
     _engines.clear()
     _factories.clear()

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -48,6 +49,8 @@ class JobStatus(enum.StrEnum):
 
 
 class TrialStatus(enum.StrEnum):
+    #: created by the job's oracle and sent to the queue; no worker has started it yet.
+    WAITING = "waiting"
     RUNNING = "running"
     COMPLETED = "completed"
     #: loss became NaN/inf; never counted as best.
@@ -55,6 +58,11 @@ class TrialStatus(enum.StrEnum):
     #: an exception while building or training (bad combination, out of memory...).
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+    @property
+    def is_active(self) -> bool:
+        """Waiting or running: the trial still counts against its job's concurrency cap."""
+        return self in (TrialStatus.WAITING, TrialStatus.RUNNING)
 
 
 def _enum(cls: type[enum.Enum]) -> Enum:
@@ -115,7 +123,9 @@ class Trial(Base):
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     #: 0-based, in the order the oracle handed the trials out (Keras Tuner's trial id).
     number: Mapped[int] = mapped_column(Integer)
-    status: Mapped[TrialStatus] = mapped_column(_enum(TrialStatus), default=TrialStatus.RUNNING)
+    status: Mapped[TrialStatus] = mapped_column(
+        _enum(TrialStatus), default=TrialStatus.RUNNING, index=True
+    )
     hyperparameters: Mapped[dict[str, Any]] = mapped_column(JSON)
     score: Mapped[float | None] = mapped_column(Float)
     best_epoch: Mapped[int | None] = mapped_column(Integer)
@@ -124,10 +134,20 @@ class Trial(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parameter_count: Mapped[int | None] = mapped_column(Integer)
     failure_reason: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: when the current (last) attempt started; null while the trial is waiting.
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     duration_s: Mapped[float | None] = mapped_column(Float)
     fit_duration_s: Mapped[float | None] = mapped_column(Float)
+    #: how many times a worker claimed the trial (a warm-shutdown hand-back does not count).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: the claiming worker, ``host:main_pid:child_pid``; its lease is ``heartbeat_at``.
+    worker: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: when its run-trial message was last sent (the reaper re-sends lost ones).
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: set by a worker's warm shutdown: stop at the next epoch and go back to the queue.
+    release_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     job: Mapped[Job] = relationship(back_populates="trials")
     epochs: Mapped[list[Epoch]] = relationship(
@@ -176,4 +196,20 @@ class ModelArtifact(Base):
     #: what a client needs to call predict: task, input shape, class labels, feature names...
     signature: Mapped[dict[str, Any]] = mapped_column(JSON)
     content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrialCheckpoint(Base):
+    """The weights a completed Hyperband trial ended with, so any worker can continue it in a
+    later round (replaces per-machine scratch files). Deleted when the job ends."""
+
+    __tablename__ = "trial_checkpoints"
+    __table_args__ = (UniqueConstraint("job_id", "trial_number", name="uq_checkpoint_job_trial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    trial_number: Mapped[int] = mapped_column(Integer)
+    #: Keras ``.weights.h5`` bytes: plain arrays, written and read only by the workers.
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

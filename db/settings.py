@@ -3,6 +3,12 @@
 The defaults are the embedded single-machine setup: a SQLite database and a Celery broker kept in
 another SQLite file, both under ``HPSEARCH_DATA_DIR``. Point ``HPSEARCH_DATABASE_URL`` at
 PostgreSQL and ``HPSEARCH_BROKER_URL`` at Redis to scale out; the code is the same.
+
+On PostgreSQL any number of worker processes, on any number of machines, share the trials of
+every job (the oracle is read and written under a row lock). On the embedded SQLite default a
+single worker process (``hpsearch worker --concurrency 1``) is the supported setup: SQLite takes
+one writer at a time, and the embedded broker does not redeliver the message of a worker that
+died (the reaper re-sends it after ``stale_after_s``).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(
         default=Path("hpsearch-data"),
-        description="Where the embedded defaults keep the SQLite database, broker and scratch files.",
+        description="Where the embedded defaults keep the SQLite database and broker.",
     )
     database_url: str | None = Field(
         default=None,
@@ -33,21 +39,42 @@ class Settings(BaseSettings):
         description="Celery broker URL. Default: kombu's SQLAlchemy transport on a sqlite file in "
         "data_dir. Example: redis://localhost:6379/0",
     )
-    queue_name: str = Field(default="hpsearch", description="Celery queue the jobs are sent to.")
+    queue_name: str = Field(
+        default="hpsearch", description="Celery queue the jobs' and trials' messages are sent to."
+    )
     broker_visibility_timeout_s: int = Field(
-        default=6 * 3600,
-        description="Redis visibility timeout; must exceed the longest job (job_hard_time_limit_s).",
+        default=2 * 3600,
+        description="Redis visibility timeout; must exceed the longest trial "
+        "(trial_hard_time_limit_s), or a trial's message would be delivered twice while it runs.",
     )
-    job_soft_time_limit_s: int = Field(
-        default=4 * 3600, ge=60, description="A job still running after this is stopped and failed."
+    trial_soft_time_limit_s: int = Field(
+        default=3600,
+        ge=10,
+        description="A trial still training after this is stopped and marked failed.",
     )
-    job_hard_time_limit_s: int = Field(
-        default=4 * 3600 + 300, ge=120, description="The worker process is killed after this."
+    trial_hard_time_limit_s: int = Field(
+        default=3600 + 300,
+        ge=20,
+        description="The worker process running a trial is killed after this (the trial is "
+        "then re-run, up to max_trial_attempts).",
     )
     worker_max_tasks_per_child: int = Field(
-        default=20,
+        default=50,
         ge=1,
-        description="Recycle a worker process after this many jobs (frees memory).",
+        description="Recycle a worker process after this many tasks (trials, mostly): TensorFlow "
+        "keeps ~5 MB of traced graphs per trial that only a fresh process frees.",
+    )
+    max_concurrent_trials_per_job: int = Field(
+        default=4,
+        ge=1,
+        description="At most this many trials of one job are queued or running at once; the "
+        "rest of the workers serve other jobs (fair sharing).",
+    )
+    max_trial_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="A trial whose worker died this many times (a poison trial) is marked failed "
+        "and the job goes on.",
     )
     tf_threads: int = Field(
         default=1,
@@ -55,17 +82,19 @@ class Settings(BaseSettings):
         description="TensorFlow intra/inter-op threads per worker process (0 = TF default).",
     )
     heartbeat_interval_s: float = Field(
-        default=10.0, gt=0, description="How often a worker proves it still holds its job."
+        default=10.0, gt=0, description="How often a worker proves it still trains its trial."
     )
     stale_after_s: float = Field(
         default=120.0,
         gt=0,
-        description="A running job whose heartbeat is older than this is re-queued.",
+        description="A running trial whose heartbeat is older than this goes back to the queue "
+        "(its worker died); a waiting trial whose message is older than this is sent again.",
     )
-    max_job_attempts: int = Field(
-        default=3,
-        ge=1,
-        description="A job whose worker died this many times is failed instead of resumed again.",
+    reaper_interval_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often each worker's main process looks for stale trials, lost messages "
+        "and cancelled jobs to settle.",
     )
     broker_connect_timeout_s: float = Field(
         default=3.0, gt=0, description="How long a submission waits for the broker before a 503."
@@ -86,15 +115,19 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _time_limits_nest(self) -> Settings:
-        # A Redis message redelivered while its job still runs would start the job twice.
+        # A Redis message redelivered while its trial still runs would be a wasted duplicate.
         if (
-            not self.job_soft_time_limit_s
-            < self.job_hard_time_limit_s
+            not self.trial_soft_time_limit_s
+            < self.trial_hard_time_limit_s
             < self.broker_visibility_timeout_s
         ):
             raise ValueError(
-                "need job_soft_time_limit_s < job_hard_time_limit_s < broker_visibility_timeout_s"
+                "need trial_soft_time_limit_s < trial_hard_time_limit_s "
+                "< broker_visibility_timeout_s"
             )
+        # A live worker must beat at least once before its trial counts as abandoned.
+        if not self.heartbeat_interval_s < self.stale_after_s:
+            raise ValueError("need heartbeat_interval_s < stale_after_s")
         return self
 
     def resolved_database_url(self) -> str:

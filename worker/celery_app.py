@@ -1,7 +1,12 @@
 """The Celery application of the workers.
 
-TensorFlow is not fork-safe: nothing here (nor ``worker.tasks``) imports it. Each prefork child
-imports it in ``worker_process_init`` (after the fork), where it also gets fresh DB engines.
+TensorFlow is not fork-safe: nothing here (nor ``worker.tasks``, nor the reaper) imports it.
+Each prefork child imports it in ``worker_process_init`` (after the fork), where it also gets
+fresh DB engines.
+
+The main process runs the reaper thread (``worker.reaper``) from ``worker_ready``, and on
+shutdown (``worker_shutting_down``: SIGTERM, warm) asks its pool's running trials to go back to
+the queue at their next epoch, so another worker takes them at once.
 """
 
 from __future__ import annotations
@@ -11,9 +16,9 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
-from db.broker import RUN_JOB_TASK, celery_config
+from db.broker import celery_config
 from db.engine import reset_engines
 from db.settings import get_settings
 
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 app = Celery("hpsearch")
 app.conf.update(celery_config(get_settings()))
 app.conf.include = ["worker.tasks"]
+
+_reaper: Any = None
 
 
 def configure_tensorflow(threads: int) -> None:
@@ -42,29 +49,32 @@ def configure_tensorflow(threads: int) -> None:
 @worker_process_init.connect
 def _init_worker_process(**_: Any) -> None:
     """In each forked child: no DB sockets shared with the parent, TF loaded and tuned here."""
-    reset_engines()
+    # close=False: the parent's pooled connections stay usable by the parent (its reaper).
+    reset_engines(close=False)
     configure_tensorflow(get_settings().tf_threads)
 
 
-def requeue_stale_jobs() -> list[str]:
-    """Re-send the jobs whose message was probably lost (running without a recent heartbeat, or
-    queued for longer than ``stale_after_s``). Duplicates are harmless: the claim is a CAS."""
-    from worker.tuning.recorder import stale_job_ids
-
-    settings = get_settings()
-    job_ids = stale_job_ids(settings.stale_after_s)
-    for job_id in job_ids:
-        app.send_task(RUN_JOB_TASK, args=[job_id])
-    if job_ids:
-        log.warning("re-sent %d stale job(s): %s", len(job_ids), ", ".join(job_ids))
-    return job_ids
-
-
 @worker_ready.connect
-def _recover_on_start(**_: Any) -> None:
+def _start_reaper(**_: Any) -> None:
+    """Recover at once (a restart after a crash), then every ``reaper_interval_s``."""
+    global _reaper
+    from worker.reaper import Reaper
+
+    _reaper = Reaper(get_settings().reaper_interval_s).start()
+
+
+@worker_shutting_down.connect
+def _release_running_trials(**_: Any) -> None:
+    """Warm shutdown: this worker's running trials stop at their next epoch and go back to the
+    queue (not counted as an attempt), instead of the shutdown waiting for them to finish."""
+    from worker.reaper import worker_prefix
+    from worker.tuning.recorder import request_release
+
+    if _reaper is not None:
+        _reaper.stop()
     try:
-        requeue_stale_jobs()
-    except Exception:  # recovery must never stop the worker from serving
-        log.exception("stale-job recovery failed")
-    finally:
-        reset_engines()  # the parent forks children later: leave no open sockets behind
+        asked = request_release(worker_prefix())
+        if asked:
+            log.warning("shutting down: %d running trial(s) handed back to the queue", asked)
+    except Exception:  # the DB is down: the heartbeat lease expires and the reaper re-queues
+        log.exception("could not hand back the running trials")

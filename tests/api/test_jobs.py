@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from kombu import Connection
 
-from db.broker import RUN_JOB_TASK
+from db.broker import DISPATCH_JOB_TASK
 from db.engine import session_scope
 from db.models import Job, JobStatus
 from db.settings import get_settings
@@ -54,7 +54,7 @@ def test_submit_stores_job_and_enqueues_it(any_client: TestClient) -> None:
 
     settings = get_settings()
     headers = _consume_one(settings.resolved_broker_url(), settings.queue_name)
-    assert headers["task"] == RUN_JOB_TASK
+    assert headers["task"] == DISPATCH_JOB_TASK
     assert headers["id"] == job_id
     assert json.loads(headers["argsrepr"].replace("'", '"')) == [job_id]
 
@@ -76,7 +76,7 @@ def test_submit_with_redis_broker(
     assert r.llen(queue) == 1
     message = json.loads(r.lindex(queue, 0))
     assert message["headers"]["id"] == job_id
-    assert message["headers"]["task"] == RUN_JOB_TASK
+    assert message["headers"]["task"] == DISPATCH_JOB_TASK
     assert message["properties"]["delivery_info"]["routing_key"] == queue
 
 

@@ -77,11 +77,11 @@ class Service:
                 timeout=timeout,
             )
 
-    def start(self, name: str, command: list[str]) -> None:
-        out = (self.log_dir / f"{name}.log").open("wb")
+    def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        out = (self.log_dir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             _executable(command),
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -106,6 +106,28 @@ class Service:
         for log in sorted(self.log_dir.glob("*.log")):
             parts.append(f"----- {log.name} -----\n{log.read_text(errors='replace')[-6000:]}")
         return "\n".join(parts)
+
+    def start_api(self) -> None:
+        """``hpsearch serve`` (compose's command) on a free local port; waits until healthy."""
+        if not self.base_url:
+            self.base_url = f"http://127.0.0.1:{free_port()}"
+        port = self.base_url.rsplit(":", 1)[1]
+        api = with_option(
+            with_option(compose_command("api"), "--host", "127.0.0.1"), "--port", port
+        )
+        self.start("api", api)
+        self.wait_healthy()
+
+    def start_worker(self, name: str = "worker", env: dict[str, str] | None = None) -> None:
+        """``hpsearch worker`` (compose's command), one pool process."""
+        self.start(name, compose_command("worker"), env)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 30) -> None:
+        """Signal a process group (kill -9 by default) and wait for it to end."""
+        proc = self.processes.pop(name)
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+        proc.wait(timeout=timeout)
 
     def stop(self) -> None:
         for proc in self.processes.values():

@@ -77,3 +77,20 @@ def get_artifacts(job_id: str) -> list[ModelArtifact]:
                 .order_by(ModelArtifact.rank)
             )
         )
+
+
+def drive(job_id: str, worker: str = "test-worker") -> list[int]:
+    """Run a job in this process, as the queue would: dispatch it, then run every trial sent,
+    first in first out, until nothing is left to send. Returns the trial ids in run order."""
+    from collections import deque
+
+    from worker.scheduler import dispatch
+    from worker.search import run_trial
+
+    queue = deque(dispatch(job_id))
+    ran: list[int] = []
+    while queue:
+        trial_id = queue.popleft()
+        ran.append(trial_id)
+        queue.extend(run_trial(trial_id, worker))
+    return ran

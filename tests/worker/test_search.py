@@ -1,27 +1,33 @@
-"""run_search end to end on a migrated database: every algorithm, failures, cancel, resume."""
+"""Trials as units of work, run in-process on a migrated database: every algorithm, failures,
+cancel, duplicate deliveries, crashes, poison trials, warm hand-back, the concurrency cap."""
 
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import deque
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
 from db.engine import session_scope
-from db.models import Job, JobStatus, TrialStatus
+from db.models import Job, JobStatus, Trial, TrialCheckpoint, TrialStatus
 from db.settings import get_settings
 from tests.worker.helpers import (
     create_job,
+    drive,
     get_artifacts,
     get_epochs,
     get_job,
     get_trials,
     tiny_spec,
 )
-from worker.search import run_search
+from worker.scheduler import dispatch
+from worker.search import run_trial
 from worker.tuning import recorder
 
 
@@ -30,9 +36,10 @@ def _check_finished_search(job_id: str, expected_trials: int) -> None:
     trials = get_trials(job_id)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.error is None
-    assert job.finished_at is not None and job.attempts == 1
+    assert job.finished_at is not None
     assert len(trials) == expected_trials == job.max_trials
     assert [t.number for t in trials] == list(range(expected_trials))
+    assert all(t.attempts == 1 and t.worker for t in trials)
     completed = [t for t in trials if t.status is TrialStatus.COMPLETED]
     assert job.trials_completed == len(completed) > 0
     best = max(completed, key=lambda t: (t.score, -t.number))
@@ -47,7 +54,9 @@ def _check_finished_search(job_id: str, expected_trials: int) -> None:
         assert t.metrics and t.best_epoch is not None
     assert job.dataset_info["rows_train"] == 160
     assert job.oracle_state and len(job.oracle_state["trials"]) == expected_trials
-    assert not (get_settings().data_dir / "scratch" / job_id).exists()
+    assert job.oracle_state["ongoing_trials"] == {}
+    with session_scope() as session:  # Hyperband checkpoints go with the job's end
+        assert not session.scalars(select(TrialCheckpoint.id)).all()
 
 
 def _check_artifact(job_id: str, tmp_path: Path) -> None:
@@ -83,13 +92,18 @@ def _check_artifact(job_id: str, tmp_path: Path) -> None:
     ],
 )
 def test_each_algorithm_end_to_end(
-    sqlite_url: str, tmp_path: Path, algorithm: str, extra: dict[str, Any], expected_trials: int
+    sqlite_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    algorithm: str,
+    extra: dict[str, Any],
+    expected_trials: int,
 ) -> None:
     spec = tiny_spec(algorithm=algorithm, **extra)
     if algorithm == "hyperband":
         spec["training"]["epochs"] = 3
     job_id = create_job(spec)
-    run_search(job_id, worker_name="test-worker")
+    drive(job_id)
     _check_finished_search(job_id, expected_trials)
     _check_artifact(job_id, tmp_path)
     trials = get_trials(job_id)
@@ -99,18 +113,19 @@ def test_each_algorithm_end_to_end(
     if algorithm == "hyperband":
         promoted = [t for t in trials if "tuner/trial_id" in t.hyperparameters]
         assert promoted, "successive halving promoted no trial"
-        for t in promoted:
+        for t in promoted:  # continued from the promoted trial's weights, kept in the DB
             first = t.hyperparameters["tuner/initial_epoch"]
             assert next(e.epoch for e in epochs if e.trial_id == t.id) == first
+        assert "checkpoint" not in caplog.text
     if algorithm == "grid":
         values = [(t.hyperparameters["depth"], t.hyperparameters["units"]) for t in trials]
         assert len(set(map(str, [t.hyperparameters for t in trials]))) == len(trials)
         assert values[0] == (1, 8)
 
 
-def test_search_on_postgresql(postgres_url: str, tmp_path: Path) -> None:
+def test_search_on_postgresql(postgres_url: str) -> None:
     job_id = create_job(tiny_spec(max_trials=2, top_k=2))
-    run_search(job_id)
+    drive(job_id)
     _check_finished_search(job_id, 2)
     ranks = [a.rank for a in get_artifacts(job_id)]
     assert ranks == [1, 2]
@@ -124,7 +139,7 @@ def test_all_fixed_spec_trains_exactly_one_trial(sqlite_url: str) -> None:
         "search": {"algorithm": "hyperband", "max_trials": 5, "seed": 0},
     }
     job_id = create_job(spec)
-    run_search(job_id)
+    drive(job_id)
     job, trials = get_job(job_id), get_trials(job_id)
     assert job.status is JobStatus.SUCCEEDED and job.max_trials == 1
     assert len(trials) == 1 and trials[0].epochs_run == 2
@@ -142,7 +157,7 @@ def test_divergence_is_recorded_and_never_best(sqlite_url: str) -> None:
         "search": {"algorithm": "grid", "max_trials": 2, "seed": 0},
     }
     job_id = create_job(spec)
-    run_search(job_id)
+    drive(job_id)
     job = get_job(job_id)
     diverged, ok = get_trials(job_id)
     assert diverged.status is TrialStatus.DIVERGED
@@ -163,16 +178,82 @@ def test_job_with_only_diverged_trials_fails_with_a_clear_error(sqlite_url: str)
         "training": {"epochs": 3},
     }
     job_id = create_job(spec)
-    run_search(job_id)
+    drive(job_id)
     job = get_job(job_id)
     assert job.status is JobStatus.FAILED
     assert job.error == "no trial completed (0 failed, 1 diverged)"
     assert job.best_trial_number is None and not get_artifacts(job_id)
 
 
+def test_dispatch_respects_the_concurrency_cap(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HPSEARCH_MAX_CONCURRENT_TRIALS_PER_JOB", "2")
+    get_settings.cache_clear()
+    job_id = create_job(tiny_spec(max_trials=5))
+    first = dispatch(job_id)
+    assert len(first) == 2
+    assert dispatch(job_id) == []  # a duplicate dispatch adds nothing
+    trials = get_trials(job_id)
+    assert [(t.number, t.status) for t in trials] == [
+        (0, TrialStatus.WAITING),
+        (1, TrialStatus.WAITING),
+    ]
+    assert all(t.started_at is None and t.enqueued_at is not None for t in trials)
+    job = get_job(job_id)
+    assert job.status is JobStatus.RUNNING and job.max_trials == 5
+    assert set(job.oracle_state["ongoing_trials"]) == {"trial-0", "trial-1"}
+
+
+def test_several_jobs_share_the_queue_fairly(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only ``cap`` messages per job are queued: a FIFO queue interleaves the jobs."""
+    monkeypatch.setenv("HPSEARCH_MAX_CONCURRENT_TRIALS_PER_JOB", "1")
+    get_settings.cache_clear()
+    spec = tiny_spec(max_trials=3)
+    spec["training"]["epochs"] = 1
+    a, b = create_job(spec), create_job(spec)
+    queue = deque([*dispatch(a), *dispatch(b)])
+    order = []
+    while queue:
+        trial_id = queue.popleft()
+        with session_scope() as session:
+            order.append(session.get_one(Trial, trial_id).job_id)
+        queue.extend(run_trial(trial_id, "w"))
+    assert order == [a, b] * 3
+    assert get_job(a).status is get_job(b).status is JobStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize("db", ["sqlite_url", "postgres_url"])
+def test_concurrent_dispatchers_never_hand_out_a_trial_twice(
+    db: str, request: pytest.FixtureRequest
+) -> None:
+    request.getfixturevalue(db)
+    job_id = create_job(tiny_spec(max_trials=50))
+    results: list[list[int]] = []
+    barrier = threading.Barrier(6)
+
+    def dispatcher() -> None:
+        barrier.wait()
+        results.append(dispatch(job_id))
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sent = [i for r in results for i in r]
+    trials = get_trials(job_id)
+    cap = get_settings().max_concurrent_trials_per_job
+    assert len(sent) == len(set(sent)) == len(trials) == cap
+    assert [t.number for t in trials] == list(range(cap))
+    assert len(get_job(job_id).oracle_state["trials"]) == cap
+
+
 def test_cancel_before_start(sqlite_url: str) -> None:
     job_id = create_job(tiny_spec(), cancel_requested=True)
-    run_search(job_id)
+    assert dispatch(job_id) == []
     job = get_job(job_id)
     assert job.status is JobStatus.CANCELLED and job.finished_at is not None
     assert get_trials(job_id) == []
@@ -188,32 +269,64 @@ def test_cancel_while_running(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) 
             session.get_one(Job, job_id).cancel_requested = True
 
     monkeypatch.setattr(recorder, "record_epoch", cancel_after_first_epoch)
-    run_search(job_id)
+    drive(job_id)  # all three were dispatched (cap 4): the last two messages find them cancelled
     job = get_job(job_id)
-    (trial,) = get_trials(job_id)  # the queued trials never started
+    first, *queued = get_trials(job_id)
     assert job.status is JobStatus.CANCELLED
-    assert trial.status is TrialStatus.CANCELLED and trial.epochs_run == 1
+    assert first.status is TrialStatus.CANCELLED and first.epochs_run == 1
+    assert queued and all(
+        t.status is TrialStatus.CANCELLED and t.started_at is None and t.epochs_run == 0
+        for t in queued
+    )
+    # their messages, delivered late, run nothing; the job stays cancelled
+    for t in queued:
+        assert run_trial(t.id, "late-worker") == []
+    assert dispatch(job_id) == []
+    assert get_job(job_id).status is JobStatus.CANCELLED
 
 
 def test_duplicate_delivery_does_nothing(sqlite_url: str) -> None:
-    job_id = create_job(tiny_spec())
-    assert recorder.claim_job(job_id, "first-worker", get_settings().stale_after_s)
-    run_search(job_id, worker_name="second-worker")
-    job = get_job(job_id)
-    assert job.worker == "first-worker" and job.attempts == 1
-    assert job.status is JobStatus.RUNNING and get_trials(job_id) == []
-    # A final job is never claimed again either.
-    with session_scope() as session:
-        session.get_one(Job, job_id).status = JobStatus.SUCCEEDED
-    run_search(job_id, worker_name="third-worker")
-    assert get_job(job_id).worker == "first-worker"
+    job_id = create_job(tiny_spec(max_trials=1))
+    (trial_id,) = dispatch(job_id)
+    assert recorder.claim_trial(trial_id, "first-worker") is not None
+    assert run_trial(trial_id, "second-worker") == []
+    (trial,) = get_trials(job_id)
+    assert trial.worker == "first-worker" and trial.attempts == 1
+    assert trial.status is TrialStatus.RUNNING and trial.epochs_run == 0
+
+
+def test_two_workers_racing_for_one_message_run_it_once(sqlite_url: str) -> None:
+    job_id = create_job(tiny_spec(max_trials=1))
+    (trial_id,) = dispatch(job_id)
+    results: list[Any] = []
+    barrier = threading.Barrier(8)
+
+    def claim(n: int) -> None:
+        barrier.wait()
+        results.append(recorder.claim_trial(trial_id, f"w{n}"))
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [r for r in results if r is not None]
+    assert len(winners) == 1 and winners[0].attempts == 1
 
 
 class WorkerDied(BaseException):
-    """Stands for a killed worker process: escapes run_search's error handling."""
+    """Stands for a killed worker process: escapes run_trial's error handling."""
+
+
+def _stale(trial_id: int) -> None:
+    stale = datetime.now(UTC) - timedelta(seconds=get_settings().stale_after_s + 5)
+    with session_scope() as session:
+        session.get_one(Trial, trial_id).heartbeat_at = stale
 
 
 def test_resume_after_a_crash(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HPSEARCH_MAX_CONCURRENT_TRIALS_PER_JOB", "1")
+    get_settings.cache_clear()
     job_id = create_job(tiny_spec(max_trials=4))
     original = recorder.record_epoch
     seen: set[int] = set()
@@ -226,29 +339,30 @@ def test_resume_after_a_crash(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(recorder, "record_epoch", die_in_third_trial)
     with pytest.raises(WorkerDied):
-        run_search(job_id, worker_name="doomed")
+        drive(job_id, worker="doomed")
     monkeypatch.setattr(recorder, "record_epoch", original)
 
     before = get_trials(job_id)
     assert [t.status for t in before] == [TrialStatus.COMPLETED] * 2 + [TrialStatus.RUNNING]
-    assert before[2].epochs_run == 1
-    job = get_job(job_id)
-    assert job.status is JobStatus.RUNNING and job.oracle_state
-    # A fresh heartbeat keeps other workers away...
-    run_search(job_id, worker_name="rescuer")
-    assert get_job(job_id).worker == "doomed"
-    # ...a stale one lets them resume.
-    stale = datetime.now(UTC) - timedelta(seconds=get_settings().stale_after_s + 5)
-    with session_scope() as session:
-        session.get_one(Job, job_id).heartbeat_at = stale
-    run_search(job_id, worker_name="rescuer")
+    crashed = before[2]
+    assert crashed.epochs_run == 1
+    # The message redelivered while the lease is fresh does nothing...
+    assert run_trial(crashed.id, "rescuer") == []
+    assert recorder.requeue_abandoned_trials(get_settings().stale_after_s) == []
+    # ...once the heartbeat is stale, the reaper puts the trial back in the queue.
+    _stale(crashed.id)
+    assert recorder.requeue_abandoned_trials(get_settings().stale_after_s) == [crashed.id]
+    queue = deque([crashed.id])
+    while queue:
+        queue.extend(run_trial(queue.popleft(), "rescuer"))
 
     job = get_job(job_id)
     after = get_trials(job_id)
-    assert job.status is JobStatus.SUCCEEDED and job.attempts == 2 and job.worker == "rescuer"
+    assert job.status is JobStatus.SUCCEEDED
     assert [t.number for t in after] == [0, 1, 2, 3]
     assert all(t.status is TrialStatus.COMPLETED for t in after)
-    assert after[2].hyperparameters == before[2].hyperparameters
+    assert after[2].hyperparameters == crashed.hyperparameters
+    assert (after[2].attempts, after[2].worker) == (2, "rescuer")
     assert [(t.id, t.score) for t in after[:2]] == [(t.id, t.score) for t in before[:2]]
     assert after[2].epochs_run == 2
     epochs = [e.epoch for e in get_epochs(job_id) if e.trial_id == after[2].id]
@@ -256,16 +370,49 @@ def test_resume_after_a_crash(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) 
     assert job.trials_completed == 4
 
 
-def test_poison_job_stops_after_max_attempts(
+def test_poison_trial_fails_after_max_attempts_and_the_job_goes_on(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("HPSEARCH_MAX_JOB_ATTEMPTS", "2")
+    monkeypatch.setenv("HPSEARCH_MAX_TRIAL_ATTEMPTS", "2")
     get_settings.cache_clear()
-    stale = datetime.now(UTC) - timedelta(hours=1)
-    job_id = create_job(tiny_spec(), status=JobStatus.RUNNING, attempts=2, heartbeat_at=stale)
-    run_search(job_id)
+    job_id = create_job(tiny_spec(max_trials=3))
+    first, *others = dispatch(job_id)
+    with session_scope() as session:  # its worker died twice already
+        session.get_one(Trial, first).attempts = 2
+    queue = deque([*others, *run_trial(first, "w")])
+    while queue:
+        queue.extend(run_trial(queue.popleft(), "w"))
     job = get_job(job_id)
-    assert job.status is JobStatus.FAILED and "gave up after 2 attempts" in (job.error or "")
+    poisoned = get_trials(job_id)[0]
+    assert poisoned.status is TrialStatus.FAILED and poisoned.attempts == 3
+    assert poisoned.failure_reason == (
+        "the worker died 2 times while training this trial (max_trial_attempts=2)"
+    )
+    assert job.status is JobStatus.SUCCEEDED
+    assert (job.trials_failed, job.trials_completed) == (1, 2)
+
+
+def test_warm_shutdown_hands_the_trial_back(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = create_job(tiny_spec(max_trials=1))
+    (trial_id,) = dispatch(job_id)
+    original = recorder.record_epoch
+
+    def shutdown_after_first_epoch(*args: Any, **kwargs: Any) -> None:
+        original(*args, **kwargs)
+        assert recorder.request_release("leaving:") == 1
+
+    monkeypatch.setattr(recorder, "record_epoch", shutdown_after_first_epoch)
+    assert run_trial(trial_id, "leaving:1:2") == [trial_id]  # to be sent again at once
+    monkeypatch.setattr(recorder, "record_epoch", original)
+    (trial,) = get_trials(job_id)
+    assert trial.status is TrialStatus.WAITING and trial.attempts == 0
+    assert trial.worker is None and trial.epochs_run == 0 and not get_epochs(job_id)
+    assert run_trial(trial_id, "other:1:2") == []
+    (trial,) = get_trials(job_id)
+    assert trial.status is TrialStatus.COMPLETED and trial.attempts == 1
+    assert get_job(job_id).status is JobStatus.SUCCEEDED
 
 
 def test_unexpected_error_fails_the_job(sqlite_url: str) -> None:
@@ -273,7 +420,7 @@ def test_unexpected_error_fails_the_job(sqlite_url: str) -> None:
     job_id = create_job(spec)
     with session_scope() as session:  # a stored spec that no longer validates
         session.get_one(Job, job_id).spec = {**spec, "bogus": 1}
-    run_search(job_id)
+    assert dispatch(job_id) == []
     job = get_job(job_id)
     assert job.status is JobStatus.FAILED and "ValidationError" in (job.error or "")
 
@@ -281,45 +428,50 @@ def test_unexpected_error_fails_the_job(sqlite_url: str) -> None:
 def test_time_limit_already_spent_fails_without_trials(sqlite_url: str) -> None:
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     job_id = create_job(tiny_spec(time_limit_s=60), started_at=long_ago)
-    run_search(job_id)
+    drive(job_id)
     job = get_job(job_id)
     assert job.status is JobStatus.FAILED and get_trials(job_id) == []
     assert (job.error or "").startswith("the time limit was reached before any trial completed")
 
 
-def test_soft_time_limit_fails_the_job_with_the_reason(
+def test_soft_time_limit_fails_the_trial_with_the_reason(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from celery.exceptions import SoftTimeLimitExceeded
 
     import worker.search
-    from worker.tasks import run_job
 
-    def too_slow(*_: Any) -> None:
-        raise SoftTimeLimitExceeded()
+    calls = []
 
-    monkeypatch.setattr(worker.search, "_search", too_slow)
-    job_id = create_job(tiny_spec())
-    run_job.apply(args=[job_id])
+    def too_slow_once(claim: Any, worker: str) -> list[int]:
+        if not calls:
+            calls.append(claim.id)
+            raise SoftTimeLimitExceeded()
+        return real(claim, worker)
+
+    real = worker.search._train_and_record
+    monkeypatch.setattr(worker.search, "_train_and_record", too_slow_once)
+    job_id = create_job(tiny_spec(max_trials=2))
+    drive(job_id)
     job = get_job(job_id)
-    assert job.status is JobStatus.FAILED
-    assert "soft time limit" in (job.error or "")
+    slow, ok = get_trials(job_id)
+    assert slow.status is TrialStatus.FAILED and "soft time limit" in (slow.failure_reason or "")
+    assert ok.status is TrialStatus.COMPLETED and job.status is JobStatus.SUCCEEDED
 
 
-def test_heartbeat_refreshes_the_lease_and_notices_losing_it(
-    sqlite_url: str,
-) -> None:
+def test_heartbeat_refreshes_the_lease_and_notices_losing_it(sqlite_url: str) -> None:
     import time
 
     from worker.search import Heartbeat
 
     job_id = create_job(tiny_spec())
-    assert recorder.claim_job(job_id, "me", 60)
-    first = get_job(job_id).heartbeat_at
-    with Heartbeat(job_id, "me", 0.05) as beat:
+    trial_id = dispatch(job_id)[0]
+    assert recorder.claim_trial(trial_id, "me") is not None
+    first = get_trials(job_id)[0].heartbeat_at
+    with Heartbeat(trial_id, "me", 0.05) as beat:
         time.sleep(0.3)
-        assert get_job(job_id).heartbeat_at > first
+        assert get_trials(job_id)[0].heartbeat_at > first
         with session_scope() as session:
-            session.get_one(Job, job_id).worker = "someone-else"
+            session.get_one(Trial, trial_id).worker = "someone-else"
         time.sleep(0.3)
         assert beat.lost

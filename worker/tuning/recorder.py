@@ -1,20 +1,26 @@
-"""Every database write of a search: claim and heartbeat, trials, epochs, counters, artifacts.
+"""Every database write of a search: trial claims and leases, epochs, counters, artifacts, job
+ends, and the reaper's queries. Nothing here imports TensorFlow or Keras Tuner: the reaper runs
+these in the worker's main process.
 
-Each function is one short transaction (``session_scope``), so the API reads progress as it
-happens and a crash loses at most the epoch in flight.
+Most functions are one short transaction (``session_scope``), so the API reads progress as it
+happens and a crash loses at most the epoch in flight. Those taking a ``session`` run inside a
+transaction holding the job's lock (``lock_job``).
 """
 
 from __future__ import annotations
 
+import enum
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import Session
 
 from db.engine import session_scope
-from db.models import Epoch, Job, JobStatus, ModelArtifact, Trial, TrialStatus
+from db.models import Epoch, Job, JobStatus, ModelArtifact, Trial, TrialCheckpoint, TrialStatus
 
 
 def utcnow() -> datetime:
@@ -49,58 +55,167 @@ def is_better(a: float, b: float | None, direction: str) -> bool:
     return a > b if direction == "max" else a < b
 
 
-# --- the job -----------------------------------------------------------------------------------
+# --- locks and claims ----------------------------------------------------------------------------
 
 
-def claim_job(job_id: str, worker: str, stale_after_s: float) -> bool:
-    """Compare-and-set: take a queued job, or a running one whose worker stopped beating."""
+def lock_job(session: Session, job_id: str) -> Job | None:
+    """Take the job's write lock for the rest of this transaction and return its fresh row.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` on the job row (other jobs are not blocked). SQLite:
+    a no-op UPDATE first, which takes the database's single writer lock at once (what
+    ``BEGIN IMMEDIATE`` does), so the reads that follow cannot go stale before the commit.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(id=Job.id)
+            .execution_options(synchronize_session=False)
+        )
+        stmt = select(Job).where(Job.id == job_id)
+    else:
+        stmt = select(Job).where(Job.id == job_id).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+
+
+@dataclass(frozen=True)
+class ClaimedTrial:
+    id: int
+    job_id: str
+    number: int
+    hyperparameters: dict[str, Any]
+    attempts: int
+
+
+def claim_trial(trial_id: int, worker: str) -> ClaimedTrial | None:
+    """Compare-and-set WAITING -> RUNNING with a fresh lease; None if the trial is not waiting
+    (a duplicate delivery, another worker has it, or it is final). A re-run starts clean: the
+    epochs of an earlier, interrupted attempt are deleted."""
     now = utcnow()
     with session_scope() as session:
         result = session.execute(
-            update(Job)
-            .where(
-                Job.id == job_id,
-                or_(
-                    Job.status == JobStatus.QUEUED,
-                    (Job.status == JobStatus.RUNNING)
-                    & or_(
-                        Job.heartbeat_at.is_(None),
-                        Job.heartbeat_at < now - timedelta(seconds=stale_after_s),
-                    ),
-                ),
-            )
+            update(Trial)
+            .where(Trial.id == trial_id, Trial.status == TrialStatus.WAITING)
             .values(
-                status=JobStatus.RUNNING,
+                status=TrialStatus.RUNNING,
                 worker=worker,
                 heartbeat_at=now,
-                attempts=Job.attempts + 1,
-                started_at=func.coalesce(Job.started_at, now),
+                started_at=now,
+                finished_at=None,
+                attempts=Trial.attempts + 1,
+                release_requested=False,
+                epochs_run=0,
             )
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1
+        if result.rowcount != 1:
+            return None
+        session.execute(delete(Epoch).where(Epoch.trial_id == trial_id))
+        row = session.execute(
+            select(Trial.job_id, Trial.number, Trial.hyperparameters, Trial.attempts).where(
+                Trial.id == trial_id
+            )
+        ).one()
+        return ClaimedTrial(trial_id, row.job_id, row.number, row.hyperparameters, row.attempts)
 
 
-def heartbeat(job_id: str, worker: str) -> bool:
-    """Prove the worker is alive; False if the job is no longer ours (lease lost or final)."""
+def heartbeat(trial_id: int, worker: str) -> bool:
+    """Renew the trial's lease; False if it is no longer ours (taken back, or final)."""
     with session_scope() as session:
         result = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.worker == worker, Job.status == JobStatus.RUNNING)
+            update(Trial)
+            .where(
+                Trial.id == trial_id, Trial.worker == worker, Trial.status == TrialStatus.RUNNING
+            )
             .values(heartbeat_at=utcnow())
             .execution_options(synchronize_session=False)
         )
         return result.rowcount == 1
 
 
+class Control(enum.StrEnum):
+    """What a running trial should do, read between epochs."""
+
+    GO_ON = "go_on"
+    CANCEL = "cancel"
+    LEASE_LOST = "lease_lost"
+    RELEASE = "release"
+
+
+def trial_control(trial_id: int, worker: str) -> Control:
+    """One cheap query between epochs: job cancelled, lease lost, or warm shutdown?"""
+    with session_scope() as session:
+        row = session.execute(
+            select(
+                Trial.status,
+                Trial.worker,
+                Trial.release_requested,
+                Job.cancel_requested,
+                Job.status.label("job_status"),
+            )
+            .join(Job, Job.id == Trial.job_id)
+            .where(Trial.id == trial_id)
+        ).one_or_none()
+    if row is None or row.status != TrialStatus.RUNNING or row.worker != worker:
+        return Control.LEASE_LOST
+    if row.cancel_requested or JobStatus(row.job_status).is_final:
+        return Control.CANCEL
+    if row.release_requested:
+        return Control.RELEASE
+    return Control.GO_ON
+
+
+def release_trial(trial_id: int, worker: str) -> bool:
+    """Warm shutdown: hand a running trial back to the queue (WAITING) without counting the
+    attempt. False if it was no longer ours."""
+    with session_scope() as session:
+        result = session.execute(
+            update(Trial)
+            .where(
+                Trial.id == trial_id, Trial.worker == worker, Trial.status == TrialStatus.RUNNING
+            )
+            .values(
+                status=TrialStatus.WAITING,
+                worker=None,
+                heartbeat_at=None,
+                started_at=None,
+                attempts=Trial.attempts - 1,
+                release_requested=False,
+                enqueued_at=utcnow(),
+                epochs_run=0,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
+        session.execute(delete(Epoch).where(Epoch.trial_id == trial_id))
+        return True
+
+
+def request_release(worker_prefix: str) -> int:
+    """A worker's warm shutdown: ask its running trials to go back to the queue at their next
+    epoch. Returns how many were asked."""
+    with session_scope() as session:
+        result = session.execute(
+            update(Trial)
+            .where(Trial.status == TrialStatus.RUNNING, Trial.worker.startswith(worker_prefix))
+            .values(release_requested=True)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)
+
+
+# --- the job -----------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class JobSnapshot:
     id: str
+    status: JobStatus
     spec: dict[str, Any]
-    oracle_state: dict[str, Any] | None
     cancel_requested: bool
-    attempts: int
     started_at: datetime | None
+    dataset_info: dict[str, Any] | None
 
 
 def load_job(job_id: str) -> JobSnapshot:
@@ -108,11 +223,11 @@ def load_job(job_id: str) -> JobSnapshot:
         job = session.get_one(Job, job_id)
         return JobSnapshot(
             id=job.id,
+            status=job.status,
             spec=job.spec,
-            oracle_state=job.oracle_state,
             cancel_requested=job.cancel_requested,
-            attempts=job.attempts,
             started_at=as_utc(job.started_at),
+            dataset_info=job.dataset_info,
         )
 
 
@@ -135,28 +250,258 @@ def trial_counts(job_id: str) -> TrialCounts:
         return TrialCounts(job.trials_completed, job.trials_failed, job.trials_diverged)
 
 
-def record_preparation(job_id: str, dataset_info: dict[str, Any], max_trials: int) -> None:
-    """The dataset facts and the number of trials the search will run."""
+def record_dataset_info(job_id: str, dataset_info: dict[str, Any]) -> None:
+    """The dataset facts (rows, features, split seed...), written by the first trial to run."""
     with session_scope() as session:
-        job = session.get_one(Job, job_id)
-        job.dataset_info = json_safe(dataset_info)
-        job.max_trials = max_trials
-
-
-def save_oracle_state(job_id: str, oracle_state: dict[str, Any]) -> None:
-    with session_scope() as session:
-        session.get_one(Job, job_id).oracle_state = oracle_state
-
-
-def job_control(job_id: str, worker: str) -> tuple[bool, bool]:
-    """``(cancel_requested, still_ours)``: one cheap query, run between epochs and trials."""
-    with session_scope() as session:
-        row = session.execute(
-            select(Job.cancel_requested, Job.worker, Job.status).where(Job.id == job_id)
-        ).one()
-        return bool(row.cancel_requested), (
-            row.worker == worker and row.status == JobStatus.RUNNING
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.dataset_info.is_(None))
+            .values(dataset_info=json_safe(dataset_info))
+            .execution_options(synchronize_session=False)
         )
+
+
+def active_trials(session: Session, job_id: str, status: TrialStatus | None = None) -> int:
+    """How many of the job's trials are waiting or running (or only ``status``)."""
+    statuses = [status] if status else [TrialStatus.WAITING, TrialStatus.RUNNING]
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Trial)
+            .where(Trial.job_id == job_id, Trial.status.in_(statuses))
+        ).scalar_one()
+    )
+
+
+def time_limit_reached(job: Job, now: datetime | None = None) -> bool:
+    """The spec's ``search.time_limit_s``, counted from the job's first trial."""
+    limit = (job.spec.get("search") or {}).get("time_limit_s")
+    started = as_utc(job.started_at)
+    if limit is None or started is None:
+        return False
+    return ((now or utcnow()) - started).total_seconds() > float(limit)
+
+
+def settle_job(session: Session, job: Job) -> bool:
+    """Under the job lock: handle the states that need no oracle. True if the job needs no
+    new trials: it is final, cancelled (its waiting trials are cancelled; it ends once none
+    runs) or out of time (likewise)."""
+    if job.status.is_final:
+        return True
+    if job.cancel_requested:
+        _cancel_waiting(session, job.id, "job cancelled")
+        if not active_trials(session, job.id, TrialStatus.RUNNING):
+            finalize_job(session, job, JobStatus.CANCELLED)
+        return True
+    if time_limit_reached(job):
+        _cancel_waiting(session, job.id, "the job's time limit was reached before it started")
+        if not active_trials(session, job.id, TrialStatus.RUNNING):
+            end_search(session, job, timed_out=True)
+        return True
+    return False
+
+
+def _cancel_waiting(session: Session, job_id: str, reason: str) -> None:
+    session.execute(
+        update(Trial)
+        .where(Trial.job_id == job_id, Trial.status == TrialStatus.WAITING)
+        .values(status=TrialStatus.CANCELLED, failure_reason=reason, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def end_search(session: Session, job: Job, *, timed_out: bool = False) -> None:
+    """The oracle has nothing left to run (or time is up) and no trial is active: succeeded
+    if a trial completed, failed otherwise."""
+    session.flush()
+    _refresh_counters(session, job)
+    if job.trials_completed:
+        finalize_job(session, job, JobStatus.SUCCEEDED)
+        return
+    why = (
+        "the time limit was reached before any trial completed"
+        if timed_out
+        else "no trial completed"
+    )
+    finalize_job(
+        session,
+        job,
+        JobStatus.FAILED,
+        f"{why} ({job.trials_failed} failed, {job.trials_diverged} diverged)",
+    )
+
+
+def finalize_job(session: Session, job: Job, status: JobStatus, error: str | None = None) -> None:
+    """Final state, under the job lock: ranks 1..k on the artifacts, counters, ``finished_at``;
+    trials still active are closed; Hyperband checkpoints are deleted."""
+    now = utcnow()
+    session.execute(
+        update(Trial)
+        .where(Trial.job_id == job.id, Trial.status.in_([TrialStatus.WAITING, TrialStatus.RUNNING]))
+        .values(
+            status=TrialStatus.CANCELLED if status is JobStatus.CANCELLED else TrialStatus.FAILED,
+            failure_reason=error or f"job {status.value}",
+            finished_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(TrialCheckpoint).where(TrialCheckpoint.job_id == job.id))
+    session.flush()
+    _refresh_counters(session, job)
+    _rank_artifacts(session, job)
+    job.status = status
+    job.error = error
+    job.finished_at = now
+    job.heartbeat_at = now
+
+
+def finish_job(job_id: str, status: JobStatus, error: str | None = None) -> None:
+    """Finalize a job in a transaction of its own (no-op if it is already final)."""
+    with session_scope() as session:
+        job = lock_job(session, job_id)
+        if job is not None and not job.status.is_final:
+            finalize_job(session, job, status, error)
+
+
+def fail_job(job_id: str, error: str) -> None:
+    """Mark a job failed unless it already reached a final state."""
+    finish_job(job_id, JobStatus.FAILED, error)
+
+
+# --- the reaper (runs in each worker's main process: no TensorFlow here) ------------------------
+
+
+def requeue_abandoned_trials(stale_after_s: float, dead_workers: Collection[str] = ()) -> list[int]:
+    """RUNNING trials whose lease expired (heartbeat older than ``stale_after_s``), or whose
+    worker process is known dead, go back to WAITING. Returns their ids (to be sent again).
+    Each is a compare-and-set on the lease it read, so a trial that just beat is left alone."""
+    cutoff = utcnow() - timedelta(seconds=stale_after_s)
+    reaped: list[int] = []
+    with session_scope() as session:
+        candidates = session.execute(
+            select(Trial.id, Trial.worker, Trial.heartbeat_at).where(
+                Trial.status == TrialStatus.RUNNING,
+                or_(
+                    Trial.heartbeat_at.is_(None),
+                    Trial.heartbeat_at < cutoff,
+                    Trial.worker.in_(sorted(dead_workers)),
+                ),
+            )
+        ).all()
+    for row in candidates:
+        with session_scope() as session:
+            lease = (
+                Trial.heartbeat_at.is_(None)
+                if row.heartbeat_at is None
+                else Trial.heartbeat_at == row.heartbeat_at
+            )
+            result = session.execute(
+                update(Trial)
+                .where(
+                    Trial.id == row.id,
+                    Trial.status == TrialStatus.RUNNING,
+                    Trial.worker == row.worker,
+                    lease,
+                )
+                .values(
+                    status=TrialStatus.WAITING,
+                    worker=None,
+                    heartbeat_at=None,
+                    release_requested=False,
+                    enqueued_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:
+                reaped.append(row.id)
+    return reaped
+
+
+def resend_waiting_trials(stale_after_s: float) -> list[int]:
+    """WAITING trials whose message was sent more than ``stale_after_s`` ago and never started
+    (lost by a broker without redelivery, or by a flushed Redis): bump ``enqueued_at`` and
+    return them, to be sent again. A duplicate message is harmless (the claim is a CAS)."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=stale_after_s)
+    with session_scope() as session:
+        ids = list(
+            session.scalars(
+                select(Trial.id)
+                .join(Job, Job.id == Trial.job_id)
+                .where(
+                    Trial.status == TrialStatus.WAITING,
+                    or_(Trial.enqueued_at.is_(None), Trial.enqueued_at < cutoff),
+                    Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+                )
+            )
+        )
+        if ids:
+            session.execute(
+                update(Trial)
+                .where(Trial.id.in_(ids))
+                .values(enqueued_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        return ids
+
+
+def jobs_to_dispatch(stale_after_s: float) -> list[str]:
+    """Jobs that are not final, not cancelled, have no active trial and saw no dispatch for
+    ``stale_after_s`` (their dispatch message was lost). Their ``heartbeat_at`` (last dispatch)
+    is bumped so each is re-sent at most once per ``stale_after_s``."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=stale_after_s)
+    active = (
+        select(Trial.id)
+        .where(Trial.job_id == Job.id, Trial.status.in_([TrialStatus.WAITING, TrialStatus.RUNNING]))
+        .exists()
+    )
+    with session_scope() as session:
+        ids = list(
+            session.scalars(
+                select(Job.id).where(
+                    Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+                    Job.cancel_requested.is_(False),
+                    ~active,
+                    or_(
+                        Job.heartbeat_at < cutoff,
+                        Job.heartbeat_at.is_(None) & (Job.created_at < cutoff),
+                    ),
+                )
+            )
+        )
+        if ids:
+            session.execute(
+                update(Job)
+                .where(Job.id.in_(ids))
+                .values(heartbeat_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        return ids
+
+
+def settle_cancelled_jobs() -> list[str]:
+    """Cancelled jobs that are not final yet: cancel their waiting trials now, and end the
+    ones with no running trial (a running one ends the job itself at its next epoch)."""
+    with session_scope() as session:
+        ids = list(
+            session.scalars(
+                select(Job.id).where(
+                    Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+                    Job.cancel_requested.is_(True),
+                )
+            )
+        )
+    ended = []
+    for job_id in ids:
+        with session_scope() as session:
+            job = lock_job(session, job_id)
+            if job is None or job.status.is_final:
+                continue
+            settle_job(session, job)
+            if job.status.is_final:
+                ended.append(job_id)
+    return ended
 
 
 def _refresh_counters(session: Any, job: Job) -> None:
@@ -183,88 +528,7 @@ def _refresh_counters(session: Any, job: Job) -> None:
     job.best_trial_number, job.best_score = (best.number, best.score) if best else (None, None)
 
 
-def finish_job(job_id: str, status: JobStatus, error: str | None = None) -> None:
-    """Final state: ranks 1..k on the artifacts, counters, ``finished_at``; stale trials closed."""
-    with session_scope() as session:
-        job = session.get_one(Job, job_id)
-        session.execute(
-            update(Trial)
-            .where(Trial.job_id == job_id, Trial.status == TrialStatus.RUNNING)
-            .values(
-                status=TrialStatus.CANCELLED
-                if status is JobStatus.CANCELLED
-                else TrialStatus.FAILED,
-                failure_reason=error or f"job {status.value}",
-                finished_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
-        )
-        _refresh_counters(session, job)
-        _rank_artifacts(session, job)
-        job.status = status
-        job.error = error
-        job.finished_at = utcnow()
-        job.heartbeat_at = utcnow()
-
-
-def fail_job(job_id: str, error: str) -> None:
-    """Mark a job failed unless it already reached a final state."""
-    with session_scope() as session:
-        job = session.get(Job, job_id)
-        if job is None or job.status.is_final:
-            return
-    finish_job(job_id, JobStatus.FAILED, error)
-
-
-def stale_job_ids(stale_after_s: float) -> list[str]:
-    """Jobs whose message was probably lost: running without a heartbeat, or queued for long."""
-    cutoff = utcnow() - timedelta(seconds=stale_after_s)
-    with session_scope() as session:
-        return list(
-            session.scalars(
-                select(Job.id).where(
-                    or_(
-                        (Job.status == JobStatus.RUNNING)
-                        & or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < cutoff),
-                        (Job.status == JobStatus.QUEUED) & (Job.created_at < cutoff),
-                    )
-                )
-            )
-        )
-
-
 # --- trials and epochs -------------------------------------------------------------------------
-
-
-def start_trial(
-    job_id: str, number: int, hyperparameters: dict[str, Any], oracle_state: dict[str, Any]
-) -> int:
-    """Create the trial row (or reset the one a crashed worker left running) and save the
-    oracle state in the same transaction. Returns the row id."""
-    with session_scope() as session:
-        trial = session.scalars(
-            select(Trial).where(Trial.job_id == job_id, Trial.number == number)
-        ).one_or_none()
-        if trial is None:
-            trial = Trial(job_id=job_id, number=number)
-            session.add(trial)
-        else:
-            session.execute(delete(Epoch).where(Epoch.trial_id == trial.id))
-            session.execute(
-                delete(ModelArtifact).where(
-                    ModelArtifact.job_id == job_id, ModelArtifact.trial_number == number
-                )
-            )
-        trial.status = TrialStatus.RUNNING
-        trial.hyperparameters = json_safe(hyperparameters)
-        trial.score = trial.best_epoch = trial.metrics = trial.parameter_count = None
-        trial.failure_reason = trial.finished_at = None
-        trial.duration_s = trial.fit_duration_s = None
-        trial.epochs_run = 0
-        trial.started_at = utcnow()
-        session.get_one(Job, job_id).oracle_state = oracle_state
-        session.flush()
-        return trial.id
 
 
 def record_epoch(
@@ -274,8 +538,23 @@ def record_epoch(
     metrics: dict[str, Any],
     learning_rate: float | None,
     duration_s: float,
-) -> None:
+    worker: str | None = None,
+) -> bool:
+    """Write one epoch row, only while ``worker`` still holds the trial (checked and counted in
+    the same transaction): a worker that lost its lease (frozen, then woken up) writes nothing
+    over the attempt that replaced it. False if the lease is lost."""
     with session_scope() as session:
+        owned = [Trial.id == trial_id]
+        if worker is not None:
+            owned += [Trial.worker == worker, Trial.status == TrialStatus.RUNNING]
+        result = session.execute(
+            update(Trial)
+            .where(*owned)
+            .values(epochs_run=Trial.epochs_run + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
         session.add(
             Epoch(
                 trial_id=trial_id,
@@ -286,12 +565,7 @@ def record_epoch(
                 duration_s=duration_s,
             )
         )
-        session.execute(
-            update(Trial)
-            .where(Trial.id == trial_id)
-            .values(epochs_run=Trial.epochs_run + 1)
-            .execution_options(synchronize_session=False)
-        )
+        return True
 
 
 @dataclass
@@ -313,9 +587,10 @@ def qualifies_for_top_k(job_id: str, score: float, direction: str, top_k: int) -
     return is_better(score, worst, direction)
 
 
-def finish_trial(
-    job_id: str,
-    trial_id: int,
+def close_trial(
+    session: Session,
+    job: Job,
+    trial: Trial,
     *,
     status: TrialStatus,
     score: float | None,
@@ -323,44 +598,70 @@ def finish_trial(
     metrics: dict[str, Any] | None,
     parameter_count: int | None,
     failure_reason: str | None,
-    duration_s: float,
+    duration_s: float | None,
     fit_duration_s: float | None,
-    oracle_state: dict[str, Any] | None,
     artifact: ArtifactPayload | None = None,
+    checkpoint: bytes | None = None,
     top_k: int = 1,
 ) -> None:
-    """Close a trial, store its model if it made the top-k, refresh the job's counters and
-    save the oracle state: one transaction, so the DB and the oracle never disagree."""
-    with session_scope() as session:
-        trial = session.get_one(Trial, trial_id)
-        job = session.get_one(Job, job_id)
-        trial.status = status
-        trial.score = score if score is not None and math.isfinite(score) else None
-        trial.best_epoch = best_epoch
-        trial.metrics = json_safe(metrics) if metrics is not None else None
-        trial.parameter_count = parameter_count
-        trial.failure_reason = failure_reason
-        trial.finished_at = utcnow()
-        trial.duration_s = duration_s
-        trial.fit_duration_s = fit_duration_s
-        if artifact is not None and trial.score is not None:
-            session.add(
-                ModelArtifact(
-                    job_id=job_id,
-                    trial_number=trial.number,
-                    score=trial.score,
-                    size_bytes=len(artifact.content),
-                    sha256=artifact.sha256,
-                    signature=json_safe(artifact.signature),
-                    content=artifact.content,
-                )
+    """Under the job lock: close a trial, store its model if it made the top-k, keep its
+    Hyperband checkpoint, refresh the job's counters. The caller saves the oracle state in the
+    same transaction, so the DB and the oracle never disagree."""
+    trial.status = status
+    trial.score = score if score is not None and math.isfinite(score) else None
+    trial.best_epoch = best_epoch
+    trial.metrics = json_safe(metrics) if metrics is not None else None
+    trial.parameter_count = parameter_count
+    trial.failure_reason = failure_reason
+    trial.finished_at = utcnow()
+    trial.duration_s = duration_s
+    trial.fit_duration_s = fit_duration_s
+    trial.release_requested = False
+    if artifact is not None and trial.score is not None:
+        session.execute(
+            delete(ModelArtifact).where(
+                ModelArtifact.job_id == job.id, ModelArtifact.trial_number == trial.number
             )
-            session.flush()
-            _prune_artifacts(session, job, top_k)
-        if oracle_state is not None:
-            job.oracle_state = oracle_state
+        )
+        session.add(
+            ModelArtifact(
+                job_id=job.id,
+                trial_number=trial.number,
+                score=trial.score,
+                size_bytes=len(artifact.content),
+                sha256=artifact.sha256,
+                signature=json_safe(artifact.signature),
+                content=artifact.content,
+            )
+        )
         session.flush()
-        _refresh_counters(session, job)
+        _prune_artifacts(session, job, top_k)
+    if checkpoint is not None:
+        session.execute(
+            delete(TrialCheckpoint).where(
+                TrialCheckpoint.job_id == job.id, TrialCheckpoint.trial_number == trial.number
+            )
+        )
+        session.add(
+            TrialCheckpoint(
+                job_id=job.id,
+                trial_number=trial.number,
+                content=checkpoint,
+                size_bytes=len(checkpoint),
+            )
+        )
+    session.flush()
+    _refresh_counters(session, job)
+
+
+def load_checkpoint(job_id: str, trial_number: int) -> bytes | None:
+    """The weights a completed Hyperband trial ended with (None if there are none)."""
+    with session_scope() as session:
+        return session.execute(
+            select(TrialCheckpoint.content).where(
+                TrialCheckpoint.job_id == job_id, TrialCheckpoint.trial_number == trial_number
+            )
+        ).scalar_one_or_none()
 
 
 def _ranked_artifacts(session: Any, job: Job) -> list[tuple[int, float | None]]:

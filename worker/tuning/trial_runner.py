@@ -3,7 +3,7 @@
 One trial = ``executions_per_trial`` fits of fresh models with the same hyperparameters. Its score
 is Keras Tuner's rule: the mean over executions of each execution's best objective value.
 Between epochs a callback writes the epoch row, and stops training on divergence (loss NaN/inf),
-cancellation, a lost lease or the job's time limit.
+cancellation, a lost lease, a warm shutdown of the worker or the job's time limit.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import math
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -19,8 +20,10 @@ from typing import Any
 
 import keras
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 
 from db.models import TrialStatus
+from db.settings import get_settings
 from search_spaces.datasets import infer_direction
 from search_spaces.schema import JobSpec
 from worker.datasets import LoadedDataset
@@ -38,19 +41,29 @@ class Stop(enum.StrEnum):
     DIVERGED = "diverged"
     CANCELLED = "cancelled"
     LEASE_LOST = "lease_lost"
+    #: the worker is shutting down (warm): the trial goes back to the queue.
+    RELEASED = "released"
     TIME_LIMIT = "time_limit"
 
 
 @dataclass
 class SearchContext:
-    """What every trial of one job shares."""
+    """What every trial of one job shares (cached per worker process)."""
 
     job_id: str
-    worker: str
     spec: JobSpec
     data: LoadedDataset
     hypermodel: Any  # search_spaces.builder.SpecHyperModel
-    scratch_dir: Path
+
+
+@dataclass
+class TrialRun:
+    """One attempt at one trial, by this worker process."""
+
+    ctx: SearchContext
+    trial_id: int
+    number: int
+    worker: str
     #: ``time.monotonic()`` value after which the job stops (None: no limit).
     deadline: float | None = None
 
@@ -74,10 +87,10 @@ class TrialOutcome:
 class ControlCallback(keras.callbacks.Callback):
     """Records each epoch, and stops training on divergence, cancel, lost lease or deadline."""
 
-    def __init__(self, ctx: SearchContext, trial_id: int, execution: int) -> None:
+    def __init__(self, run: TrialRun, execution: int) -> None:
         super().__init__()
-        self.ctx = ctx
-        self.trial_id = trial_id
+        self.run = run
+        self.trial_id = run.trial_id
         self.execution = execution
         self.history: list[tuple[int, dict[str, float]]] = []
         self.stop = Stop.NONE
@@ -90,26 +103,32 @@ class ControlCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         metrics = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         metrics.pop("learning_rate", None)
-        recorder.record_epoch(
+        recorded = recorder.record_epoch(
             self.trial_id,
             self.execution,
             epoch,
             metrics,
             _learning_rate(self.model),
             time.perf_counter() - self._started,
+            worker=self.run.worker,
         )
+        if recorded is False:
+            self._halt(Stop.LEASE_LOST, "the trial was taken back from this worker")
+            return
         self.history.append((epoch, metrics))
         loss = metrics.get("loss")
         if loss is not None and not math.isfinite(loss):
             kind = "nan" if math.isnan(loss) else "inf"
             self._halt(Stop.DIVERGED, f"loss became {kind} at epoch {epoch + 1}")
             return
-        cancel, ours = recorder.job_control(self.ctx.job_id, self.ctx.worker)
-        if cancel:
+        control = recorder.trial_control(self.run.trial_id, self.run.worker)
+        if control is recorder.Control.CANCEL:
             self._halt(Stop.CANCELLED, "job cancelled")
-        elif not ours:
-            self._halt(Stop.LEASE_LOST, "another worker took over the job")
-        elif self.ctx.deadline is not None and time.monotonic() > self.ctx.deadline:
+        elif control is recorder.Control.LEASE_LOST:
+            self._halt(Stop.LEASE_LOST, "the trial was taken back from this worker")
+        elif control is recorder.Control.RELEASE:
+            self._halt(Stop.RELEASED, "the worker is shutting down; the trial was re-queued")
+        elif self.run.deadline is not None and time.monotonic() > self.run.deadline:
             self._halt(Stop.TIME_LIMIT, "the job's time limit was reached during this trial")
 
     def _halt(self, stop: Stop, reason: str) -> None:
@@ -133,10 +152,6 @@ def _best(
         return None
     pick = max if direction == "max" else min
     return pick(scored, key=lambda em: em[1][objective])
-
-
-def checkpoint_path(ctx: SearchContext, trial_number: int) -> Path:
-    return ctx.scratch_dir / f"trial_{trial_number}.weights.h5"
 
 
 def _callbacks(ctx: SearchContext, hp: Any, control: ControlCallback) -> list[Any]:
@@ -174,9 +189,10 @@ def _fit_schedule(ctx: SearchContext, hp: Any) -> tuple[int, int, int, str | Non
     )
 
 
-def run_trial(ctx: SearchContext, trial_number: int, trial_id: int, hp: Any) -> TrialOutcome:
+def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
     """Train one trial (all its executions) and return what happened; never raises for a
     failure of the model itself (build/fit exceptions become a FAILED outcome)."""
+    ctx, trial_number = run.ctx, run.number
     spec = ctx.spec
     objective, direction = spec.objective, spec.direction
     started = time.perf_counter()
@@ -194,7 +210,7 @@ def run_trial(ctx: SearchContext, trial_number: int, trial_id: int, hp: Any) -> 
             start_epoch = initial_epoch
             if resume_from is not None:
                 start_epoch = _load_checkpoint(ctx, model, int(resume_from), initial_epoch, outcome)
-            control = ControlCallback(ctx, trial_id, execution)
+            control = ControlCallback(run, execution)
             fit_started = time.perf_counter()
             model.fit(
                 ctx.data.x_train,
@@ -227,6 +243,10 @@ def run_trial(ctx: SearchContext, trial_number: int, trial_id: int, hp: Any) -> 
             if recorder.is_better(value, best_value, direction):
                 best_value, best_model = value, model
             del model
+    except SoftTimeLimitExceeded:
+        limit = get_settings().trial_soft_time_limit_s
+        outcome.status = TrialStatus.FAILED
+        outcome.failure_reason = f"stopped by the worker's soft time limit ({limit} s per trial)"
     except Exception as exc:  # a bad combination, out of memory...: the trial fails, not the job
         log.warning("trial %s failed", trial_number, exc_info=True)
         outcome.status = TrialStatus.FAILED
@@ -248,21 +268,27 @@ def run_trial(ctx: SearchContext, trial_number: int, trial_id: int, hp: Any) -> 
 def _load_checkpoint(
     ctx: SearchContext, model: keras.Model, past_number: int, initial_epoch: int, out: TrialOutcome
 ) -> int:
-    """Hyperband: continue from the weights of the trial this one promotes. If they are gone
-    (the scratch dir did not survive a restart), train from scratch and say so."""
-    path = checkpoint_path(ctx, past_number)
-    if path.exists():
-        with warnings.catch_warnings():  # the fresh optimizer has no slots yet: expected
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-            model.load_weights(path)
+    """Hyperband: continue from the weights of the trial this one promotes (kept in the
+    database, so any worker can). If they are gone, train from scratch and say so."""
+    content = recorder.load_checkpoint(ctx.job_id, past_number)
+    if content is not None:
+        with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as tmp:
+            path = Path(tmp) / "w.weights.h5"
+            path.write_bytes(content)
+            with warnings.catch_warnings():  # the fresh optimizer has no slots yet: expected
+                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+                model.load_weights(path)
         return initial_epoch
-    note = f"checkpoint of trial {past_number} missing ({path}); trained from scratch"
+    note = f"checkpoint of trial {past_number} missing; trained from scratch"
     log.warning(note)
     if note not in out.notes:
         out.notes.append(note)
     return 0
 
 
-def save_checkpoint(ctx: SearchContext, trial_number: int, model: keras.Model) -> None:
-    ctx.scratch_dir.mkdir(parents=True, exist_ok=True)
-    model.save_weights(checkpoint_path(ctx, trial_number))
+def checkpoint_bytes(model: keras.Model) -> bytes:
+    """The model's weights in Keras's ``.weights.h5`` format."""
+    with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as tmp:
+        path = Path(tmp) / "w.weights.h5"
+        model.save_weights(path)
+        return path.read_bytes()

@@ -1,0 +1,47 @@
+"""Alembic migrations upgrade and downgrade on SQLite and PostgreSQL, keeping existing rows."""
+
+from __future__ import annotations
+
+from sqlalchemy import create_engine, inspect, text
+
+from db.migrate import downgrade, upgrade
+
+
+def test_0002_upgrades_a_0001_database_with_rows_and_downgrades(database_url: str) -> None:
+    downgrade(database_url, "0001")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, status, spec, warnings, algorithm, dataset, objective, "
+                "direction, max_trials, trials_completed, trials_failed, trials_diverged, "
+                "cancel_requested, attempts, created_at) VALUES ('j1', 'running', '{}', '[]', "
+                "'random', 'digits', 'val_accuracy', 'max', 3, 0, 0, 0, false, 1, "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO trials (job_id, number, status, hyperparameters, epochs_run, "
+                "started_at) VALUES ('j1', 0, 'completed', '{}', 2, CURRENT_TIMESTAMP)"
+            )
+        )
+    upgrade(database_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("trials")}
+    assert {"attempts", "worker", "heartbeat_at", "enqueued_at", "release_requested"} <= columns
+    assert "trial_checkpoints" in inspect(engine).get_table_names()
+    with engine.begin() as conn:
+        row = conn.execute(text("SELECT attempts, release_requested FROM trials")).one()
+        assert (row.attempts, bool(row.release_requested)) == (0, False)
+        conn.execute(
+            text(
+                "INSERT INTO trials (job_id, number, status, hyperparameters, epochs_run, "
+                "attempts, release_requested) VALUES ('j1', 1, 'waiting', '{}', 0, 0, false)"
+            )
+        )
+    downgrade(database_url, "0001")
+    assert "trial_checkpoints" not in inspect(engine).get_table_names()
+    with engine.begin() as conn:  # the trial that never started cannot exist in the old schema
+        assert conn.execute(text("SELECT number FROM trials")).scalars().all() == [0]
+    upgrade(database_url)
+    engine.dispose()
