@@ -5,13 +5,16 @@
 Runs on PostgreSQL + Redis (the distributed setup; the embedded SQLite default supports one
 worker). Each repetition alternates the order (1 then 2, then 2 then 1...) and uses a fresh
 database. Writes ``bench/results/worker_scaling.json`` with every run, the medians and the ratio
-median(2 workers) / median(1 worker). Target (issue 3): at most 0.6.
+median(2 workers) / median(1 worker). Target (issue 3): at most 0.6. It also measures the
+machine's own ceiling: the same ratio for bare Keras fits in two processes, no service at all.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,25 @@ def measure(workers: int, trials: int, seed: int, log_root: Path) -> dict[str, A
     }
 
 
+def bare_parallel_ratio(fits: int = 10) -> dict[str, float]:
+    """This machine's ceiling: ``fits`` bare Keras fits in one process, then half of them in each
+    of two processes at once; the ratio of the fitting times (1.0 = no gain, 0.5 = perfect)."""
+
+    def launch(n: int) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_fits", str(n)], stdout=subprocess.PIPE, text=True
+        )
+
+    sequential = float(launch(fits).communicate()[0])
+    pair = [launch(fits // 2), launch(fits // 2)]
+    parallel = max(float(p.communicate()[0]) for p in pair)
+    return {
+        "sequential_s": sequential,
+        "parallel_s": parallel,
+        "ratio": round(parallel / sequential, 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -95,6 +117,8 @@ def main() -> None:
         for w in (1, 2)
     }
     ratio = medians[2] / medians[1]
+    ceilings = [bare_parallel_ratio() for _ in range(args.repeats)]
+    ceiling = statistics.median(c["ratio"] for c in ceilings)
     path = write_result(
         "worker_scaling",
         {
@@ -106,9 +130,14 @@ def main() -> None:
             "min_max_wall_s": spreads,
             "ratio_2_over_1": round(ratio, 3),
             "target_ratio": 0.6,
+            "bare_keras_two_processes": ceilings,
+            "bare_keras_two_processes_median_ratio": ceiling,
         },
     )
-    print(f"ratio 2/1 workers: {ratio:.3f} (target <= 0.6); written to {path}")
+    print(
+        f"ratio 2/1 workers: {ratio:.3f} (target <= 0.6); bare Keras in 2 processes: {ceiling:.3f}"
+    )
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":
