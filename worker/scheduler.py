@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -100,23 +99,7 @@ def dispatch_locked(session: Session, job: Job, oracle: Any = None) -> list[int]
     return [t.id for t in new]
 
 
-@dataclass
-class TrialResult:
-    """What a worker reports for a trial it ran (see ``trial_runner.TrialOutcome``)."""
-
-    status: TrialStatus
-    score: float | None = None
-    best_epoch: int | None = None
-    metrics: dict[str, float] | None = None
-    parameter_count: int | None = None
-    failure_reason: str | None = None
-    duration_s: float | None = None
-    fit_duration_s: float | None = None
-    artifact: recorder.ArtifactPayload | None = None
-    checkpoint: bytes | None = None
-
-
-def conclude(trial_id: int, worker: str, result: TrialResult) -> list[int]:
+def conclude(trial_id: int, worker: str, result: recorder.TrialResult) -> list[int]:
     """Close a trial this worker holds and dispatch the job's next ones, in one transaction
     under the job lock. Returns the trial ids to send; nothing if the lease was lost (another
     worker re-runs the trial: its result wins)."""
@@ -134,26 +117,11 @@ def conclude(trial_id: int, worker: str, result: TrialResult) -> list[int]:
         if result.status in (TrialStatus.COMPLETED, TrialStatus.DIVERGED, TrialStatus.FAILED):
             oracle = _end_in_oracle(job, spec, trial.number, result)
             job.oracle_state = oracle.get_db_state()
-        recorder.close_trial(
-            session,
-            job,
-            trial,
-            status=result.status,
-            score=result.score,
-            best_epoch=result.best_epoch,
-            metrics=result.metrics,
-            parameter_count=result.parameter_count,
-            failure_reason=result.failure_reason,
-            duration_s=result.duration_s,
-            fit_duration_s=result.fit_duration_s,
-            artifact=result.artifact,
-            checkpoint=result.checkpoint,
-            top_k=spec.search.top_k,
-        )
+        recorder.close_trial(session, job, trial, result, top_k=spec.search.top_k)
         return dispatch_locked(session, job, oracle)
 
 
-def _end_in_oracle(job: Job, spec: JobSpec, number: int, result: TrialResult) -> Any:
+def _end_in_oracle(job: Job, spec: JobSpec, number: int, result: recorder.TrialResult) -> Any:
     from worker.tuning.oracle import build_oracle
 
     oracle = build_oracle(spec)

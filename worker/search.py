@@ -33,8 +33,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from db.models import TrialStatus
 from db.settings import get_settings
 from search_spaces.schema import JobSpec
-from worker.scheduler import TrialResult, conclude, dispatch
+from worker.scheduler import conclude, dispatch
 from worker.tuning import recorder
+from worker.tuning.recorder import TrialResult
 
 if TYPE_CHECKING:
     from worker.tuning.trial_runner import SearchContext, TrialOutcome

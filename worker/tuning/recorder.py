@@ -587,35 +587,38 @@ def qualifies_for_top_k(job_id: str, score: float, direction: str, top_k: int) -
     return is_better(score, worst, direction)
 
 
+@dataclass
+class TrialResult:
+    """What a worker reports for a trial it ran (see ``trial_runner.TrialOutcome``)."""
+
+    status: TrialStatus
+    score: float | None = None
+    best_epoch: int | None = None
+    metrics: dict[str, float] | None = None
+    parameter_count: int | None = None
+    failure_reason: str | None = None
+    duration_s: float | None = None
+    fit_duration_s: float | None = None
+    artifact: ArtifactPayload | None = None
+    checkpoint: bytes | None = None
+
+
 def close_trial(
-    session: Session,
-    job: Job,
-    trial: Trial,
-    *,
-    status: TrialStatus,
-    score: float | None,
-    best_epoch: int | None,
-    metrics: dict[str, Any] | None,
-    parameter_count: int | None,
-    failure_reason: str | None,
-    duration_s: float | None,
-    fit_duration_s: float | None,
-    artifact: ArtifactPayload | None = None,
-    checkpoint: bytes | None = None,
-    top_k: int = 1,
+    session: Session, job: Job, trial: Trial, result: TrialResult, top_k: int = 1
 ) -> None:
     """Under the job lock: close a trial, store its model if it made the top-k, keep its
     Hyperband checkpoint, refresh the job's counters. The caller saves the oracle state in the
     same transaction, so the DB and the oracle never disagree."""
-    trial.status = status
+    score, artifact, checkpoint = result.score, result.artifact, result.checkpoint
+    trial.status = result.status
     trial.score = score if score is not None and math.isfinite(score) else None
-    trial.best_epoch = best_epoch
-    trial.metrics = json_safe(metrics) if metrics is not None else None
-    trial.parameter_count = parameter_count
-    trial.failure_reason = failure_reason
+    trial.best_epoch = result.best_epoch
+    trial.metrics = json_safe(result.metrics) if result.metrics is not None else None
+    trial.parameter_count = result.parameter_count
+    trial.failure_reason = result.failure_reason
     trial.finished_at = utcnow()
-    trial.duration_s = duration_s
-    trial.fit_duration_s = fit_duration_s
+    trial.duration_s = result.duration_s
+    trial.fit_duration_s = result.fit_duration_s
     trial.release_requested = False
     if artifact is not None and trial.score is not None:
         session.execute(
