@@ -16,10 +16,11 @@ from api.errors import install_error_handlers
 from api.inference import Predictor
 from api.middleware import BodySizeLimitMiddleware
 from api.queue import JobQueue
-from api.routes import catalogue, jobs, models, trials
+from api.routes import catalogue, datasets, jobs, models, trials
 from api.services import API_PREFIX, service_version
 from db.migrate import upgrade
 from db.settings import Settings, get_settings
+from search_spaces.schema import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.queue = JobQueue(settings)
     app.state.predictor = Predictor(settings.predict_timeout_s)
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_request_bytes)
-    for module in (jobs, trials, models, catalogue):
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_request_bytes,
+        path_limits={API_PREFIX + datasets.UPLOAD_PATH: settings.max_upload_bytes},
+    )
+    for module in (jobs, trials, models, datasets, catalogue):
         app.include_router(module.router, prefix=API_PREFIX)
+    _document_spec_body(app)
     return app
+
+
+def _document_spec_body(app: FastAPI) -> None:
+    """Add the spec's JSON schema to the OpenAPI components: POST /jobs reads its body raw (to
+    validate it with the uploaded datasets in context) and refers to it there."""
+    generate = app.openapi
+
+    def openapi() -> dict:  # type: ignore[type-arg]
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = generate()
+        spec = JobSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for name, definition in spec.pop("$defs", {}).items():
+            components.setdefault(name, definition)
+        components["JobSpec"] = spec
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,4 +1,5 @@
-"""ASGI middleware: refuse request bodies over ``max_request_bytes`` before reading them whole."""
+"""ASGI middleware: refuse request bodies over ``max_request_bytes`` (or a path's own limit, e.g.
+``max_upload_bytes`` for dataset uploads) before reading them whole."""
 
 from __future__ import annotations
 
@@ -16,16 +17,17 @@ class BodySizeLimitMiddleware:
     ``RequestTooLargeError`` inside the app's ``receive``, so the rest is never read.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, path_limits: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        #: exact request paths with a limit of their own (e.g. the dataset upload).
+        self.path_limits = dict(path_limits or {})
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, limit: int) -> None:
         body = json.dumps(
-            {
-                "error": "payload_too_large",
-                "detail": f"request body larger than {self.max_bytes} bytes",
-            }
+            {"error": "payload_too_large", "detail": f"request body larger than {limit} bytes"}
         ).encode()
         await send(
             {
@@ -44,14 +46,15 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_limits.get(scope.get("path", ""), self.max_bytes)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = self.max_bytes + 1
-                if declared > self.max_bytes:
-                    await self._reject(send)
+                    declared = limit + 1
+                if declared > limit:
+                    await self._reject(send, limit)
                     return
 
         received = 0
@@ -62,8 +65,8 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise RequestTooLargeError(self.max_bytes)
+                if received > limit:
+                    raise RequestTooLargeError(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -77,4 +80,4 @@ class BodySizeLimitMiddleware:
         except RequestTooLargeError:
             if started:
                 raise
-            await self._reject(send)
+            await self._reject(send, limit)

@@ -176,8 +176,13 @@ class PredictResponse(BaseModel):
 
 
 class DatasetPublic(BaseModel):
-    """One built-in dataset."""
+    """A dataset a spec can name: built-in, or uploaded."""
 
+    kind: Literal["builtin", "upload"] = "builtin"
+    ref: str = Field(
+        description="What a job spec's dataset.name is set to: the built-in's name, or upload:<id>."
+    )
+    id: str | None = Field(default=None, description="The upload's id (null for built-ins).")
     name: str
     source: str
     task: str
@@ -187,6 +192,24 @@ class DatasetPublic(BaseModel):
     rows: int
     description: str
     available_offline: bool
+
+
+class DatasetDetail(DatasetPublic):
+    """One dataset with what its upload recorded (null for built-ins)."""
+
+    format: str | None = None
+    size_bytes: int | None = Field(default=None, description="Size of the file as uploaded.")
+    sha256: str | None = Field(default=None, description="SHA-256 of the file as uploaded.")
+    class_labels: list[str] | None = None
+    feature_names: list[str] | None = Field(
+        default=None, description="Encoded feature columns, one-hot ones as column=value."
+    )
+    summary: dict[str, Any] | None = Field(
+        default=None,
+        description="rows, features, inferred_task, class_balance or target_stats, missing "
+        "values, imputed medians, categorical columns.",
+    )
+    created_at: UtcDatetime | None = None
 
 
 class Health(BaseModel):

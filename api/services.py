@@ -14,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from api.errors import BrokerUnavailableError, ConflictError, NotFoundError
+from api.errors import BrokerUnavailableError, ConflictError, InputValidationError, NotFoundError
 from api.inference import Predictor, format_output, prepare_rows
 from api.queue import JobQueue
 from api.schemas import (
+    DatasetDetail,
     DatasetPublic,
     JobPublic,
     JobSubmitted,
@@ -32,10 +35,10 @@ from api.schemas import (
 )
 from db import repositories as repo
 from db.engine import session_scope
-from db.models import Job, JobStatus, ModelArtifact, TrialStatus
+from db.models import Job, JobStatus, ModelArtifact, TrialStatus, UploadedDataset
 from db.settings import Settings
 from search_spaces.advice import advise
-from search_spaces.datasets import BUILTIN_DATASETS, DatasetInfo
+from search_spaces.datasets import BUILTIN_DATASETS, UPLOAD_PREFIX, DatasetInfo, Task
 from search_spaces.schema import JobSpec
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,19 @@ def spec_warnings(spec: JobSpec) -> list[dict[str, Any]]:
     return [a.model_dump(mode="json") for a in advise(spec)]
 
 
+def validate_spec(settings: Settings, body: Any) -> JobSpec:
+    """The submitted JSON as a spec; an ``upload:<id>`` dataset is resolved from the database,
+    so task- and shape-dependent rules apply to uploads as to built-ins. 422 otherwise."""
+    try:
+        with _session(settings) as session:
+            return JobSpec.model_validate(
+                body, context={"datasets": repo.dataset_resolver(session)}
+            )
+    except ValidationError as exc:
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from None
+
+
 def submit_job(settings: Settings, queue: JobQueue, spec: JobSpec) -> JobSubmitted:
     """Store the job, then enqueue it; if the broker cannot take it, the row is removed (503)."""
     warnings = spec_warnings(spec)
@@ -82,6 +98,14 @@ def submit_job(settings: Settings, queue: JobQueue, spec: JobSpec) -> JobSubmitt
         max_trials=spec.search.max_trials,
     )
     with _session(settings) as session:
+        if spec.dataset.info.source == "upload":
+            # Under the upload's row lock, as DELETE /datasets takes it: a concurrent delete
+            # either sees this job (409) or wins, and then this submission fails (422).
+            upload_id = spec.dataset.name.removeprefix(UPLOAD_PREFIX)
+            if repo.get_upload(session, upload_id, lock=True) is None:
+                raise InputValidationError(
+                    "dataset.name", f"no uploaded dataset {spec.dataset.name!r}", None, "spec_rule"
+                )
         job_id = repo.add_job(session, job).id
     try:
         queue.enqueue_job(job_id)
@@ -257,6 +281,7 @@ def keras_datasets_dir() -> Path:
 def dataset_public(info: DatasetInfo, cache_dir: Path) -> DatasetPublic:
     offline = info.source == "sklearn" or all((cache_dir / f).exists() for f in info.cache_files)
     return DatasetPublic(
+        ref=info.name,
         name=info.name,
         source=info.source,
         task=str(info.task),
@@ -269,10 +294,123 @@ def dataset_public(info: DatasetInfo, cache_dir: Path) -> DatasetPublic:
     )
 
 
-def list_datasets() -> list[DatasetPublic]:
-    """The built-in catalogue, with whether each dataset can load without a download."""
+def list_datasets(settings: Settings) -> list[DatasetPublic]:
+    """The built-in catalogue (with whether each can load without a download), then the
+    uploads, newest first."""
     cache_dir = keras_datasets_dir()
-    return [dataset_public(info, cache_dir) for info in BUILTIN_DATASETS.values()]
+    builtins = [dataset_public(info, cache_dir) for info in BUILTIN_DATASETS.values()]
+    with _session(settings) as session:
+        uploads = [DatasetPublic(**_upload_fields(row)) for row in repo.list_uploads(session)]
+    return builtins + uploads
+
+
+def _upload_fields(row: UploadedDataset) -> dict[str, Any]:
+    info = repo.upload_as_info(row)
+    return {
+        "kind": "upload",
+        "ref": info.name,
+        "id": row.id,
+        "name": row.name,
+        "source": "upload",
+        "task": row.task,
+        "input_shape": list(row.input_shape),
+        "n_features": row.n_features,
+        "n_classes": row.n_classes,
+        "rows": row.rows,
+        "description": f"uploaded {row.format} file",
+        "available_offline": True,
+    }
+
+
+def _upload_detail(row: UploadedDataset) -> DatasetDetail:
+    return DatasetDetail(
+        **_upload_fields(row),
+        format=row.format,
+        size_bytes=row.size_bytes,
+        sha256=row.sha256,
+        class_labels=row.class_labels,
+        feature_names=row.feature_names,
+        summary=row.summary,
+        created_at=row.created_at,
+    )
+
+
+def _upload_or_404(session: Session, dataset_id: str, lock: bool = False) -> UploadedDataset:
+    row = repo.get_upload(session, dataset_id.removeprefix(UPLOAD_PREFIX), lock=lock)
+    if row is None:
+        raise NotFoundError(f"dataset {dataset_id!r} not found")
+    return row
+
+
+def get_dataset(settings: Settings, dataset_id: str) -> DatasetDetail:
+    """A built-in by name, or an upload by id (or ``upload:<id>``) with its summary."""
+    if dataset_id in BUILTIN_DATASETS:
+        public = dataset_public(BUILTIN_DATASETS[dataset_id], keras_datasets_dir())
+        return DatasetDetail(**public.model_dump())
+    with _session(settings) as session:
+        return _upload_detail(_upload_or_404(session, dataset_id))
+
+
+def delete_dataset(settings: Settings, dataset_id: str) -> None:
+    """Delete an upload; 409 while a queued or running job trains on it (or for a built-in)."""
+    if dataset_id in BUILTIN_DATASETS:
+        raise ConflictError(f"{dataset_id!r} is a built-in dataset; it cannot be deleted")
+    with _session(settings) as session:
+        row = _upload_or_404(session, dataset_id, lock=True)
+        ref = f"{UPLOAD_PREFIX}{row.id}"
+        users = repo.active_jobs_using(session, ref)
+        if users:
+            raise ConflictError(
+                f"dataset {ref} is used by {len(users)} queued or running job(s): "
+                f"{', '.join(users[:10])}; cancel them or wait for them to finish"
+            )
+        repo.delete_upload(session, row.id)
+
+
+def upload_dataset(
+    settings: Settings,
+    content: bytes,
+    *,
+    filename: str | None,
+    name: str | None,
+    fmt: str | None,
+    target: str | None,
+    task: Task | None,
+) -> DatasetDetail:
+    """Parse, normalise and store an uploaded file (422 naming what is wrong)."""
+    from api.uploads import Limits, UploadError, format_from_filename, parse_upload
+
+    fmt = fmt or format_from_filename(filename)
+    if fmt is None:
+        raise InputValidationError(
+            "format",
+            f"cannot tell the format of {filename!r}; name the file .csv, .npz or .parquet, "
+            "or set the format field",
+        )
+    limits = Limits(settings.max_upload_rows, settings.max_upload_columns)
+    try:
+        parsed = parse_upload(content, fmt, target, task, limits)
+    except UploadError as exc:
+        raise InputValidationError(exc.field, exc.message, exc.limit, exc.kind) from None
+    row = UploadedDataset(
+        name=name or filename or "dataset",
+        format=fmt,
+        task=str(parsed.task),
+        input_shape=parsed.input_shape,
+        n_features=len(parsed.feature_names),
+        n_classes=parsed.n_classes,
+        class_labels=parsed.class_labels,
+        feature_names=parsed.feature_names,
+        rows=len(parsed.y),
+        summary=parsed.summary,
+        size_bytes=len(content),
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=parsed.to_npz(),
+    )
+    with _session(settings) as session:
+        session.add(row)
+        session.flush()
+        return _upload_detail(row)
 
 
 def check_database(settings: Settings) -> tuple[bool, str]:

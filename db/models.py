@@ -213,3 +213,34 @@ class TrialCheckpoint(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     size_bytes: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UploadedDataset(Base):
+    """A dataset a user uploaded, normalised at upload time into numeric arrays.
+
+    ``content`` is an ``.npz`` of ``x`` (float32, rows x input_shape) and ``y`` (int32 class
+    indices into ``class_labels``, or float32 for regression), written and read with
+    ``allow_pickle=False``. ``size_bytes``/``sha256`` describe the file as uploaded.
+    A spec names it ``upload:<id>``.
+    """
+
+    __tablename__ = "uploaded_datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    format: Mapped[str] = mapped_column(String(16))  # "csv" | "npz" | "parquet"
+    task: Mapped[str] = mapped_column(String(16))
+    input_shape: Mapped[list[Any]] = mapped_column(JSON)
+    n_features: Mapped[int] = mapped_column(Integer)
+    n_classes: Mapped[int] = mapped_column(Integer)
+    class_labels: Mapped[list[Any] | None] = mapped_column(JSON)
+    feature_names: Mapped[list[Any] | None] = mapped_column(JSON)
+    rows: Mapped[int] = mapped_column(Integer)
+    #: rows, features, class balance or target statistics, missing values, encoding.
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )

@@ -6,14 +6,16 @@ State changes that race with the workers are compare-and-set ``UPDATE ... WHERE 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, delete, func, select, text, update
 from sqlalchemy.orm import Session, defer, selectinload
 
-from db.models import Job, JobStatus, ModelArtifact, Trial, TrialStatus
+from db.models import Job, JobStatus, ModelArtifact, Trial, TrialStatus, UploadedDataset
+from search_spaces.datasets import UPLOAD_PREFIX, DatasetInfo, upload_info
 
 #: leaderboard sort keys a client may ask for, and the column each one orders by.
 TRIAL_SORT_COLUMNS: dict[str, Any] = {
@@ -170,3 +172,67 @@ def artifact_content(session: Session, artifact_id: int) -> bytes:
     """The ``.keras`` bytes of one artifact."""
     content = session.scalar(select(ModelArtifact.content).where(ModelArtifact.id == artifact_id))
     return content or b""
+
+
+# --- uploaded datasets --------------------------------------------------------------------------
+
+UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def get_upload(session: Session, upload_id: str, lock: bool = False) -> UploadedDataset | None:
+    """The upload's metadata row (its content deferred); ``None`` for a malformed id.
+
+    ``lock``: hold its row lock (``FOR UPDATE``) until the transaction ends, so that deleting
+    an upload and submitting a job on it are serialised.
+    """
+    if not UPLOAD_ID.fullmatch(upload_id):
+        return None
+    return session.get(
+        UploadedDataset,
+        upload_id,
+        options=[defer(UploadedDataset.content)],
+        with_for_update=lock,
+    )
+
+
+def list_uploads(session: Session) -> Sequence[UploadedDataset]:
+    """Every upload, newest first, without its content."""
+    return session.scalars(
+        select(UploadedDataset)
+        .options(defer(UploadedDataset.content))
+        .order_by(UploadedDataset.created_at.desc(), UploadedDataset.id)
+    ).all()
+
+
+def upload_content(session: Session, upload_id: str) -> bytes | None:
+    return session.scalar(select(UploadedDataset.content).where(UploadedDataset.id == upload_id))
+
+
+def upload_as_info(row: UploadedDataset) -> DatasetInfo:
+    return upload_info(row.id, row.task, list(row.input_shape), row.n_classes, row.rows, row.name)
+
+
+def dataset_resolver(session: Session) -> Callable[[str], DatasetInfo | None]:
+    """``name -> DatasetInfo`` for ``upload:<id>`` names: the spec's validation context."""
+
+    def resolve(name: str) -> DatasetInfo | None:
+        row = get_upload(session, name.removeprefix(UPLOAD_PREFIX))
+        return None if row is None else upload_as_info(row)
+
+    return resolve
+
+
+def active_jobs_using(session: Session, dataset_name: str) -> list[str]:
+    """Ids of the queued or running jobs that train on ``dataset_name``."""
+    return list(
+        session.scalars(
+            select(Job.id).where(
+                Job.dataset == dataset_name,
+                Job.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]),
+            )
+        )
+    )
+
+
+def delete_upload(session: Session, upload_id: str) -> None:
+    session.execute(delete(UploadedDataset).where(UploadedDataset.id == upload_id))

@@ -19,6 +19,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from search_spaces.limits import MAX_ROWS
+
 
 class Settings(BaseSettings):
     """All knobs of the service. Every field maps to ``HPSEARCH_<FIELD>``."""
@@ -101,6 +103,24 @@ class Settings(BaseSettings):
     )
     max_request_bytes: int = Field(
         default=1_000_000, ge=1024, description="Largest JSON body accepted."
+    )
+    max_upload_bytes: int = Field(
+        default=50_000_000,
+        ge=1024,
+        description="Largest dataset upload (the whole multipart body) POST /datasets accepts; "
+        "larger ones get 413 before the body is read in full.",
+    )
+    max_upload_rows: int = Field(
+        default=MAX_ROWS,
+        ge=10,
+        le=MAX_ROWS,
+        description="Most rows an uploaded dataset may have (at most max_rows of the limits).",
+    )
+    max_upload_columns: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Most columns an uploaded file, and features its encoding, may have.",
     )
     max_predict_rows: int = Field(
         default=10_000, ge=1, description="Largest batch POST /predict takes."

@@ -17,10 +17,14 @@ class Task(enum.StrEnum):
     REGRESSION = "regression"
 
 
+#: a spec names an uploaded dataset ``upload:<id>``.
+UPLOAD_PREFIX = "upload:"
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    source: str  # "sklearn" | "keras"
+    source: str  # "sklearn" | "keras" | "upload"
     task: Task
     #: shape of one input row before any flattening, e.g. (64,) or (28, 28).
     input_shape: tuple[int, ...]
@@ -65,6 +69,21 @@ BUILTIN_DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("boston_housing", "keras", Task.REGRESSION, (13,), 1, 404, "Boston housing (Keras loader)", ("boston_housing.npz",)),
     )
 }  # fmt: skip
+
+
+def upload_info(
+    upload_id: str, task: str, input_shape: list[int], n_classes: int, rows: int, label: str
+) -> DatasetInfo:
+    """The ``DatasetInfo`` of an uploaded dataset, from its stored metadata."""
+    return DatasetInfo(
+        name=f"{UPLOAD_PREFIX}{upload_id}",
+        source="upload",
+        task=Task(task),
+        input_shape=tuple(input_shape),
+        n_classes=n_classes,
+        rows=rows,
+        description=label,
+    )
 
 
 def get_dataset_info(name: str) -> DatasetInfo:

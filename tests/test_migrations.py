@@ -45,3 +45,35 @@ def test_0002_upgrades_a_0001_database_with_rows_and_downgrades(database_url: st
         assert conn.execute(text("SELECT number FROM trials")).scalars().all() == [0]
     upgrade(database_url)
     engine.dispose()
+
+
+def test_0003_adds_and_removes_uploaded_datasets(database_url: str) -> None:
+    downgrade(database_url, "0002")
+    engine = create_engine(database_url)
+    assert "uploaded_datasets" not in inspect(engine).get_table_names()
+    upgrade(database_url)
+    columns = {c["name"] for c in inspect(engine).get_columns("uploaded_datasets")}
+    assert {
+        "id",
+        "name",
+        "format",
+        "task",
+        "input_shape",
+        "summary",
+        "content",
+        "sha256",
+    } <= columns
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO uploaded_datasets (id, name, format, task, input_shape, n_features, "
+                "n_classes, rows, summary, size_bytes, sha256, content, created_at) VALUES "
+                "('d1', 'n', 'csv', 'binary', '[3]', 3, 2, 10, '{}', 5, 'x', :blob, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {"blob": b"\x00\x01"},
+        )
+    downgrade(database_url, "0002")
+    assert "uploaded_datasets" not in inspect(engine).get_table_names()
+    upgrade(database_url)
+    engine.dispose()

@@ -1,4 +1,4 @@
-"""Load a built-in dataset and split it, seeded and stratified, into training and validation rows.
+"""Load a built-in or uploaded dataset and split it, seeded and stratified, into training and validation rows.
 
 Standardization is deliberately NOT done here: the model's ``Normalization`` layer is adapted on
 ``x_train`` only, so validation rows never leak into the statistics.
@@ -6,6 +6,7 @@ Standardization is deliberately NOT done here: the model's ``Normalization`` lay
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from search_spaces.datasets import DatasetInfo, Task
+from search_spaces.datasets import UPLOAD_PREFIX, DatasetInfo, Task
 from search_spaces.schema import DatasetSpec
 
 _FASHION_LABELS = [
@@ -32,7 +33,7 @@ _FASHION_LABELS = [
 
 
 class DatasetUnavailableError(RuntimeError):
-    """A Keras dataset is neither in the local cache nor downloadable."""
+    """A Keras dataset is neither in the local cache nor downloadable, or an upload is gone."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,24 @@ def _load_keras(info: DatasetInfo) -> tuple[np.ndarray, np.ndarray, list[str] | 
     return np.asarray(x), np.asarray(y), labels
 
 
+def _load_upload(info: DatasetInfo) -> tuple[np.ndarray, np.ndarray, list[str] | None, dict]:
+    """The normalised arrays the API stored at upload time (``allow_pickle=False``, always)."""
+    from db import repositories as repo
+    from db.engine import session_scope
+
+    upload_id = info.name.removeprefix(UPLOAD_PREFIX)
+    with session_scope() as session:
+        row = repo.get_upload(session, upload_id)
+        content = repo.upload_content(session, upload_id) if row is not None else None
+        if row is None or content is None:
+            raise DatasetUnavailableError(f"uploaded dataset {info.name!r} no longer exists")
+        labels = list(row.class_labels) if row.class_labels is not None else None
+        extra = {"upload_name": row.name, "feature_names": row.feature_names}
+    with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
+        x, y = arrays["x"], arrays["y"]
+    return x, y, labels, extra
+
+
 def _split(
     x: np.ndarray, y: np.ndarray, size: int, seed: int, stratify: bool
 ) -> tuple[list[np.ndarray], bool]:
@@ -105,7 +124,10 @@ def _split(
 def load_dataset(spec: DatasetSpec) -> LoadedDataset:
     """Load ``spec.name``, subsample to ``max_rows`` and split off the validation rows."""
     info = spec.info
-    if info.source == "sklearn":
+    extra: dict[str, Any] = {}
+    if info.source == "upload":
+        x, y, labels, extra = _load_upload(info)
+    elif info.source == "sklearn":
         x, y, labels = _load_sklearn(info.name)
     else:
         x, y, labels = _load_keras(info)
@@ -143,5 +165,6 @@ def load_dataset(spec: DatasetSpec) -> LoadedDataset:
             "n_classes": info.n_classes,
             "class_labels": labels if classification else None,
             "standardization": "fitted on the training split only",
+            **extra,
         },
     )

@@ -30,6 +30,7 @@ from db.engine import session_scope
 from db.models import Job, JobStatus, Trial, TrialStatus
 from db.settings import get_settings
 from search_spaces.schema import JobSpec
+from worker.specs import parse_spec
 from worker.tuning import recorder
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def dispatch_locked(session: Session, job: Job, oracle: Any = None) -> list[int]
         return []
     from worker.tuning.oracle import build_oracle, planned_trials
 
-    spec = JobSpec.model_validate(job.spec)
+    spec = parse_spec(job.spec, session)
     now = recorder.utcnow()
     if job.status is JobStatus.QUEUED:
         job.status = JobStatus.RUNNING
@@ -112,7 +113,7 @@ def conclude(trial_id: int, worker: str, result: recorder.TrialResult) -> list[i
         if job is None or trial.status is not TrialStatus.RUNNING or trial.worker != worker:
             log.warning("trial %s: lease lost before its result was recorded", trial_id)
             return []
-        spec = JobSpec.model_validate(job.spec)
+        spec = parse_spec(job.spec, session)
         oracle = None
         if result.status in (TrialStatus.COMPLETED, TrialStatus.DIVERGED, TrialStatus.FAILED):
             oracle = _end_in_oracle(job, spec, trial.number, result)

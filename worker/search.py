@@ -34,6 +34,7 @@ from db.models import TrialStatus
 from db.settings import get_settings
 from search_spaces.schema import JobSpec
 from worker.scheduler import conclude, dispatch
+from worker.specs import parse_spec
 from worker.tuning import recorder
 from worker.tuning.recorder import TrialResult
 
@@ -229,7 +230,7 @@ def _context(job_id: str, spec_json: dict[str, Any]) -> SearchContext:
     from worker.datasets import load_dataset
     from worker.tuning.trial_runner import SearchContext
 
-    spec = JobSpec.model_validate(spec_json)
+    spec = parse_spec(spec_json)
     data = load_dataset(spec.dataset)
     info = spec.dataset.info
     ctx = SearchContext(

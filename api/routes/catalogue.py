@@ -1,4 +1,4 @@
-"""Read-only facts: built-in datasets, hard limits, health."""
+"""Read-only facts: hard limits, health."""
 
 from __future__ import annotations
 
@@ -7,16 +7,10 @@ from fastapi.responses import JSONResponse
 
 from api import services
 from api.deps import QueueDep, SettingsDep
-from api.schemas import DatasetPublic, Health
+from api.schemas import Health
 from search_spaces.limits import LIMITS
 
 router = APIRouter(tags=["service"])
-
-
-@router.get("/datasets", response_model=list[DatasetPublic])
-def list_datasets() -> list[DatasetPublic]:
-    """The built-in datasets a spec can name."""
-    return services.list_datasets()
 
 
 @router.get("/limits", response_model=dict[str, int])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from api import services
 from api.deps import Offset, QueueDep, SettingsDep
-from api.schemas import JobCreate, JobPublic, JobSubmitted, Page, error_responses
+from api.schemas import JobPublic, JobSubmitted, Page, error_responses
 from db.models import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -16,16 +18,43 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobId = str
 
 
+async def json_body(request: Request) -> Any:
+    """The raw JSON body: the spec is validated by the service, which can resolve uploaded
+    datasets (pydantic validation context) where FastAPI's own body parsing could not."""
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        pos = exc.pos if isinstance(exc, json.JSONDecodeError) else exc.start
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", pos), "msg": "JSON decode error"}]
+        ) from None
+
+
+#: the request body's schema is the spec's (registered in the components by ``create_app``).
+SPEC_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}},
+    }
+}
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobSubmitted,
     responses=error_responses(413, 422, 503),
+    openapi_extra=SPEC_BODY,
 )
 def submit_job(
-    spec: JobCreate, settings: SettingsDep, queue: QueueDep, response: Response
+    body: Annotated[Any, Depends(json_body)],
+    settings: SettingsDep,
+    queue: QueueDep,
+    response: Response,
 ) -> JobSubmitted:
     """Validate a spec, store the job and queue it. Warnings are advice, never errors."""
+    spec = services.validate_spec(settings, body)
     submitted = services.submit_job(settings, queue, spec)
     response.headers["Location"] = submitted.url
     return submitted

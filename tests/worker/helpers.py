@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import Epoch, Job, ModelArtifact, Trial
-from search_spaces.schema import JobSpec
+from worker.specs import parse_spec
 
 
 def tiny_spec(**search: Any) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def tiny_spec(**search: Any) -> dict[str, Any]:
 
 def create_job(spec: dict[str, Any], **fields: Any) -> str:
     """Insert a queued job for ``spec`` the way the API does."""
-    parsed = JobSpec.model_validate(spec)
+    parsed = parse_spec(spec)  # resolves an uploaded dataset from the database
     with session_scope() as session:
         job = Job(
             spec=spec,
@@ -94,3 +94,21 @@ def drive(job_id: str, worker: str = "test-worker") -> list[int]:
         ran.append(trial_id)
         queue.extend(run_trial(trial_id, worker))
     return ran
+
+
+def store_upload(content: bytes, fmt: str, target: str | None = None, task: Any = None) -> str:
+    """Upload a file through the API's service (parse, normalise, store); returns its
+    ``upload:<id>``."""
+    from api.services import upload_dataset
+    from db.settings import get_settings
+
+    detail = upload_dataset(
+        get_settings(),
+        content,
+        filename=f"test.{fmt}",
+        name=None,
+        fmt=fmt,
+        target=target,
+        task=task,
+    )
+    return detail.ref

@@ -22,6 +22,8 @@ def signature(spec: JobSpec, data: LoadedDataset, score: float) -> dict[str, Any
         "input_shape": list(info.input_shape),
         "n_outputs": info.n_outputs,
         "class_labels": data.info.get("class_labels"),
+        # uploaded datasets: the encoded feature columns (one-hot "column=value" included).
+        "feature_names": data.info.get("feature_names"),
         "objective": spec.objective,
         "direction": spec.direction,
         "score": score,

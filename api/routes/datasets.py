@@ -1,0 +1,79 @@
+"""Datasets: the built-in catalogue and uploaded files (upload, list, inspect, delete)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, Form, Response, UploadFile, status
+
+from api import services
+from api.deps import SettingsDep
+from api.schemas import DatasetDetail, DatasetPublic, error_responses
+from search_spaces.datasets import Task
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+#: the upload path, whose body limit is ``max_upload_bytes`` (see ``create_app``).
+UPLOAD_PATH = "/datasets"
+
+
+@router.get("", response_model=list[DatasetPublic])
+def list_datasets(settings: SettingsDep) -> list[DatasetPublic]:
+    """Every dataset a spec can name: the built-ins (``kind: builtin``), then the uploads."""
+    return services.list_datasets(settings)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DatasetDetail,
+    responses=error_responses(413, 422),
+)
+def upload_dataset(
+    file: Annotated[UploadFile, File(description="A .csv, .npz (arrays x, y) or .parquet file.")],
+    settings: SettingsDep,
+    response: Response,
+    name: Annotated[str | None, Form(max_length=200)] = None,
+    fmt: Annotated[
+        Literal["csv", "npz", "parquet"] | None,
+        Form(alias="format", description="Default: from the file name's extension."),
+    ] = None,
+    target: Annotated[
+        str | None, Form(max_length=1000, description="The target column (CSV, Parquet).")
+    ] = None,
+    task: Annotated[
+        Task | None, Form(description="Override the task inferred from the target.")
+    ] = None,
+) -> DatasetDetail:
+    """Upload a dataset: parsed with safe readers, normalised to numeric arrays and stored.
+
+    A spec trains on it with ``"dataset": {"name": "upload:<id>"}``.
+    """
+    detail = services.upload_dataset(
+        settings,
+        file.file.read(),
+        filename=file.filename,
+        name=name,
+        fmt=fmt,
+        target=target,
+        task=task,
+    )
+    response.headers["Location"] = f"{services.API_PREFIX}/datasets/{detail.id}"
+    return detail
+
+
+@router.get("/{dataset_id}", response_model=DatasetDetail, responses=error_responses(404))
+def get_dataset(dataset_id: str, settings: SettingsDep) -> DatasetDetail:
+    """A built-in by name, or an upload by id with its summary."""
+    return services.get_dataset(settings, dataset_id)
+
+
+@router.delete(
+    "/{dataset_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(404, 409),
+)
+def delete_dataset(dataset_id: str, settings: SettingsDep) -> Response:
+    """Delete an upload; 409 while a queued or running job uses it."""
+    services.delete_dataset(settings, dataset_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
