@@ -603,6 +603,17 @@ class TrialResult:
     checkpoint: bytes | None = None
 
 
+def _replace_trial_row(session: Session, row: ModelArtifact | TrialCheckpoint) -> None:
+    """Store ``row`` as the only one of its kind for its (job, trial number): a re-run trial
+    replaces what an earlier attempt left."""
+    model = type(row)
+    session.execute(
+        delete(model).where(model.job_id == row.job_id, model.trial_number == row.trial_number)
+    )
+    session.add(row)
+    session.flush()
+
+
 def close_trial(
     session: Session, job: Job, trial: Trial, result: TrialResult, top_k: int = 1
 ) -> None:
@@ -621,12 +632,8 @@ def close_trial(
     trial.fit_duration_s = result.fit_duration_s
     trial.release_requested = False
     if artifact is not None and trial.score is not None:
-        session.execute(
-            delete(ModelArtifact).where(
-                ModelArtifact.job_id == job.id, ModelArtifact.trial_number == trial.number
-            )
-        )
-        session.add(
+        _replace_trial_row(
+            session,
             ModelArtifact(
                 job_id=job.id,
                 trial_number=trial.number,
@@ -635,23 +642,18 @@ def close_trial(
                 sha256=artifact.sha256,
                 signature=json_safe(artifact.signature),
                 content=artifact.content,
-            )
+            ),
         )
-        session.flush()
         _prune_artifacts(session, job, top_k)
     if checkpoint is not None:
-        session.execute(
-            delete(TrialCheckpoint).where(
-                TrialCheckpoint.job_id == job.id, TrialCheckpoint.trial_number == trial.number
-            )
-        )
-        session.add(
+        _replace_trial_row(
+            session,
             TrialCheckpoint(
                 job_id=job.id,
                 trial_number=trial.number,
                 content=checkpoint,
                 size_bytes=len(checkpoint),
-            )
+            ),
         )
     session.flush()
     _refresh_counters(session, job)
