@@ -9,16 +9,15 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 import typer
-from rich.console import Console
 
-from api.client import DEFAULT_URL, ApiClient, ApiError
+from api.cli_common import DEFAULT, UrlOption, api_client, console, err_console, state
+from api.cli_datasets import datasets_app
+from api.cli_keys import keys_app
+from api.client import ApiClient
 from api.console import print_jobs, print_leaderboard, print_warnings, watch_job
 
 app = typer.Typer(
@@ -27,28 +26,24 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
-err_console = Console(stderr=True)
-
-UrlOption = Annotated[
-    str,
-    typer.Option("--url", envvar="HPSEARCH_API_URL", help="Base URL of the hpsearch API."),
-]
-DEFAULT = DEFAULT_URL
+app.add_typer(keys_app, name="keys")
+app.add_typer(datasets_app, name="datasets")
 
 
-@contextmanager
-def api_client(url: str) -> Iterator[ApiClient]:
-    """An ``ApiClient``; API errors and unreachable servers end the command with a message."""
-    try:
-        with ApiClient(url) as client:
-            yield client
-    except ApiError as exc:
-        err_console.print(f"[red]{exc.describe()}[/]")
-        raise typer.Exit(1) from exc
-    except httpx.TransportError as exc:
-        err_console.print(f"[red]cannot reach the API at {url}: {exc}[/]")
-        raise typer.Exit(2) from exc
+@app.callback()
+def main(
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="HPSEARCH_API_KEY",
+            help="API key the client commands send (not needed by a server in the open mode).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Hyperparameter search for Keras dense networks."""
+    state.api_key = api_key
 
 
 # --- running the service --------------------------------------------------------------------------
@@ -69,6 +64,11 @@ def serve(
     from db.migrate import upgrade
     from db.settings import get_settings
 
+    if get_settings().auth_mode == "open" and host not in ("127.0.0.1", "localhost", "::1"):
+        err_console.print(
+            f"[bold red]open mode on {host}: anyone who can reach this port acts as owner "
+            "'local'. Set HPSEARCH_AUTH_MODE=keys (see SECURITY.md).[/]"
+        )
     if migrate:
         upgrade()
         console.print("database migrated")
@@ -232,6 +232,28 @@ def model(
         f"wrote {info['path']} ({info['size_bytes']} bytes, trial {info['trial_number']}, "
         f"sha256 {info['sha256']})"
     )
+
+
+@app.command()
+def delete(
+    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    url: UrlOption = DEFAULT,
+) -> None:
+    """Delete an ended job with its trials and models."""
+    with api_client(url) as client:
+        client.delete_job(job_id)
+    console.print(f"job [bold]{job_id}[/] deleted")
+
+
+@app.command()
+def whoami(url: UrlOption = DEFAULT) -> None:
+    """Print the owner the API key stands for and its quota usage."""
+    with api_client(url) as client:
+        account = client.me()
+    console.print(f"owner [bold]{account['owner']}[/] ({account['auth_mode']} mode)")
+    for quota in ("active_jobs", "pending_trials", "stored_bytes"):
+        use = account[quota]
+        console.print(f"  {quota}: {use['used']} of {use['limit']}")
 
 
 @app.command()

@@ -24,6 +24,11 @@ def default_url() -> str:
     return os.environ.get("HPSEARCH_API_URL") or DEFAULT_URL
 
 
+def default_api_key() -> str | None:
+    """``$HPSEARCH_API_KEY``, if set (not needed by a server in the open mode)."""
+    return os.environ.get("HPSEARCH_API_KEY") or None
+
+
 class ApiError(Exception):
     """A non-2xx answer: its status, error code and detail."""
 
@@ -52,15 +57,22 @@ class ApiClient:
     """Typed-ish wrappers over the API's endpoints; every method returns the decoded JSON.
 
     ``http`` may be any ``httpx.Client`` (e.g. FastAPI's ``TestClient``) whose base URL is the
-    server root; by default one is created for ``base_url``.
+    server root; by default one is created for ``base_url``. ``api_key`` (default
+    ``$HPSEARCH_API_KEY``) is sent as a bearer token.
     """
 
     def __init__(
-        self, base_url: str | None = None, timeout: float = 30.0, http: httpx.Client | None = None
+        self,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        http: httpx.Client | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = (base_url or default_url()).rstrip("/")
         self._owns_http = http is None
         self.http = http or httpx.Client(base_url=self.base_url, timeout=timeout)
+        api_key = api_key or default_api_key()
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
     def __enter__(self) -> ApiClient:
         return self
@@ -80,7 +92,8 @@ class ApiClient:
     # -- plumbing --------------------------------------------------------------------------------
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        response = self.http.request(method, f"{API_PREFIX}{path}", **kwargs)
+        headers = {**self._headers, **kwargs.pop("headers", {})}
+        response = self.http.request(method, f"{API_PREFIX}{path}", headers=headers, **kwargs)
         if response.status_code >= 400:
             try:
                 body: Any = response.json()
@@ -102,8 +115,35 @@ class ApiClient:
         """``GET /health`` (raises ``ApiError`` on 503)."""
         return self._json("GET", "/health")
 
-    def datasets(self) -> list[dict[str, Any]]:
-        return self._json("GET", "/datasets")
+    def me(self) -> dict[str, Any]:
+        """The caller's owner, key and quota usage."""
+        return self._json("GET", "/me")
+
+    def datasets(self, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        """A page of datasets: the built-ins, then the caller's uploads."""
+        return self._json("GET", "/datasets", params={"limit": limit, "offset": offset})
+
+    def dataset(self, dataset_id: str) -> dict[str, Any]:
+        """A built-in by name or an upload by id, with its summary."""
+        return self._json("GET", f"/datasets/{dataset_id}")
+
+    def upload_dataset(
+        self,
+        path: str | Path,
+        target: str | None = None,
+        name: str | None = None,
+        fmt: str | None = None,
+        task: str | None = None,
+    ) -> dict[str, Any]:
+        """Upload a .csv / .npz / .parquet file; returns the stored dataset (its ``ref`` is
+        what a spec's ``dataset.name`` is set to)."""
+        path = Path(path)
+        form = self._params(target=target, name=name, format=fmt, task=task)
+        with path.open("rb") as handle:
+            return self._json("POST", "/datasets", data=form, files={"file": (path.name, handle)})
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._request("DELETE", f"/datasets/{dataset_id}")
 
     def limits(self) -> dict[str, int]:
         return self._json("GET", "/limits")
@@ -123,6 +163,10 @@ class ApiClient:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return self._json("POST", f"/jobs/{job_id}/cancel")
+
+    def delete_job(self, job_id: str) -> None:
+        """Delete an ended job with its trials and models."""
+        self._request("DELETE", f"/jobs/{job_id}")
 
     def trials(
         self,

@@ -19,11 +19,35 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """Base of the errors the services raise; ``detail`` is what the client reads."""
+    """Base of the errors the services raise; ``detail`` is what the client reads, ``headers``
+    go on the response and ``extra`` fields into its body beside ``error`` and ``detail``."""
+
+    headers: dict[str, str] | None = None
+    extra: dict[str, Any] | None = None
 
     def __init__(self, detail: Any) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+class AuthenticationError(ApiError):
+    """No API key, or one that is malformed, unknown or revoked."""
+
+    def __init__(self, detail: Any) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": "Bearer"}
+
+
+class QuotaExceededError(ApiError):
+    """The owner is at one of its quotas."""
+
+    def __init__(
+        self, quota: str, limit: int, used: int, message: str, retry_after_s: int | None
+    ) -> None:
+        super().__init__(message)
+        self.extra = {"quota": quota, "limit": limit, "used": used}
+        if retry_after_s is not None:
+            self.headers = {"Retry-After": str(retry_after_s)}
 
 
 class NotFoundError(ApiError):
@@ -71,6 +95,8 @@ class RequestTooLargeError(StarletteHTTPException):
 
 #: exception -> (status, error code). The first matching class (in order) wins.
 ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
+    (AuthenticationError, 401, "unauthorized"),
+    (QuotaExceededError, 429, "quota_exceeded"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (InputValidationError, 422, "validation_error"),
@@ -86,12 +112,19 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
 #: pydantic's discriminated-union tags in a loc: the spec's param kinds, never field names.
 UNION_TAGS = frozenset({"fixed", "choice", "int", "float"})
 LOC_ROOTS = frozenset({"body", "query", "path", "header", "cookie"})
-LIMIT_KEYS = ("le", "ge", "lt", "gt", "max_length", "min_length", "limit")
+LIMIT_KEYS = ("le", "ge", "lt", "gt", "max_length", "min_length", "pattern", "limit")
 
 
-def error_response(status: int, code: str, detail: Any) -> JSONResponse:
+def error_response(
+    status: int,
+    code: str,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
     """The uniform error body."""
-    return JSONResponse(status_code=status, content={"error": code, "detail": detail})
+    content = {"error": code, "detail": detail, **(extra or {})}
+    return JSONResponse(status_code=status, content=content, headers=headers)
 
 
 def dotted_field(loc: Sequence[int | str]) -> str:
@@ -163,12 +196,15 @@ async def _api_error_handler(_: Request, exc: Exception) -> JSONResponse:
             else:  # a database driver error: do not leak its text
                 log.warning("database unavailable: %s", exc)
                 detail = "the database is unreachable; try again later"
+            if isinstance(exc, ApiError):
+                return error_response(status, code, detail, exc.headers, exc.extra)
             return error_response(status, code, detail)
     raise exc  # pragma: no cover  (only registered for the classes of the table)
 
 
 _HTTP_CODES = {
     400: "bad_request",
+    401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",

@@ -10,8 +10,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from api.auth import authenticate, log_auth_mode
 from api.errors import install_error_handlers
 from api.inference import Predictor
 from api.middleware import BodySizeLimitMiddleware
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log_auth_mode(settings)
         if settings.migrate_on_start:
             log.info("applying database migrations")
             upgrade(settings.resolved_database_url())
@@ -61,8 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_request_bytes,
         path_limits={API_PREFIX + datasets.UPLOAD_PATH: settings.max_upload_bytes},
     )
-    for module in (jobs, trials, models, datasets, catalogue):
-        app.include_router(module.router, prefix=API_PREFIX)
+    # Every route of these routers needs a key; catalogue's routes declare their own needs.
+    keyed = [Depends(authenticate)]
+    for module in (jobs, trials, models, datasets):
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=keyed)
+    app.include_router(catalogue.router, prefix=API_PREFIX)
     _document_spec_body(app)
     return app
 

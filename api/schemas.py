@@ -62,6 +62,7 @@ class JobPublic(FromRow):
     """A job as clients see it."""
 
     id: str
+    owner: str
     name: str | None
     status: JobStatus
     algorithm: str
@@ -183,6 +184,7 @@ class DatasetPublic(BaseModel):
         description="What a job spec's dataset.name is set to: the built-in's name, or upload:<id>."
     )
     id: str | None = Field(default=None, description="The upload's id (null for built-ins).")
+    owner: str | None = Field(default=None, description="Who uploaded it (null for built-ins).")
     name: str
     source: str
     task: str
@@ -199,6 +201,9 @@ class DatasetDetail(DatasetPublic):
 
     format: str | None = None
     size_bytes: int | None = Field(default=None, description="Size of the file as uploaded.")
+    stored_bytes: int | None = Field(
+        default=None, description="Size of the normalised arrays stored (counts for the quota)."
+    )
     sha256: str | None = Field(default=None, description="SHA-256 of the file as uploaded.")
     class_labels: list[str] | None = None
     feature_names: list[str] | None = Field(
@@ -210,6 +215,24 @@ class DatasetDetail(DatasetPublic):
         "values, imputed medians, categorical columns.",
     )
     created_at: UtcDatetime | None = None
+
+
+class QuotaUse(BaseModel):
+    """One quota: the limit and what is used of it."""
+
+    limit: int
+    used: int
+
+
+class Account(BaseModel):
+    """Who the caller is and where it stands against its quotas."""
+
+    owner: str
+    auth_mode: Literal["open", "keys"]
+    key_id: str | None = Field(description="The API key used (null in the open mode).")
+    active_jobs: QuotaUse = Field(description="Queued or running jobs.")
+    pending_trials: QuotaUse = Field(description="Trials the active jobs still have to run.")
+    stored_bytes: QuotaUse = Field(description="Uploaded datasets, models and checkpoints.")
 
 
 class Health(BaseModel):

@@ -11,17 +11,20 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from api import quotas
+from api.auth import Principal
 from api.errors import BrokerUnavailableError, ConflictError, InputValidationError, NotFoundError
 from api.inference import Predictor, format_output, prepare_rows
 from api.queue import JobQueue
 from api.schemas import (
+    Account,
     DatasetDetail,
     DatasetPublic,
     JobPublic,
@@ -30,15 +33,18 @@ from api.schemas import (
     Page,
     PredictRequest,
     PredictResponse,
+    QuotaUse,
     TrialDetail,
     TrialPublic,
 )
+from db import owners
 from db import repositories as repo
 from db.engine import session_scope
 from db.models import Job, JobStatus, ModelArtifact, TrialStatus, UploadedDataset
 from db.settings import Settings
 from search_spaces.advice import advise
 from search_spaces.datasets import BUILTIN_DATASETS, UPLOAD_PREFIX, DatasetInfo, Task
+from search_spaces.limits import MAX_NAME_LENGTH
 from search_spaces.schema import JobSpec
 
 log = logging.getLogger(__name__)
@@ -53,11 +59,12 @@ def _session(settings: Settings):  # type: ignore[no-untyped-def]
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def _job_or_404(session: Session, job_id: str) -> Job:
+def _job_or_404(session: Session, job_id: str, owner: str) -> Job:
     # Ids are 32 hex digits: anything else cannot exist, and must not reach the database
-    # (PostgreSQL rejects NUL bytes in text with an error of its own).
+    # (PostgreSQL rejects NUL bytes in text with an error of its own). Another owner's job
+    # is "not found" too: its existence is not for this caller to learn.
     job = repo.get_job(session, job_id) if JOB_ID.fullmatch(job_id) else None
-    if job is None:
+    if job is None or job.owner != owner:
         raise NotFoundError(f"job {job_id!r} not found")
     return job
 
@@ -70,23 +77,26 @@ def spec_warnings(spec: JobSpec) -> list[dict[str, Any]]:
     return [a.model_dump(mode="json") for a in advise(spec)]
 
 
-def validate_spec(settings: Settings, body: Any) -> JobSpec:
-    """The submitted JSON as a spec; an ``upload:<id>`` dataset is resolved from the database,
-    so task- and shape-dependent rules apply to uploads as to built-ins. 422 otherwise."""
+def validate_spec(settings: Settings, owner: str, body: Any) -> JobSpec:
+    """The submitted JSON as a spec; an ``upload:<id>`` dataset (of ``owner``) is resolved from
+    the database, so task- and shape-dependent rules apply to uploads as to built-ins. 422
+    otherwise."""
     try:
         with _session(settings) as session:
             return JobSpec.model_validate(
-                body, context={"datasets": repo.dataset_resolver(session)}
+                body, context={"datasets": repo.dataset_resolver(session, owner)}
             )
     except ValidationError as exc:
         errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
 
 
-def submit_job(settings: Settings, queue: JobQueue, spec: JobSpec) -> JobSubmitted:
-    """Store the job, then enqueue it; if the broker cannot take it, the row is removed (503)."""
+def submit_job(settings: Settings, queue: JobQueue, owner: str, spec: JobSpec) -> JobSubmitted:
+    """Store the job (within ``owner``'s quotas: 429), then enqueue it; if the broker cannot
+    take it, the row is removed (503)."""
     warnings = spec_warnings(spec)
     job = Job(
+        owner=owner,
         name=spec.name,
         status=JobStatus.QUEUED,
         spec=spec.model_dump(mode="json"),
@@ -98,11 +108,12 @@ def submit_job(settings: Settings, queue: JobQueue, spec: JobSpec) -> JobSubmitt
         max_trials=spec.search.max_trials,
     )
     with _session(settings) as session:
+        quotas.check_new_job(session, settings, owner, spec.search.max_trials)
         if spec.dataset.info.source == "upload":
             # Under the upload's row lock, as DELETE /datasets takes it: a concurrent delete
             # either sees this job (409) or wins, and then this submission fails (422).
             upload_id = spec.dataset.name.removeprefix(UPLOAD_PREFIX)
-            if repo.get_upload(session, upload_id, lock=True) is None:
+            if repo.get_upload(session, upload_id, owner, lock=True) is None:
                 raise InputValidationError(
                     "dataset.name", f"no uploaded dataset {spec.dataset.name!r}", None, "spec_rule"
                 )
@@ -124,27 +135,41 @@ def submit_job(settings: Settings, queue: JobQueue, spec: JobSpec) -> JobSubmitt
 
 
 def list_jobs(
-    settings: Settings, status: JobStatus | None, limit: int, offset: int
+    settings: Settings, owner: str, status: JobStatus | None, limit: int, offset: int
 ) -> Page[JobPublic]:
-    """A page of jobs, newest first."""
+    """A page of ``owner``'s jobs, newest first."""
     with _session(settings) as session:
-        rows, total = repo.list_jobs(session, status=status, limit=limit, offset=offset)
+        rows, total = repo.list_jobs(
+            session, owner=owner, status=status, limit=limit, offset=offset
+        )
         items = [JobPublic.model_validate(job) for job in rows]
     return Page[JobPublic](items=items, total=total, limit=limit, offset=offset)
 
 
-def get_job(settings: Settings, job_id: str) -> JobPublic:
+def get_job(settings: Settings, owner: str, job_id: str) -> JobPublic:
     with _session(settings) as session:
-        return JobPublic.model_validate(_job_or_404(session, job_id))
+        return JobPublic.model_validate(_job_or_404(session, job_id, owner))
 
 
-def cancel_job(settings: Settings, queue: JobQueue, job_id: str) -> JobPublic:
+def delete_job(settings: Settings, owner: str, job_id: str) -> None:
+    """Delete a final job with its trials, epochs and models; 409 while it is queued or running."""
+    with _session(settings) as session:
+        job = _job_or_404(session, job_id, owner)
+        if not job.status.is_final:
+            raise ConflictError(
+                f"job {job_id} is {job.status.value}; cancel it first, then delete it"
+            )
+        if not repo.delete_final_job(session, job_id):
+            raise ConflictError(f"job {job_id} changed state; read it again")
+
+
+def cancel_job(settings: Settings, queue: JobQueue, owner: str, job_id: str) -> JobPublic:
     """Queued: cancelled now. Running: flagged (the worker stops at its next epoch). Final: 409.
 
     The Celery task is revoked too, best effort (the DB flag is what the worker obeys).
     """
     with _session(settings) as session:
-        job = _job_or_404(session, job_id)
+        job = _job_or_404(session, job_id, owner)
         if job.status.is_final:
             raise ConflictError(
                 f"job {job_id} is already {job.status.value}; it cannot be cancelled"
@@ -159,7 +184,7 @@ def cancel_job(settings: Settings, queue: JobQueue, job_id: str) -> JobPublic:
             )
     if not queue.revoke(job_id):
         log.info("could not revoke the task of job %s; the worker will see the DB flag", job_id)
-    return get_job(settings, job_id)
+    return get_job(settings, owner, job_id)
 
 
 # --- trials -----------------------------------------------------------------------------------
@@ -167,6 +192,7 @@ def cancel_job(settings: Settings, queue: JobQueue, job_id: str) -> JobPublic:
 
 def list_trials(
     settings: Settings,
+    owner: str,
     job_id: str,
     *,
     sort: str,
@@ -177,7 +203,7 @@ def list_trials(
 ) -> Page[TrialPublic]:
     """A page of the job's leaderboard."""
     with _session(settings) as session:
-        job = _job_or_404(session, job_id)
+        job = _job_or_404(session, job_id, owner)
         rows, total = repo.list_trials(
             session, job, sort=sort, order=order, status=status, limit=limit, offset=offset
         )
@@ -185,10 +211,10 @@ def list_trials(
     return Page[TrialPublic](items=items, total=total, limit=limit, offset=offset)
 
 
-def get_trial(settings: Settings, job_id: str, number: int) -> TrialDetail:
+def get_trial(settings: Settings, owner: str, job_id: str, number: int) -> TrialDetail:
     """One trial with its epochs."""
     with _session(settings) as session:
-        _job_or_404(session, job_id)
+        _job_or_404(session, job_id, owner)
         trial = repo.get_trial(session, job_id, number, with_epochs=True)
         if trial is None:
             raise NotFoundError(f"trial {number} of job {job_id} not found")
@@ -216,10 +242,10 @@ class StoredModel:
         return f"{self.job_id}-rank{self.rank}.keras"
 
 
-def find_model(settings: Settings, job_id: str, rank: int) -> StoredModel:
+def find_model(settings: Settings, owner: str, job_id: str, rank: int) -> StoredModel:
     """The job's ``rank``-th best stored model. 404: no such job or rank; 409: none stored yet."""
     with _session(settings) as session:
-        job = _job_or_404(session, job_id)
+        job = _job_or_404(session, job_id, owner)
         artifact: ModelArtifact | None = repo.artifact_by_rank(session, job, rank)
         if artifact is None:
             if not job.status.is_final:
@@ -246,10 +272,10 @@ def model_content(settings: Settings, model: StoredModel) -> bytes:
 
 
 def predict(
-    settings: Settings, predictor: Predictor, job_id: str, request: PredictRequest
+    settings: Settings, predictor: Predictor, owner: str, job_id: str, request: PredictRequest
 ) -> PredictResponse:
     """Validate the rows against the model's signature and predict in the child process."""
-    model = find_model(settings, job_id, request.rank)
+    model = find_model(settings, owner, job_id, request.rank)
     signature = model.signature
     x = prepare_rows(request.rows, signature.get("input_shape") or [], settings.max_predict_rows)
 
@@ -294,14 +320,21 @@ def dataset_public(info: DatasetInfo, cache_dir: Path) -> DatasetPublic:
     )
 
 
-def list_datasets(settings: Settings) -> list[DatasetPublic]:
-    """The built-in catalogue (with whether each can load without a download), then the
-    uploads, newest first."""
+def list_datasets(settings: Settings, owner: str, limit: int, offset: int) -> Page[DatasetPublic]:
+    """A page of the datasets a spec can name: the built-in catalogue (with whether each can
+    load without a download), then ``owner``'s uploads, newest first."""
     cache_dir = keras_datasets_dir()
     builtins = [dataset_public(info, cache_dir) for info in BUILTIN_DATASETS.values()]
+    items = builtins[offset : offset + limit]
+    upload_offset = max(0, offset - len(builtins))
     with _session(settings) as session:
-        uploads = [DatasetPublic(**_upload_fields(row)) for row in repo.list_uploads(session)]
-    return builtins + uploads
+        rows, uploads = repo.list_uploads(
+            session, owner, limit=limit - len(items), offset=upload_offset
+        )
+        items += [DatasetPublic(**_upload_fields(row)) for row in rows]
+    return Page[DatasetPublic](
+        items=items, total=len(builtins) + uploads, limit=limit, offset=offset
+    )
 
 
 def _upload_fields(row: UploadedDataset) -> dict[str, Any]:
@@ -310,6 +343,7 @@ def _upload_fields(row: UploadedDataset) -> dict[str, Any]:
         "kind": "upload",
         "ref": info.name,
         "id": row.id,
+        "owner": row.owner,
         "name": row.name,
         "source": "upload",
         "task": row.task,
@@ -327,6 +361,7 @@ def _upload_detail(row: UploadedDataset) -> DatasetDetail:
         **_upload_fields(row),
         format=row.format,
         size_bytes=row.size_bytes,
+        stored_bytes=row.stored_bytes,
         sha256=row.sha256,
         class_labels=row.class_labels,
         feature_names=row.feature_names,
@@ -335,28 +370,30 @@ def _upload_detail(row: UploadedDataset) -> DatasetDetail:
     )
 
 
-def _upload_or_404(session: Session, dataset_id: str, lock: bool = False) -> UploadedDataset:
-    row = repo.get_upload(session, dataset_id.removeprefix(UPLOAD_PREFIX), lock=lock)
+def _upload_or_404(
+    session: Session, dataset_id: str, owner: str, lock: bool = False
+) -> UploadedDataset:
+    row = repo.get_upload(session, dataset_id.removeprefix(UPLOAD_PREFIX), owner, lock=lock)
     if row is None:
         raise NotFoundError(f"dataset {dataset_id!r} not found")
     return row
 
 
-def get_dataset(settings: Settings, dataset_id: str) -> DatasetDetail:
-    """A built-in by name, or an upload by id (or ``upload:<id>``) with its summary."""
+def get_dataset(settings: Settings, owner: str, dataset_id: str) -> DatasetDetail:
+    """A built-in by name, or one of ``owner``'s uploads by id (or ``upload:<id>``)."""
     if dataset_id in BUILTIN_DATASETS:
         public = dataset_public(BUILTIN_DATASETS[dataset_id], keras_datasets_dir())
         return DatasetDetail(**public.model_dump())
     with _session(settings) as session:
-        return _upload_detail(_upload_or_404(session, dataset_id))
+        return _upload_detail(_upload_or_404(session, dataset_id, owner))
 
 
-def delete_dataset(settings: Settings, dataset_id: str) -> None:
+def delete_dataset(settings: Settings, owner: str, dataset_id: str) -> None:
     """Delete an upload; 409 while a queued or running job trains on it (or for a built-in)."""
     if dataset_id in BUILTIN_DATASETS:
         raise ConflictError(f"{dataset_id!r} is a built-in dataset; it cannot be deleted")
     with _session(settings) as session:
-        row = _upload_or_404(session, dataset_id, lock=True)
+        row = _upload_or_404(session, dataset_id, owner, lock=True)
         ref = f"{UPLOAD_PREFIX}{row.id}"
         users = repo.active_jobs_using(session, ref)
         if users:
@@ -367,8 +404,19 @@ def delete_dataset(settings: Settings, dataset_id: str) -> None:
         repo.delete_upload(session, row.id)
 
 
+def stored_name(name: str | None, filename: str | None) -> str:
+    """The label an upload is stored under: ``name``, else the file name's last part with
+    control characters dropped (a client's file name is never used as a path)."""
+    if name:
+        return name
+    base = PureWindowsPath(PurePosixPath(filename or "").name).name
+    base = "".join(ch for ch in base if ch.isprintable())[:MAX_NAME_LENGTH]
+    return base if base not in ("", ".", "..") else "dataset"
+
+
 def upload_dataset(
     settings: Settings,
+    owner: str,
     content: bytes,
     *,
     filename: str | None,
@@ -377,7 +425,8 @@ def upload_dataset(
     target: str | None,
     task: Task | None,
 ) -> DatasetDetail:
-    """Parse, normalise and store an uploaded file (422 naming what is wrong)."""
+    """Parse, normalise and store an uploaded file (422 naming what is wrong; 429 over the
+    owner's storage quota)."""
     from api.uploads import Limits, UploadError, format_from_filename, parse_upload
 
     fmt = fmt or format_from_filename(filename)
@@ -392,8 +441,10 @@ def upload_dataset(
         parsed = parse_upload(content, fmt, target, task, limits)
     except UploadError as exc:
         raise InputValidationError(exc.field, exc.message, exc.limit, exc.kind) from None
+    arrays = parsed.to_npz()
     row = UploadedDataset(
-        name=name or filename or "dataset",
+        owner=owner,
+        name=stored_name(name, filename),
         format=fmt,
         task=str(parsed.task),
         input_shape=parsed.input_shape,
@@ -405,12 +456,29 @@ def upload_dataset(
         summary=parsed.summary,
         size_bytes=len(content),
         sha256=hashlib.sha256(content).hexdigest(),
-        content=parsed.to_npz(),
+        stored_bytes=len(arrays),
+        content=arrays,
     )
     with _session(settings) as session:
+        quotas.check_new_upload(session, settings, owner, len(arrays))
         session.add(row)
         session.flush()
         return _upload_detail(row)
+
+
+def account(settings: Settings, principal: Principal) -> Account:
+    """The caller's owner, key and quota usage."""
+    with _session(settings) as session:
+        limits = quotas.Quotas.of(owners.get_owner(session, principal.owner), settings)
+        used = owners.usage(session, principal.owner)
+    return Account(
+        owner=principal.owner,
+        auth_mode=settings.auth_mode,
+        key_id=principal.key_id,
+        active_jobs=QuotaUse(limit=limits.active_jobs, used=used.active_jobs),
+        pending_trials=QuotaUse(limit=limits.pending_trials, used=used.pending_trials),
+        stored_bytes=QuotaUse(limit=limits.stored_bytes, used=used.stored_bytes),
+    )
 
 
 def check_database(settings: Settings) -> tuple[bool, str]:

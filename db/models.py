@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -70,12 +71,44 @@ def _enum(cls: type[enum.Enum]) -> Enum:
     return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False, length=16)
 
 
+#: the owner of everything created in the open (no API key) mode, and of rows older than owners.
+OPEN_MODE_OWNER = "local"
+
+
+class Owner(Base):
+    """Who jobs and datasets belong to: the owner named by an API key. Quota columns left null
+    take the service-wide defaults (``HPSEARCH_QUOTA_*``)."""
+
+    __tablename__ = "owners"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quota_active_jobs: Mapped[int | None] = mapped_column(Integer)
+    quota_pending_trials: Mapped[int | None] = mapped_column(Integer)
+    quota_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    """A bearer token ``hps_<id>_<secret>``: only the secret's SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(ForeignKey("owners.name", ondelete="CASCADE"), index=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Job(Base):
     """One search: a spec, its state, and its best trial so far."""
 
     __tablename__ = "jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(
+        String(64), default=OPEN_MODE_OWNER, server_default=OPEN_MODE_OWNER, index=True
+    )
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[JobStatus] = mapped_column(
         _enum(JobStatus), default=JobStatus.QUEUED, index=True
@@ -227,6 +260,9 @@ class UploadedDataset(Base):
     __tablename__ = "uploaded_datasets"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner: Mapped[str] = mapped_column(
+        String(64), default=OPEN_MODE_OWNER, server_default=OPEN_MODE_OWNER, index=True
+    )
     name: Mapped[str] = mapped_column(String(200))
     format: Mapped[str] = mapped_column(String(16))  # "csv" | "npz" | "parquet"
     task: Mapped[str] = mapped_column(String(16))
@@ -240,6 +276,8 @@ class UploadedDataset(Base):
     summary: Mapped[dict[str, Any]] = mapped_column(JSON)
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
+    #: size of ``content`` (the normalised arrays): what counts against the stored-bytes quota.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True

@@ -49,16 +49,25 @@ def delete_job(session: Session, job_id: str) -> None:
     session.execute(delete(Job).where(Job.id == job_id))
 
 
+def delete_final_job(session: Session, job_id: str) -> bool:
+    """Remove a job that has ended (and everything under it); False if it is not final."""
+    final = [s for s in JobStatus if s.is_final]
+    result = session.execute(delete(Job).where(Job.id == job_id, Job.status.in_(final)))
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
 def get_job(session: Session, job_id: str) -> Job | None:
     """The job with ``job_id``, or None."""
     return session.get(Job, job_id)
 
 
 def list_jobs(
-    session: Session, *, status: JobStatus | None, limit: int, offset: int
+    session: Session, *, owner: str, status: JobStatus | None, limit: int, offset: int
 ) -> tuple[Sequence[Job], int]:
-    """One page of jobs, newest first, and the total matching ``status``."""
-    where: list[ColumnElement[bool]] = [] if status is None else [Job.status == status]
+    """One page of ``owner``'s jobs, newest first, and the total matching ``status``."""
+    where: list[ColumnElement[bool]] = [Job.owner == owner]
+    if status is not None:
+        where.append(Job.status == status)
     total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
     rows = session.scalars(
         select(Job)
@@ -179,29 +188,42 @@ def artifact_content(session: Session, artifact_id: int) -> bytes:
 UPLOAD_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def get_upload(session: Session, upload_id: str, lock: bool = False) -> UploadedDataset | None:
-    """The upload's metadata row (its content deferred); ``None`` for a malformed id.
+def get_upload(
+    session: Session, upload_id: str, owner: str | None, lock: bool = False
+) -> UploadedDataset | None:
+    """``owner``'s upload's metadata row (its content deferred); ``None`` for a malformed id or
+    another owner's upload. ``owner=None``: any owner's (the workers, whose jobs' specs the API
+    checked against their owner at submission).
 
     ``lock``: hold its row lock (``FOR UPDATE``) until the transaction ends, so that deleting
     an upload and submitting a job on it are serialised.
     """
     if not UPLOAD_ID.fullmatch(upload_id):
         return None
-    return session.get(
+    row = session.get(
         UploadedDataset,
         upload_id,
         options=[defer(UploadedDataset.content)],
         with_for_update=lock,
     )
+    return row if row is not None and owner in (None, row.owner) else None
 
 
-def list_uploads(session: Session) -> Sequence[UploadedDataset]:
-    """Every upload, newest first, without its content."""
-    return session.scalars(
+def list_uploads(
+    session: Session, owner: str, limit: int, offset: int
+) -> tuple[Sequence[UploadedDataset], int]:
+    """A page of ``owner``'s uploads, newest first, without their content, and their total."""
+    where = UploadedDataset.owner == owner
+    total = session.scalar(select(func.count()).select_from(UploadedDataset).where(where)) or 0
+    rows = session.scalars(
         select(UploadedDataset)
+        .where(where)
         .options(defer(UploadedDataset.content))
         .order_by(UploadedDataset.created_at.desc(), UploadedDataset.id)
+        .limit(limit)
+        .offset(offset)
     ).all()
+    return rows, total
 
 
 def upload_content(session: Session, upload_id: str) -> bytes | None:
@@ -212,11 +234,12 @@ def upload_as_info(row: UploadedDataset) -> DatasetInfo:
     return upload_info(row.id, row.task, list(row.input_shape), row.n_classes, row.rows, row.name)
 
 
-def dataset_resolver(session: Session) -> Callable[[str], DatasetInfo | None]:
-    """``name -> DatasetInfo`` for ``upload:<id>`` names: the spec's validation context."""
+def dataset_resolver(session: Session, owner: str | None) -> Callable[[str], DatasetInfo | None]:
+    """``name -> DatasetInfo`` for ``owner``'s ``upload:<id>`` names (any owner's for None): the
+    spec's validation context."""
 
     def resolve(name: str) -> DatasetInfo | None:
-        row = get_upload(session, name.removeprefix(UPLOAD_PREFIX))
+        row = get_upload(session, name.removeprefix(UPLOAD_PREFIX), owner)
         return None if row is None else upload_as_info(row)
 
     return resolve

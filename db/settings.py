@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -127,6 +128,35 @@ class Settings(BaseSettings):
     )
     predict_timeout_s: float = Field(
         default=120.0, gt=0, description="A prediction slower than this answers 504."
+    )
+    auth_mode: Literal["open", "keys"] = Field(
+        default="open",
+        description="keys: every route but /health needs `Authorization: Bearer <key>` (keys "
+        "from `hpsearch keys create NAME`). open: no key, every request acts as owner `local` "
+        "(the embedded single-user default; the API logs a warning when it starts so).",
+    )
+    quota_active_jobs: int = Field(
+        default=10,
+        ge=1,
+        description="Most queued or running jobs per owner; one more gets 429 with Retry-After.",
+    )
+    quota_pending_trials: int = Field(
+        default=2000,
+        ge=1,
+        description="Most trials an owner's queued and running jobs may still have to run "
+        "(a submission that would pass it gets 429).",
+    )
+    quota_stored_bytes: int = Field(
+        default=5_000_000_000,
+        ge=0,
+        description="Most bytes stored per owner: uploaded datasets (normalised), models and "
+        "Hyperband checkpoints. Over it, uploads and submissions get 429; delete datasets or "
+        "finished jobs to free space.",
+    )
+    quota_retry_after_s: int = Field(
+        default=60,
+        ge=1,
+        description="Retry-After sent with a 429 for the job quotas (running jobs free up).",
     )
     migrate_on_start: bool = Field(
         default=True, description="The API applies pending migrations when it starts."

@@ -16,6 +16,9 @@ MAX_ROWS = 100_000
 MAX_PARAMETERS = 20_000_000
 MAX_TIME_LIMIT_S = 7 * 24 * 3600
 MAX_NAME_LENGTH = 200
+#: names the service stores (job and dataset names) are labels, never paths: no control
+#: characters (NUL included) and no path separators.
+NAME_PATTERN = r"^[^\x00-\x1f\x7f/\\]*$"
 MAX_PIECEWISE_BOUNDARIES = 16
 MAX_SEED = 2**31 - 1
 

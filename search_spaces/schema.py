@@ -350,7 +350,12 @@ class SearchSettings(StrictModel):
 class JobSpec(StrictModel):
     """A whole job: data, search space (model, optimizer, schedule, training) and search settings."""
 
-    name: str | None = Field(default=None, max_length=limits.MAX_NAME_LENGTH)
+    name: str | None = Field(
+        default=None,
+        max_length=limits.MAX_NAME_LENGTH,
+        pattern=limits.NAME_PATTERN,
+        description="A label (no control characters, no / or \\).",
+    )
     dataset: DatasetSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)

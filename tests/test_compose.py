@@ -64,6 +64,8 @@ def test_environment_names_real_settings(compose: dict) -> None:
         assert var.removeprefix("HPSEARCH_").lower() in fields, var
     assert env["HPSEARCH_DATABASE_URL"].startswith("postgresql+psycopg://")
     assert env["HPSEARCH_BROKER_URL"].startswith("redis://")
+    # a deployment reachable by others must not run in the open mode
+    assert env["HPSEARCH_AUTH_MODE"] == "keys"
 
 
 def test_all_services_built_from_one_dockerfile(compose: dict) -> None:

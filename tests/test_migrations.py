@@ -77,3 +77,40 @@ def test_0003_adds_and_removes_uploaded_datasets(database_url: str) -> None:
     assert "uploaded_datasets" not in inspect(engine).get_table_names()
     upgrade(database_url)
     engine.dispose()
+
+
+def test_0004_gives_existing_rows_to_the_open_mode_owner(database_url: str) -> None:
+    downgrade(database_url, "0003")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, status, spec, warnings, algorithm, dataset, objective, "
+                "direction, max_trials, trials_completed, trials_failed, trials_diverged, "
+                "cancel_requested, attempts, created_at) VALUES ('j1', 'succeeded', '{}', '[]', "
+                "'random', 'digits', 'val_accuracy', 'max', 3, 3, 0, 0, false, 1, "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO uploaded_datasets (id, name, format, task, input_shape, n_features, "
+                "n_classes, rows, summary, size_bytes, sha256, content, created_at) VALUES "
+                "('d1', 'n', 'csv', 'binary', '[3]', 3, 2, 10, '{}', 5, 'x', :blob, "
+                "CURRENT_TIMESTAMP)"
+            ),
+            {"blob": b"\x00\x01\x02"},
+        )
+    upgrade(database_url)
+    assert {"owners", "api_keys"} <= set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT owner FROM jobs")).scalar_one() == "local"
+        row = conn.execute(text("SELECT owner, stored_bytes FROM uploaded_datasets")).one()
+        assert (row.owner, row.stored_bytes) == ("local", 3)
+    downgrade(database_url, "0003")
+    assert "api_keys" not in inspect(engine).get_table_names()
+    assert "owner" not in {c["name"] for c in inspect(engine).get_columns("jobs")}
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT id FROM jobs")).scalar_one() == "j1"
+    upgrade(database_url)
+    engine.dispose()

@@ -98,7 +98,7 @@ def _load_upload(info: DatasetInfo) -> tuple[np.ndarray, np.ndarray, list[str] |
 
     upload_id = info.name.removeprefix(UPLOAD_PREFIX)
     with session_scope() as session:
-        row = repo.get_upload(session, upload_id)
+        row = repo.get_upload(session, upload_id, None)
         content = repo.upload_content(session, upload_id) if row is not None else None
         if row is None or content is None:
             raise DatasetUnavailableError(f"uploaded dataset {info.name!r} no longer exists")

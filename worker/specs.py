@@ -12,10 +12,13 @@ from search_spaces.schema import JobSpec
 
 
 def parse_spec(spec_json: dict[str, Any], session: Session | None = None) -> JobSpec:
-    """``JobSpec.model_validate`` with the database as the resolver of uploaded datasets."""
+    """``JobSpec.model_validate`` with the database as the resolver of uploaded datasets (of any
+    owner: the API checked the spec against its job's owner at submission)."""
     if session is not None:
         return JobSpec.model_validate(
-            spec_json, context={"datasets": repo.dataset_resolver(session)}
+            spec_json, context={"datasets": repo.dataset_resolver(session, None)}
         )
     with session_scope() as own:
-        return JobSpec.model_validate(spec_json, context={"datasets": repo.dataset_resolver(own)})
+        return JobSpec.model_validate(
+            spec_json, context={"datasets": repo.dataset_resolver(own, None)}
+        )

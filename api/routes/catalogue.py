@@ -1,19 +1,26 @@
-"""Read-only facts: hard limits, health."""
+"""Read-only facts: who the caller is, hard limits, health (the one route needing no key)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from api import services
+from api.auth import PrincipalDep, authenticate
 from api.deps import QueueDep, SettingsDep
-from api.schemas import Health
+from api.schemas import Account, Health, error_responses
 from search_spaces.limits import LIMITS
 
 router = APIRouter(tags=["service"])
 
 
-@router.get("/limits", response_model=dict[str, int])
+@router.get("/me", response_model=Account, responses=error_responses(401))
+def get_account(settings: SettingsDep, principal: PrincipalDep) -> Account:
+    """The caller's owner, the key used, and its quotas with what is used of each."""
+    return services.account(settings, principal)
+
+
+@router.get("/limits", response_model=dict[str, int], dependencies=[Depends(authenticate)])
 def get_limits() -> dict[str, int]:
     """The hard limits every spec is checked against."""
     return dict(LIMITS)

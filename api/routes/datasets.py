@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from api import services
-from api.deps import SettingsDep
-from api.schemas import DatasetDetail, DatasetPublic, error_responses
+from api.auth import PrincipalDep
+from api.deps import Offset, SettingsDep
+from api.schemas import DatasetDetail, DatasetPublic, Page, error_responses
 from search_spaces.datasets import Task
+from search_spaces.limits import MAX_NAME_LENGTH, NAME_PATTERN
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
@@ -17,23 +19,37 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 UPLOAD_PATH = "/datasets"
 
 
-@router.get("", response_model=list[DatasetPublic])
-def list_datasets(settings: SettingsDep) -> list[DatasetPublic]:
-    """Every dataset a spec can name: the built-ins (``kind: builtin``), then the uploads."""
-    return services.list_datasets(settings)
+@router.get("", response_model=Page[DatasetPublic])
+def list_datasets(
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    offset: Offset = 0,
+) -> Page[DatasetPublic]:
+    """The datasets a spec can name: the built-ins (``kind: builtin``), then the caller's
+    uploads, newest first."""
+    return services.list_datasets(settings, principal.owner, limit, offset)
 
 
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetDetail,
-    responses=error_responses(413, 422),
+    responses=error_responses(413, 422, 429),
 )
 def upload_dataset(
     file: Annotated[UploadFile, File(description="A .csv, .npz (arrays x, y) or .parquet file.")],
     settings: SettingsDep,
+    principal: PrincipalDep,
     response: Response,
-    name: Annotated[str | None, Form(max_length=200)] = None,
+    name: Annotated[
+        str | None,
+        Form(
+            max_length=MAX_NAME_LENGTH,
+            pattern=NAME_PATTERN,
+            description="A label (default: the file's name); no control characters, / or \\.",
+        ),
+    ] = None,
     fmt: Annotated[
         Literal["csv", "npz", "parquet"] | None,
         Form(alias="format", description="Default: from the file name's extension."),
@@ -51,6 +67,7 @@ def upload_dataset(
     """
     detail = services.upload_dataset(
         settings,
+        principal.owner,
         file.file.read(),
         filename=file.filename,
         name=name,
@@ -63,9 +80,9 @@ def upload_dataset(
 
 
 @router.get("/{dataset_id}", response_model=DatasetDetail, responses=error_responses(404))
-def get_dataset(dataset_id: str, settings: SettingsDep) -> DatasetDetail:
-    """A built-in by name, or an upload by id with its summary."""
-    return services.get_dataset(settings, dataset_id)
+def get_dataset(dataset_id: str, settings: SettingsDep, principal: PrincipalDep) -> DatasetDetail:
+    """A built-in by name, or one of the caller's uploads by id with its summary."""
+    return services.get_dataset(settings, principal.owner, dataset_id)
 
 
 @router.delete(
@@ -73,7 +90,7 @@ def get_dataset(dataset_id: str, settings: SettingsDep) -> DatasetDetail:
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(404, 409),
 )
-def delete_dataset(dataset_id: str, settings: SettingsDep) -> Response:
+def delete_dataset(dataset_id: str, settings: SettingsDep, principal: PrincipalDep) -> Response:
     """Delete an upload; 409 while a queued or running job uses it."""
-    services.delete_dataset(settings, dataset_id)
+    services.delete_dataset(settings, principal.owner, dataset_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

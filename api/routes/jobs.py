@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from api import services
+from api.auth import PrincipalDep
 from api.deps import Offset, QueueDep, SettingsDep
 from api.schemas import JobPublic, JobSubmitted, Page, error_responses
 from db.models import JobStatus
@@ -29,6 +30,10 @@ async def json_body(request: Request) -> Any:
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body", pos), "msg": "JSON decode error"}]
         ) from None
+    except RecursionError:  # e.g. "[[[[...": no spec nests anywhere near this deep
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON nested too deeply"}]
+        ) from None
 
 
 #: the request body's schema is the spec's (registered in the components by ``create_app``).
@@ -44,18 +49,20 @@ SPEC_BODY = {
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobSubmitted,
-    responses=error_responses(413, 422, 503),
+    responses=error_responses(413, 422, 429, 503),
     openapi_extra=SPEC_BODY,
 )
 def submit_job(
     body: Annotated[Any, Depends(json_body)],
     settings: SettingsDep,
     queue: QueueDep,
+    principal: PrincipalDep,
     response: Response,
 ) -> JobSubmitted:
-    """Validate a spec, store the job and queue it. Warnings are advice, never errors."""
-    spec = services.validate_spec(settings, body)
-    submitted = services.submit_job(settings, queue, spec)
+    """Validate a spec, store the job and queue it. Warnings are advice, never errors.
+    429 when the caller is at one of its quotas."""
+    spec = services.validate_spec(settings, principal.owner, body)
+    submitted = services.submit_job(settings, queue, principal.owner, spec)
     response.headers["Location"] = submitted.url
     return submitted
 
@@ -63,21 +70,34 @@ def submit_job(
 @router.get("", response_model=Page[JobPublic])
 def list_jobs(
     settings: SettingsDep,
+    principal: PrincipalDep,
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Offset = 0,
 ) -> Page[JobPublic]:
-    """Jobs, newest first, optionally only those with ``status``."""
-    return services.list_jobs(settings, status, limit, offset)
+    """The caller's jobs, newest first, optionally only those with ``status``."""
+    return services.list_jobs(settings, principal.owner, status, limit, offset)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=error_responses(404))
-def get_job(job_id: JobId, settings: SettingsDep) -> JobPublic:
+def get_job(job_id: JobId, settings: SettingsDep, principal: PrincipalDep) -> JobPublic:
     """One job: state, progress, best trial, warnings."""
-    return services.get_job(settings, job_id)
+    return services.get_job(settings, principal.owner, job_id)
+
+
+@router.delete(
+    "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404, 409)
+)
+def delete_job(job_id: JobId, settings: SettingsDep, principal: PrincipalDep) -> Response:
+    """Delete an ended job with its trials, epochs and models (frees stored bytes); 409 while
+    it is queued or running."""
+    services.delete_job(settings, principal.owner, job_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=error_responses(404, 409))
-def cancel_job(job_id: JobId, settings: SettingsDep, queue: QueueDep) -> JobPublic:
+def cancel_job(
+    job_id: JobId, settings: SettingsDep, queue: QueueDep, principal: PrincipalDep
+) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop after its current epoch."""
-    return services.cancel_job(settings, queue, job_id)
+    return services.cancel_job(settings, queue, principal.owner, job_id)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api import services
+from api.auth import PrincipalDep
 from api.deps import PredictorDep, SettingsDep
 from api.schemas import PredictRequest, PredictResponse, error_responses
 
@@ -24,10 +25,11 @@ router = APIRouter(prefix="/jobs/{job_id}", tags=["models"])
 def download_model(
     job_id: str,
     settings: SettingsDep,
+    principal: PrincipalDep,
     rank: Annotated[int, Query(ge=1, le=100, description="1 = the best model.")] = 1,
 ) -> Response:
     """The job's ``rank``-th best model in Keras's ``.keras`` format."""
-    model = services.find_model(settings, job_id, rank)
+    model = services.find_model(settings, principal.owner, job_id, rank)
     content = services.model_content(settings, model)
     headers = {
         "Content-Disposition": f'attachment; filename="{model.filename}"',
@@ -45,7 +47,11 @@ def download_model(
     "/predict", response_model=PredictResponse, responses=error_responses(404, 409, 413, 422, 504)
 )
 def predict(
-    job_id: str, body: PredictRequest, settings: SettingsDep, predictor: PredictorDep
+    job_id: str,
+    body: PredictRequest,
+    settings: SettingsDep,
+    predictor: PredictorDep,
+    principal: PrincipalDep,
 ) -> PredictResponse:
     """Predict with a stored model (in a separate process). ``mc_samples`` > 0: MC dropout."""
-    return services.predict(settings, predictor, job_id, body)
+    return services.predict(settings, predictor, principal.owner, job_id, body)

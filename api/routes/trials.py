@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from api import services
+from api.auth import PrincipalDep
 from api.deps import Offset, SettingsDep, TrialNumber
 from api.schemas import Page, TrialDetail, TrialPublic, error_responses
 from db.models import TrialStatus
@@ -21,6 +22,7 @@ SortKey = Literal["score", "number", "duration_s", "epochs_run", "started_at"]
 def list_trials(
     job_id: str,
     settings: SettingsDep,
+    principal: PrincipalDep,
     sort: SortKey = "score",
     order: Annotated[
         Literal["asc", "desc"] | None,
@@ -32,11 +34,20 @@ def list_trials(
 ) -> Page[TrialPublic]:
     """The leaderboard: trials sorted by score (the job's direction, nulls last) or another key."""
     return services.list_trials(
-        settings, job_id, sort=sort, order=order, status=status, limit=limit, offset=offset
+        settings,
+        principal.owner,
+        job_id,
+        sort=sort,
+        order=order,
+        status=status,
+        limit=limit,
+        offset=offset,
     )
 
 
 @router.get("/{number}", response_model=TrialDetail, responses=error_responses(404))
-def get_trial(job_id: str, number: TrialNumber, settings: SettingsDep) -> TrialDetail:
+def get_trial(
+    job_id: str, number: TrialNumber, settings: SettingsDep, principal: PrincipalDep
+) -> TrialDetail:
     """One trial with its per-epoch metrics."""
-    return services.get_trial(settings, job_id, number)
+    return services.get_trial(settings, principal.owner, job_id, number)

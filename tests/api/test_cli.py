@@ -12,21 +12,39 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from typer.testing import CliRunner
 
-from api import cli
+from api import cli, cli_common, cli_datasets, cli_keys
 from api.client import ApiClient, ApiError
 from db.models import JobStatus, TrialStatus
+from tests.api.conftest import ClientFactory
 from tests.api.helpers import SPEC, insert_artifact, insert_job, insert_trial
 
 runner = CliRunner()
 
 
+def _wire(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    monkeypatch.setattr(
+        cli_common,
+        "ApiClient",
+        lambda url, api_key=None: ApiClient(url, http=client, api_key=api_key),
+    )
+    for module in (cli, cli_common, cli_datasets, cli_keys):
+        monkeypatch.setattr(module, "console", Console(width=200))
+        monkeypatch.setattr(module, "err_console", Console(width=200, stderr=True), raising=False)
+    return client
+
+
 @pytest.fixture
 def wired(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     """Make the CLI's ApiClient talk to the in-process app."""
-    monkeypatch.setattr(cli, "ApiClient", lambda url: ApiClient(url, http=client))
-    monkeypatch.setattr(cli, "console", Console(width=200))
-    monkeypatch.setattr(cli, "err_console", Console(width=200, stderr=True))
-    return client
+    return _wire(client, monkeypatch)
+
+
+@pytest.fixture
+def wired_keys(
+    sqlite_url: str, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> TestClient:
+    """The same, with the app requiring API keys."""
+    return _wire(make_client(auth_mode="keys"), monkeypatch)
 
 
 def _invoke(*args: str) -> Any:
@@ -96,6 +114,54 @@ def test_watch_trials_and_model(wired: TestClient, tmp_path: Path) -> None:
     result = _invoke("trials", "nope")
     assert result.exit_code == 1
     assert "not_found" in result.output
+
+
+def test_keys_whoami_and_datasets(wired_keys: TestClient, tmp_path: Path) -> None:
+    created = _invoke("keys", "create", "alice")
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    assert token.startswith("hps_")
+    key_id = token.split("_")[1]
+    assert _invoke("keys", "create", "../root").exit_code == 1
+
+    refused = _invoke("whoami")
+    assert refused.exit_code == 1
+    assert "401" in refused.output
+    me = _invoke("--api-key", token, "whoami")
+    assert me.exit_code == 0, me.output
+    assert "owner alice" in me.output
+
+    quota = _invoke("keys", "quota", "alice", "--active-jobs", "2")
+    assert quota.exit_code == 0, quota.output
+    assert wired_keys.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()[
+        "active_jobs"
+    ] == {"limit": 2, "used": 0}
+
+    data = tmp_path / "people.csv"
+    data.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    uploaded = _invoke("--api-key", token, "datasets", "upload", str(data), "--target", "label")
+    assert uploaded.exit_code == 0, uploaded.output
+    ref = next(w for w in uploaded.output.split() if w.startswith("upload:")).rstrip(":")
+    dataset_id = ref.removeprefix("upload:")
+    listed = _invoke("--api-key", token, "datasets", "list")
+    assert ref in listed.output and "digits" in listed.output
+    shown = _invoke("--api-key", token, "datasets", "show", dataset_id)
+    assert '"owner": "alice"' in shown.output
+    assert _invoke("--api-key", token, "datasets", "delete", dataset_id).exit_code == 0
+    assert _invoke("--api-key", token, "datasets", "show", dataset_id).exit_code == 1
+
+    keys = _invoke("keys", "list")
+    assert key_id in keys.output and "alice" in keys.output
+    assert _invoke("keys", "revoke", key_id).exit_code == 0
+    assert _invoke("keys", "revoke", key_id).exit_code == 1
+    assert _invoke("--api-key", token, "whoami").exit_code == 1
+
+
+def test_delete_job(wired: TestClient) -> None:
+    job_id = insert_job(status=JobStatus.FAILED)
+    result = _invoke("delete", job_id)
+    assert result.exit_code == 0, result.output
+    assert wired.get(f"/api/v1/jobs/{job_id}").status_code == 404
 
 
 def test_unreachable_api(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -230,7 +230,7 @@ def test_pickles_and_model_files_are_refused_never_unpickled(
         assert problem["field"] == field, (filename, form, problem)
     assert "object" in problem["message"]
     assert not marker.exists()
-    assert client.get(f"{API}/datasets").json()[-1]["kind"] == "builtin"
+    assert client.get(f"{API}/datasets").json()["items"][-1]["kind"] == "builtin"
 
 
 def test_npz_shape_and_dtype_errors(client: TestClient) -> None:
@@ -303,7 +303,7 @@ def test_list_get_delete(any_client: TestClient) -> None:
     client = any_client
     first = _created(client, CSV, "people.csv", target="label")
     second = _created(client, _npz(x=np.zeros((12, 2)), y=np.arange(12) % 2), "d.npz", name="zeros")
-    listed = client.get(f"{API}/datasets").json()
+    listed = client.get(f"{API}/datasets").json()["items"]
     assert {d["kind"] for d in listed} == {"builtin", "upload"}
     assert [d["id"] for d in listed if d["kind"] == "upload"] == [second["id"], first["id"]]
     assert next(d for d in listed if d["name"] == "iris")["ref"] == "iris"
@@ -317,7 +317,9 @@ def test_list_get_delete(any_client: TestClient) -> None:
     assert client.get(f"{API}/datasets/{first['id']}").status_code == 404
     assert client.delete(f"{API}/datasets/{first['id']}").status_code == 404
     assert client.delete(f"{API}/datasets/iris").status_code == 409
-    assert [d["id"] for d in client.get(f"{API}/datasets").json() if d["id"]] == [second["id"]]
+    assert [d["id"] for d in client.get(f"{API}/datasets").json()["items"] if d["id"]] == [
+        second["id"]
+    ]
 
 
 def _job(ref: str, **search: Any) -> dict[str, Any]:
@@ -355,14 +357,15 @@ def test_jobs_on_uploads_are_validated_and_block_deletion(client: TestClient) ->
 def test_a_job_on_an_upload_deleted_after_validation_is_refused(client: TestClient) -> None:
     from api import services
     from api.errors import InputValidationError
+    from db.models import OPEN_MODE_OWNER
     from db.settings import Settings
 
     body = _created(client, CSV, "people.csv", target="label")
     settings = Settings(migrate_on_start=False)
-    spec = services.validate_spec(settings, _job(body["ref"]))
+    spec = services.validate_spec(settings, OPEN_MODE_OWNER, _job(body["ref"]))
     assert client.delete(f"{API}/datasets/{body['id']}").status_code == 204
     with pytest.raises(InputValidationError, match="no uploaded dataset"):
-        services.submit_job(settings, client.app.state.queue, spec)
+        services.submit_job(settings, client.app.state.queue, OPEN_MODE_OWNER, spec)
     assert client.get(f"{API}/jobs").json()["total"] == 0
 
 

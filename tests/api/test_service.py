@@ -55,7 +55,8 @@ def test_datasets_and_offline_availability(
     (tmp_path / "keras" / "datasets").mkdir(parents=True)
     (tmp_path / "keras" / "datasets" / "mnist.npz").write_bytes(b"")
     body = client.get(f"{API}/datasets").json()
-    by_name = {d["name"]: d for d in body}
+    assert body["total"] == len(BUILTIN_DATASETS)
+    by_name = {d["name"]: d for d in body["items"]}
     assert set(by_name) == set(BUILTIN_DATASETS)
     assert by_name["digits"]["available_offline"] is True
     assert by_name["mnist"]["available_offline"] is True

@@ -28,6 +28,12 @@ def compose_command(service: str) -> list[str]:
     return list(compose["services"][service]["command"])
 
 
+def compose_auth_mode() -> str:
+    """The ``HPSEARCH_AUTH_MODE`` the compose deployment runs with."""
+    compose = yaml.safe_load(COMPOSE_FILE.read_text())
+    return str(compose["x-hpsearch-env"]["HPSEARCH_AUTH_MODE"])
+
+
 def with_option(command: list[str], option: str, value: str) -> list[str]:
     command = list(command)
     if option in command:
@@ -76,6 +82,18 @@ class Service:
                 check=True,
                 timeout=timeout,
             )
+
+    def create_key(self, owner: str) -> str:
+        """``hpsearch keys create OWNER`` (as an admin runs it in a deployment); the token."""
+        result = subprocess.run(
+            _executable(["hpsearch", "keys", "create", owner]),
+            env=self.env,
+            capture_output=True,
+            check=True,
+            timeout=120,
+            text=True,
+        )
+        return result.stdout.strip().splitlines()[-1]
 
     def start(self, name: str, command: list[str], env: dict[str, str] | None = None) -> None:
         out = (self.log_dir / f"{name}.log").open("ab")
@@ -153,9 +171,15 @@ def service_env(tmp_path: Path, database_url: str | None, broker_url: str | None
     return env
 
 
-def start_service(tmp_path: Path, database_url: str | None, broker_url: str | None) -> Service:
+def start_service(
+    tmp_path: Path,
+    database_url: str | None,
+    broker_url: str | None,
+    auth_mode: str = "open",
+) -> Service:
     """Migrate, then start the API and one worker with the compose commands."""
     service = Service.for_urls(tmp_path, database_url, broker_url)
+    service.env["HPSEARCH_AUTH_MODE"] = auth_mode
     port = free_port()
     service.base_url = f"http://127.0.0.1:{port}"
     service.run_once("migrate", compose_command("migrate"))

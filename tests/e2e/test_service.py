@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.e2e.service import Service, start_service
+from tests.e2e.service import Service, compose_auth_mode, start_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -34,9 +34,10 @@ SPEC = {
 }
 
 
-def _run_and_check(service: Service, tmp_path: Path) -> None:
+def _run_and_check(service: Service, tmp_path: Path, api_key: str | None = None) -> None:
     api = f"{service.base_url}/api/v1"
-    with httpx.Client(base_url=api, timeout=30) as client:
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=api, timeout=30, headers=headers) as client:
         submitted = client.post("/jobs", json=SPEC)
         assert submitted.status_code == 202, submitted.text
         job_id = submitted.json()["id"]
@@ -101,7 +102,10 @@ def embedded_service(tmp_path: Path) -> Iterator[Service]:
 
 @pytest.fixture
 def distributed_service(tmp_path: Path, postgres_url: str, redis_url: str) -> Iterator[Service]:
-    service = start_service(tmp_path, database_url=postgres_url, broker_url=redis_url)
+    # the API keys mode, as the compose deployment runs
+    service = start_service(
+        tmp_path, database_url=postgres_url, broker_url=redis_url, auth_mode=compose_auth_mode()
+    )
     yield service
     service.stop()
 
@@ -112,4 +116,10 @@ def test_embedded_defaults_end_to_end(embedded_service: Service, tmp_path: Path)
 
 @pytest.mark.integration
 def test_postgres_and_redis_end_to_end(distributed_service: Service, tmp_path: Path) -> None:
-    _run_and_check(distributed_service, tmp_path)
+    api = f"{distributed_service.base_url}/api/v1"
+    assert httpx.get(f"{api}/jobs").status_code == 401
+    token = distributed_service.create_key("e2e")
+    _run_and_check(distributed_service, tmp_path, api_key=token)
+    other = distributed_service.create_key("someone-else")
+    listed = httpx.get(f"{api}/jobs", headers={"Authorization": f"Bearer {other}"}).json()
+    assert listed["total"] == 0

@@ -1,0 +1,74 @@
+"""Who is calling: the API key's owner, or the open mode's single owner.
+
+Every route except the public ones (``PUBLIC_PATHS``) depends on ``authenticate``; the owner it
+returns scopes every query, so another owner's job or dataset is simply not found (404).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api.deps import SettingsDep
+from api.errors import AuthenticationError
+from db import owners
+from db.engine import session_scope
+from db.models import OPEN_MODE_OWNER
+from db.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: routes that answer without a key (load balancers' health checks, the API's own description).
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="An API key from `hpsearch keys create NAME` (not needed in the open mode).",
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: the owner everything is scoped to, and the key used (None in open mode)."""
+
+    owner: str
+    key_id: str | None
+
+
+def authenticate(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller's principal; 401 for a missing, malformed, unknown or revoked key."""
+    if settings.auth_mode == "open":
+        return Principal(owner=OPEN_MODE_OWNER, key_id=None)
+    if credentials is None:
+        raise AuthenticationError(
+            "an API key is required: send the header 'Authorization: Bearer <key>' "
+            "(an administrator creates keys with `hpsearch keys create NAME`)"
+        )
+    with session_scope(settings.resolved_database_url()) as session:
+        key = owners.verify_key(session, credentials.credentials)
+        if key is None:
+            raise AuthenticationError("invalid or revoked API key")
+        return Principal(owner=key.owner, key_id=key.id)
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def log_auth_mode(settings: Settings) -> None:
+    """Say at start-up which mode the API runs in; the open mode is a warning."""
+    if settings.auth_mode == "open":
+        log.warning(
+            "OPEN MODE: no API key is required and every request acts as owner %r "
+            "(set HPSEARCH_AUTH_MODE=keys and create keys with `hpsearch keys create NAME` "
+            "before exposing this API to anyone else)",
+            OPEN_MODE_OWNER,
+        )
+    else:
+        log.info("API keys required (HPSEARCH_AUTH_MODE=keys)")

@@ -1,0 +1,105 @@
+"""``hpsearch keys``: administer API keys and owners' quotas, straight in the database.
+
+Run where the service's settings reach its database (``HPSEARCH_DATABASE_URL``). The server
+only asks for keys when ``HPSEARCH_AUTH_MODE=keys``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from api.cli_common import console, err_console
+
+keys_app = typer.Typer(help="Create, list and revoke API keys; set owners' quotas.")
+
+
+def _session():  # type: ignore[no-untyped-def]
+    from db.engine import session_scope
+
+    return session_scope()
+
+
+@keys_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="The owner the key acts as (created if new).")],
+) -> None:
+    """Create a key for owner NAME and print it (only its hash is stored: keep it now)."""
+    from db.owners import InvalidOwnerName, create_key
+
+    try:
+        with _session() as session:
+            key = create_key(session, name)
+    except InvalidOwnerName as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    err_console.print(f"created key {key.id} for owner {key.owner}; it is shown only once:")
+    # The token alone on stdout, so `KEY=$(hpsearch keys create alice)` works.
+    print(key.token)
+
+
+@keys_app.command("list")
+def list_keys(
+    owner: Annotated[str | None, typer.Option(help="Only this owner's keys.")] = None,
+) -> None:
+    """List keys (ids and owners; the secrets are not stored)."""
+    from db.owners import list_keys as query
+
+    with _session() as session:
+        keys = query(session, owner)
+        table = Table("key id", "owner", "created", "revoked")
+        for key in keys:
+            revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
+            table.add_row(key.id, key.owner, key.created_at.isoformat(timespec="seconds"), revoked)
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
+    """Revoke a key: requests with it get 401 from now on."""
+    from db.owners import revoke_key
+
+    with _session() as session:
+        revoked = revoke_key(session, key_id)
+    if not revoked:
+        err_console.print(f"[red]no live key {key_id!r}[/]")
+        raise typer.Exit(1)
+    console.print(f"key {key_id} revoked")
+
+
+@keys_app.command("quota")
+def quota(
+    owner: Annotated[str, typer.Argument(help="The owner.")],
+    active_jobs: Annotated[int | None, typer.Option(min=0, help="Queued or running jobs.")] = None,
+    pending_trials: Annotated[
+        int | None, typer.Option(min=0, help="Trials its active jobs may still have to run.")
+    ] = None,
+    stored_bytes: Annotated[
+        int | None, typer.Option(min=0, help="Bytes of datasets, models and checkpoints.")
+    ] = None,
+) -> None:
+    """Show an owner's quotas and usage; the options override the service-wide defaults."""
+    from api.quotas import Quotas
+    from db.owners import InvalidOwnerName, set_quotas, usage
+    from db.settings import get_settings
+
+    try:
+        with _session() as session:
+            row = set_quotas(
+                session,
+                owner,
+                active_jobs=active_jobs,
+                pending_trials=pending_trials,
+                stored_bytes=stored_bytes,
+            )
+            limits, used = Quotas.of(row, get_settings()), usage(session, owner)
+    except InvalidOwnerName as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    table = Table("quota", "limit", "used")
+    for name in ("active_jobs", "pending_trials", "stored_bytes"):
+        table.add_row(name, str(getattr(limits, name)), str(getattr(used, name)))
+    console.print(f"owner [bold]{owner}[/]")
+    console.print(table)
