@@ -100,10 +100,12 @@ def store_upload(content: bytes, fmt: str, target: str | None = None, task: Any 
     """Upload a file through the API's service (parse, normalise, store); returns its
     ``upload:<id>``."""
     from api.services import upload_dataset
+    from db.models import OPEN_MODE_OWNER
     from db.settings import get_settings
 
     detail = upload_dataset(
         get_settings(),
+        OPEN_MODE_OWNER,
         content,
         filename=f"test.{fmt}",
         name=None,
