@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Connection, create_engine, inspect, text
 
 from db.migrate import downgrade, upgrade
+
+
+def _insert_job(conn: Connection, status: str) -> None:
+    """Job 'j1' with the columns every revision has."""
+    conn.execute(
+        text(
+            "INSERT INTO jobs (id, status, spec, warnings, algorithm, dataset, objective, "
+            "direction, max_trials, trials_completed, trials_failed, trials_diverged, "
+            "cancel_requested, attempts, created_at) VALUES ('j1', :status, '{}', '[]', "
+            "'random', 'digits', 'val_accuracy', 'max', 3, 0, 0, 0, false, 1, "
+            "CURRENT_TIMESTAMP)"
+        ),
+        {"status": status},
+    )
 
 
 def test_0002_upgrades_a_0001_database_with_rows_and_downgrades(database_url: str) -> None:
     downgrade(database_url, "0001")
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO jobs (id, status, spec, warnings, algorithm, dataset, objective, "
-                "direction, max_trials, trials_completed, trials_failed, trials_diverged, "
-                "cancel_requested, attempts, created_at) VALUES ('j1', 'running', '{}', '[]', "
-                "'random', 'digits', 'val_accuracy', 'max', 3, 0, 0, 0, false, 1, "
-                "CURRENT_TIMESTAMP)"
-            )
-        )
+        _insert_job(conn, "running")
         conn.execute(
             text(
                 "INSERT INTO trials (job_id, number, status, hyperparameters, epochs_run, "
@@ -83,15 +89,7 @@ def test_0004_gives_existing_rows_to_the_open_mode_owner(database_url: str) -> N
     downgrade(database_url, "0003")
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO jobs (id, status, spec, warnings, algorithm, dataset, objective, "
-                "direction, max_trials, trials_completed, trials_failed, trials_diverged, "
-                "cancel_requested, attempts, created_at) VALUES ('j1', 'succeeded', '{}', '[]', "
-                "'random', 'digits', 'val_accuracy', 'max', 3, 3, 0, 0, false, 1, "
-                "CURRENT_TIMESTAMP)"
-            )
-        )
+        _insert_job(conn, "succeeded")
         conn.execute(
             text(
                 "INSERT INTO uploaded_datasets (id, name, format, task, input_shape, n_features, "
