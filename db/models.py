@@ -129,8 +129,10 @@ class Job(Base):
     dataset_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Keras Tuner oracle state (JSON), so a restarted worker resumes the search.
-    oracle_state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: Keras Tuner oracle state (JSON), so a restarted worker resumes the search. Megabytes for
+    #: a long search, and only the workers' dispatcher reads it: loaded on first access, never
+    #: by the API's reads of the job.
+    oracle_state: Mapped[dict[str, Any] | None] = mapped_column(JSON, deferred=True)
     #: which worker holds the job, and when it last proved alive.
     worker: Mapped[str | None] = mapped_column(String(200))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

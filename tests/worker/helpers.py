@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import undefer
 
 from db.engine import session_scope
 from db.models import Epoch, Job, ModelArtifact, Trial
@@ -45,8 +46,9 @@ def create_job(spec: dict[str, Any], **fields: Any) -> str:
 
 
 def get_job(job_id: str) -> Job:
+    """The job row with every column loaded (the oracle state too, usually deferred)."""
     with session_scope() as session:
-        return session.get_one(Job, job_id)
+        return session.get_one(Job, job_id, options=[undefer(Job.oracle_state)])
 
 
 def get_trials(job_id: str) -> list[Trial]:
