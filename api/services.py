@@ -160,7 +160,9 @@ def delete_job(settings: Settings, owner: str, job_id: str) -> None:
                 f"job {job_id} is {job.status.value}; cancel it first, then delete it"
             )
         if not repo.delete_final_job(session, job_id):
-            raise ConflictError(f"job {job_id} changed state; read it again")
+            raise ConflictError(
+                f"job {job_id} still has a trial stopping; try again in a few seconds"
+            )
 
 
 def cancel_job(settings: Settings, queue: JobQueue, owner: str, job_id: str) -> JobPublic:

@@ -50,9 +50,14 @@ def delete_job(session: Session, job_id: str) -> None:
 
 
 def delete_final_job(session: Session, job_id: str) -> bool:
-    """Remove a job that has ended (and everything under it); False if it is not final."""
+    """Remove a job that has ended (and everything under it); False if it is not final or a
+    trial of it is still winding down (a cancelled job's last trial stops at its next epoch)."""
     final = [s for s in JobStatus if s.is_final]
-    result = session.execute(delete(Job).where(Job.id == job_id, Job.status.in_(final)))
+    active = [s for s in TrialStatus if s.is_active]
+    winding_down = select(Trial.id).where(Trial.job_id == job_id, Trial.status.in_(active)).exists()
+    result = session.execute(
+        delete(Job).where(Job.id == job_id, Job.status.in_(final), ~winding_down)
+    )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 

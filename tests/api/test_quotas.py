@@ -12,10 +12,10 @@ from api import services
 from api.errors import QuotaExceededError
 from db import owners
 from db.engine import session_scope
-from db.models import OPEN_MODE_OWNER, JobStatus
+from db.models import OPEN_MODE_OWNER, JobStatus, TrialStatus
 from db.settings import Settings
 from tests.api.conftest import ClientFactory
-from tests.api.helpers import SPEC, insert_artifact, insert_job, job_count
+from tests.api.helpers import SPEC, insert_artifact, insert_job, insert_trial, job_count
 
 API = "/api/v1"
 CSV = b"a,b,label\n" + b"".join(b"%d,%d,%d\n" % (i, i * 3, i % 2) for i in range(40))
@@ -91,6 +91,12 @@ def test_stored_bytes_quota_on_uploads_and_jobs(
     response = client.delete(f"{API}/jobs/{queued}")
     assert response.status_code == 409
     assert "cancel it first" in response.json()["detail"]
+    # a cancelled job whose last trial is still stopping keeps its rows until that trial ends
+    stopping = insert_job(status=JobStatus.CANCELLED)
+    insert_trial(stopping, 0, status=TrialStatus.RUNNING)
+    response = client.delete(f"{API}/jobs/{stopping}")
+    assert response.status_code == 409
+    assert "stopping" in response.json()["detail"]
 
 
 def test_owner_overrides_beat_the_defaults(sqlite_url: str, make_client: ClientFactory) -> None:
