@@ -8,9 +8,16 @@ Every technique of the catalogue can be fixed (a bare value) or searched (``choi
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    model_serializer,
+    model_validator,
+)
 
 from search_spaces import limits
 from search_spaces.datasets import (
@@ -240,6 +247,16 @@ class ModelSpec(StrictModel):
         if len(set(self.per_layer)) != len(self.per_layer):
             raise SpecError("model.per_layer", "entries must be unique")
         return self
+
+    @model_serializer(mode="wrap")
+    def _without_unused_shape(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # With explicit layers, depth/units are unused defaults; leaving them out keeps a dumped
+        # spec valid (the workers re-validate the spec the API stored).
+        data = handler(self)
+        if self.layers is not None:
+            data.pop("depth", None)
+            data.pop("units", None)
+        return data
 
     @property
     def max_depth(self) -> int:

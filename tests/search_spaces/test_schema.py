@@ -232,3 +232,11 @@ def test_spec_json_roundtrip() -> None:
     spec = make_spec(model={"activation": {"type": "choice", "values": ["relu", "elu"]}})
     again = JobSpec.model_validate(json.loads(spec.model_dump_json()))
     assert again == spec
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.json")), ids=lambda p: p.stem)
+def test_a_dumped_spec_validates_again(path: Path) -> None:
+    """The API stores ``model_dump(mode="json")`` and the workers validate it again."""
+    spec = JobSpec.model_validate(json.loads(path.read_text()))
+    again = JobSpec.model_validate(spec.model_dump(mode="json"))
+    assert again.model_dump(mode="json") == spec.model_dump(mode="json")

@@ -32,7 +32,7 @@ def create_job(spec: dict[str, Any], **fields: Any) -> str:
     parsed = parse_spec(spec)  # resolves an uploaded dataset from the database
     with session_scope() as session:
         job = Job(
-            spec=spec,
+            spec=parsed.model_dump(mode="json"),
             algorithm=parsed.search.algorithm,
             dataset=parsed.dataset.name,
             objective=parsed.objective,

@@ -475,3 +475,16 @@ def test_heartbeat_refreshes_the_lease_and_notices_losing_it(sqlite_url: str) ->
             session.get_one(Trial, trial_id).worker = "someone-else"
         time.sleep(0.3)
         assert beat.lost
+
+
+def test_an_explicit_layers_spec_runs_from_its_stored_form(sqlite_url: str) -> None:
+    # The job row holds the spec as the API dumps it; the worker re-validates that dump.
+    spec = tiny_spec()
+    spec["model"] = {"layers": [8, 4], "activation": "selu", "kernel_initializer": "auto"}
+    spec["search"]["max_trials"] = 1
+    job_id = create_job(spec)
+    assert "depth" not in get_job(job_id).spec["model"]
+    drive(job_id)
+    job = get_job(job_id)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert job.trials_completed == 1
