@@ -356,7 +356,8 @@ class SearchSettings(StrictModel):
         default=None,
         ge=1,
         le=limits.MAX_TRIALS,
-        description="Bayesian: random trials before the GP.",
+        description="Bayesian: random trials before the GP. Default: 3 per searched "
+        "hyperparameter (fixed values do not count), at least 3.",
     )
     hyperband_factor: int = Field(default=3, ge=2, le=10)
     hyperband_iterations: int = Field(default=1, ge=1, le=5)

@@ -488,3 +488,20 @@ def test_an_explicit_layers_spec_runs_from_its_stored_form(sqlite_url: str) -> N
     job = get_job(job_id)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.trials_completed == 1
+
+
+def test_bayesian_random_start_counts_only_searched_hyperparameters() -> None:
+    from search_spaces.schema import JobSpec
+    from worker.tuning.oracle import build_oracle
+
+    spec = tiny_spec(algorithm="bayesian", max_trials=20)
+    # two searched values (depth, learning rate) among a dozen fixed ones
+    spec["model"] = {"depth": {"type": "int", "min": 1, "max": 2}, "units": 8}
+    spec["optimizer"] = {
+        "name": "adam",
+        "learning_rate": {"type": "float", "min": 1e-3, "max": 1e-2, "sampling": "log"},
+    }
+    oracle = build_oracle(JobSpec.model_validate(spec))
+    assert oracle.num_initial_points == 6  # type: ignore[attr-defined]
+    spec["search"]["num_initial_points"] = 4
+    assert build_oracle(JobSpec.model_validate(spec)).num_initial_points == 4  # type: ignore[attr-defined]

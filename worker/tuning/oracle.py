@@ -139,6 +139,18 @@ def grid_size(spec: JobSpec) -> int:
     return math.prod(sizes)
 
 
+def default_initial_points(spec: JobSpec) -> int:
+    """Keras Tuner's rule, 3 random trials per dimension (at least 3), counting only what is
+    searched: Keras Tuner counts fixed values as dimensions too, which for a typical spec (a
+    dozen fixed settings) would make a whole 50-trial Bayesian search random."""
+    searched = [
+        hp
+        for hp in build_hyperparameters(spec).space
+        if not isinstance(hp, kt.engine.hyperparameters.Fixed)
+    ]
+    return max(3 * len(searched), 3)
+
+
 def build_oracle(spec: JobSpec) -> DbStateMixin:
     """The oracle for ``spec.search.algorithm``, seeded, with the spec's search space."""
     search = spec.search
@@ -157,7 +169,9 @@ def build_oracle(spec: JobSpec) -> DbStateMixin:
         oracle = RandomOracle(max_trials=search.max_trials, **common)
     elif search.algorithm == "bayesian":
         oracle = BayesianOracle(
-            max_trials=search.max_trials, num_initial_points=search.num_initial_points, **common
+            max_trials=search.max_trials,
+            num_initial_points=search.num_initial_points or default_initial_points(spec),
+            **common,
         )
     elif search.algorithm == "hyperband":
         oracle = HyperbandOracle(
