@@ -16,6 +16,23 @@ DISPATCH_JOB_TASK = "hpsearch.dispatch_job"
 RUN_TRIAL_TASK = "hpsearch.run_trial"
 
 
+#: seconds between the embedded broker's polls for new messages.
+EMBEDDED_POLLING_INTERVAL_S = 0.1
+
+
+def tune_embedded_transport() -> None:
+    """Make kombu's SQLAlchemy transport poll every ``EMBEDDED_POLLING_INTERVAL_S``.
+
+    It polls its table every 1 s by default, so each trial waited half a second on average for
+    its message. The usual knob, the ``polling_interval`` transport option, cannot be used: this
+    transport passes its options on to ``create_engine``, which rejects it. Called by the worker
+    (the consumer) on the embedded broker only.
+    """
+    from kombu.transport.sqlalchemy import Transport
+
+    Transport.polling_interval = EMBEDDED_POLLING_INTERVAL_S
+
+
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery settings suited to long ML tasks, for the configured broker."""
     broker_url = settings.resolved_broker_url()

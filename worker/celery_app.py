@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready, worker_shutting_down
 
-from db.broker import celery_config
+from db.broker import celery_config, tune_embedded_transport
 from db.engine import reset_engines
 from db.settings import get_settings
 
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 app = Celery("hpsearch")
 app.conf.update(celery_config(get_settings()))
+if get_settings().is_embedded_broker:
+    tune_embedded_transport()
 app.conf.include = ["worker.tasks"]
 
 _reaper: Any = None

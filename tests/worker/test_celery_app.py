@@ -195,3 +195,12 @@ def test_warm_shutdown_asks_only_this_workers_trials_to_go_back(
     celery_app._release_running_trials()
     flags = {t.id: t.release_requested for t in get_trials(job)}
     assert flags == {mine: True, other: False}
+
+
+def test_embedded_broker_polls_often_enough_not_to_delay_trials() -> None:
+    code = (
+        "import worker.celery_app\n"
+        "from kombu.transport.sqlalchemy import Transport\n"
+        "assert Transport.polling_interval <= 0.2, Transport.polling_interval\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
