@@ -21,6 +21,19 @@ def _insert_job(conn: Connection, status: str) -> None:
     )
 
 
+def _insert_upload(conn: Connection, content: bytes) -> None:
+    """Upload 'd1' with the columns of revision 0003."""
+    conn.execute(
+        text(
+            "INSERT INTO uploaded_datasets (id, name, format, task, input_shape, n_features, "
+            "n_classes, rows, summary, size_bytes, sha256, content, created_at) VALUES "
+            "('d1', 'n', 'csv', 'binary', '[3]', 3, 2, 10, '{}', 5, 'x', :blob, "
+            "CURRENT_TIMESTAMP)"
+        ),
+        {"blob": content},
+    )
+
+
 def test_0002_upgrades_a_0001_database_with_rows_and_downgrades(database_url: str) -> None:
     downgrade(database_url, "0001")
     engine = create_engine(database_url)
@@ -70,15 +83,7 @@ def test_0003_adds_and_removes_uploaded_datasets(database_url: str) -> None:
         "sha256",
     } <= columns
     with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO uploaded_datasets (id, name, format, task, input_shape, n_features, "
-                "n_classes, rows, summary, size_bytes, sha256, content, created_at) VALUES "
-                "('d1', 'n', 'csv', 'binary', '[3]', 3, 2, 10, '{}', 5, 'x', :blob, "
-                "CURRENT_TIMESTAMP)"
-            ),
-            {"blob": b"\x00\x01"},
-        )
+        _insert_upload(conn, b"\x00\x01")
     downgrade(database_url, "0002")
     assert "uploaded_datasets" not in inspect(engine).get_table_names()
     upgrade(database_url)
@@ -90,15 +95,7 @@ def test_0004_gives_existing_rows_to_the_open_mode_owner(database_url: str) -> N
     engine = create_engine(database_url)
     with engine.begin() as conn:
         _insert_job(conn, "succeeded")
-        conn.execute(
-            text(
-                "INSERT INTO uploaded_datasets (id, name, format, task, input_shape, n_features, "
-                "n_classes, rows, summary, size_bytes, sha256, content, created_at) VALUES "
-                "('d1', 'n', 'csv', 'binary', '[3]', 3, 2, 10, '{}', 5, 'x', :blob, "
-                "CURRENT_TIMESTAMP)"
-            ),
-            {"blob": b"\x00\x01\x02"},
-        )
+        _insert_upload(conn, b"\x00\x01\x02")
     upgrade(database_url)
     assert {"owners", "api_keys"} <= set(inspect(engine).get_table_names())
     with engine.begin() as conn:
