@@ -49,7 +49,13 @@ from sqlalchemy import create_engine, insert
 from sqlalchemy.orm import Session
 
 from api.client import ApiClient
-from bench.common import REDIS_URL, fresh_postgres_database, running_service, write_result
+from bench.common import (
+    REDIS_URL,
+    arg_parser,
+    fresh_postgres_database,
+    running_service,
+    write_result,
+)
 from bench.overhead import overhead_spec
 from db.migrate import upgrade
 from db.models import Epoch, Job, JobStatus, Trial, TrialStatus, new_id
@@ -373,9 +379,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--jobs", type=int, default=5)
     parser.add_argument("--trials", type=int, default=1000, help="trials per job")
     parser.add_argument("--epochs", type=int, default=20, help="epoch rows per trial")

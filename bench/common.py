@@ -6,6 +6,7 @@ timing. Run each from the repository root with the project's virtualenv.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -28,6 +29,13 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "HPSEARCH_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("HPSEARCH_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def arg_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command-line parser, its module docstring as the help text."""
+    return argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
 
 
 def machine() -> dict[str, Any]:

@@ -36,7 +36,7 @@ from typing import Any
 
 from api.client import ApiClient
 from api.demo import example_spec
-from bench.common import run_job, running_service, write_result
+from bench.common import arg_parser, run_job, running_service, write_result
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "fashion_mnist"
@@ -340,9 +340,7 @@ def print_table(summary: dict[str, dict[str, Any]]) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     parser.add_argument("--repeats", type=int, default=1, help="seeds per variant")
     parser.add_argument("--epochs", type=int, default=20, help="fewer for a smoke run")

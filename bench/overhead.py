@@ -12,7 +12,6 @@ total wall time, per-trial overhead ((wall - sum of model.fit time) / trials) an
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
@@ -21,7 +20,14 @@ from typing import Any
 
 import redis
 
-from bench.common import REDIS_URL, fresh_postgres_database, run_job, running_service, write_result
+from bench.common import (
+    REDIS_URL,
+    arg_parser,
+    fresh_postgres_database,
+    run_job,
+    running_service,
+    write_result,
+)
 
 SEED = 7
 WARM_UP_SPEC = {
@@ -168,9 +174,7 @@ VARIANTS = ("bare_keras_tuner", "service_embedded", "service_postgres_redis")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()

@@ -28,7 +28,6 @@ of each (seed, dataset) block alternate in order. Writes ``bench/results/search_
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import math
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from api.client import ApiClient
-from bench.common import RESULTS_DIR, run_job, running_service, write_result
+from bench.common import RESULTS_DIR, arg_parser, run_job, running_service, write_result
 
 EPOCHS = 10
 PATIENCE = 3
@@ -661,9 +660,7 @@ def resummarize(name: str) -> Path:
 
 
 def parse_args() -> tuple[Plan, str, bool]:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--budgets", type=int, nargs="+", default=[20, 50])
     parser.add_argument("--datasets", nargs="+", choices=sorted(TARGETS), default=list(TARGETS))

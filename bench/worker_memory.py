@@ -15,7 +15,6 @@ time. Repetitions alternate the order of the two settings. Writes
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from api.client import ApiClient
-from bench.common import running_service, write_result
+from bench.common import arg_parser, running_service, write_result
 from db.settings import Settings
 
 CHECKPOINTS = (10, 50, 100)
@@ -199,9 +198,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=1)
     args = parser.parse_args()

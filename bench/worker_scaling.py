@@ -11,7 +11,6 @@ machine's own ceiling: the same ratio for bare Keras fits in two processes, no s
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -21,7 +20,14 @@ from typing import Any
 
 import redis
 
-from bench.common import REDIS_URL, fresh_postgres_database, run_job, running_service, write_result
+from bench.common import (
+    REDIS_URL,
+    arg_parser,
+    fresh_postgres_database,
+    run_job,
+    running_service,
+    write_result,
+)
 
 
 def scaling_spec(trials: int, seed: int) -> dict[str, Any]:
@@ -89,9 +95,7 @@ def bare_parallel_ratio(fits: int = 10) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arg_parser(__doc__)
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
