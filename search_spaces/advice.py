@@ -176,11 +176,28 @@ def _adagrad_deep(spec: JobSpec) -> Iterator[Advice]:
 def _unscaled_inputs(spec: JobSpec) -> Iterator[Advice]:
     inp = spec.model.input
     input_bn_always = is_fixed(inp.batch_norm) and inp.batch_norm.candidates()[0] is True
-    if _can(inp.standardize, False) and not input_bn_always:
+    bn_before_dense_always = (
+        is_fixed(spec.model.batch_norm) and spec.model.batch_norm.candidates()[0] == "before_dense"
+    )
+    scaled = inp.rescale is not None or input_bn_always or bn_before_dense_always
+    if _can(inp.standardize, False) and not scaled:
         yield Advice(
             code="unscaled_inputs",
-            message="unscaled inputs slow convergence badly; set input.standardize true",
+            message="unscaled inputs slow convergence badly; set input.standardize true "
+            "(or input.rescale, e.g. 1/255 for pixels)",
             fields=["model.input.standardize"],
+        )
+
+
+@rule
+def _input_batch_norm_twice(spec: JobSpec) -> Iterator[Advice]:
+    m = spec.model
+    if _can(m.input.batch_norm, True) and _can(m.batch_norm, "before_dense"):
+        yield Advice(
+            code="input_batch_norm_twice",
+            message="batch_norm before_dense already normalizes the first Dense layer's input; "
+            "input.batch_norm adds a second BatchNormalization on the same values",
+            fields=["model.input.batch_norm", "model.batch_norm"],
         )
 
 

@@ -1,10 +1,11 @@
 """Hyperparameters -> a compiled Keras dense network (``SpecHyperModel.build``).
 
-The model is ``Input -> [Flatten] -> [Normalization] -> [BatchNormalization] -> hidden stack ->
-output``. Each hidden layer is ``Dense`` (+ activation) with optional batch norm (``before``:
-``Dense(use_bias=False) -> BN -> activation``; ``after``: ``Dense + activation -> BN``) and
-optional (alpha) dropout. Layer names are stable: ``dense_{i}``, ``bn_{i}``, ``act_{i}``,
-``dropout_{i}``, ``input_normalization``, ``input_batch_norm``, ``output``.
+The model is ``Input -> [Flatten] -> [Rescaling] -> [Normalization] -> [BatchNormalization] ->
+hidden stack -> output``. Each hidden layer is ``Dense`` (+ activation) with optional batch norm
+(``before``: ``Dense(use_bias=False) -> BN -> activation``; ``after``: ``Dense + activation ->
+BN``; ``before_dense``: ``BN -> Dense + activation``) and optional (alpha) dropout. Layer names
+are stable: ``dense_{i}``, ``bn_{i}``, ``act_{i}``, ``dropout_{i}``, ``input_rescaling``,
+``input_normalization``, ``input_batch_norm``, ``output``.
 """
 
 from __future__ import annotations
@@ -122,7 +123,8 @@ class SpecHyperModel(keras_tuner.HyperModel):
             raise ValueError("input standardization needs normalization_data (the training split)")
 
     def _moments(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        data = data.astype("float64")
+        # The Normalization layer sits after the Rescaling one: its moments are of rescaled data.
+        data = data.astype("float64") * (self.spec.model.input.rescale or 1.0)
         data = data.reshape(len(data), -1) if self.flatten else data
         axes = tuple(range(data.ndim - 1))
         return data.mean(axis=axes).astype("float32"), data.var(axis=axes).astype("float32")
@@ -162,6 +164,9 @@ class SpecHyperModel(keras_tuner.HyperModel):
         x = inputs
         if self.flatten and len(self.input_shape) > 1:
             x = keras.layers.Flatten(name="flatten")(x)
+        rescale = self.spec.model.input.rescale
+        if rescale is not None:
+            x = keras.layers.Rescaling(rescale, name="input_rescaling")(x)
         if hp.get("input_standardize"):
             if self.mean is None:
                 raise ValueError("input standardization needs normalization_data")
@@ -257,6 +262,8 @@ class SpecHyperModel(keras_tuner.HyperModel):
         placement = self._layer_value(hp, "batch_norm", i)
         max_norm = float(hp.get("max_norm"))
         in_dense = activation in STRING_ACTIVATIONS and placement != "before"
+        if placement == "before_dense":
+            x = keras.layers.BatchNormalization(name=f"bn_{i}")(x)
         x = keras.layers.Dense(
             self._units(hp, i),
             activation=activation if in_dense else None,

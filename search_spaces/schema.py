@@ -67,7 +67,8 @@ Initializer = Literal[
     "ones",
     "random_normal",
 ]
-BatchNormPlacement = Literal["none", "before", "after"]
+BatchNormPlacement = Literal["none", "before", "after", "before_dense"]
+SplitMethod = Literal["stratified", "last"]
 DropoutKind = Literal["dropout", "alpha_dropout"]
 Regularizer = Literal["none", "l1", "l2", "l1_l2"]
 OptimizerName = Literal[
@@ -120,6 +121,12 @@ class DatasetSpec(StrictModel):
         "(GET /api/v1/datasets lists both).",
     )
     validation_split: float = Field(default=0.2, ge=0.05, le=0.5)
+    split: SplitMethod = Field(
+        default="stratified",
+        description="'stratified': a seeded sample, stratified by class; 'last': the last rows "
+        "in the dataset's order, as Keras's fit(validation_split=...) takes them "
+        "(max_rows then keeps the first rows).",
+    )
     split_seed: Seed = 0
     max_rows: int | None = Field(
         default=None,
@@ -169,6 +176,12 @@ class InputSpec(StrictModel):
 
     flatten: bool | None = Field(
         default=None, description="Flatten inputs; default: when rank > 1."
+    )
+    rescale: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1e6,
+        description="Multiply inputs by this factor first (a Rescaling layer), e.g. 1/255 for pixels.",
     )
     standardize: CatParam(bool) = Field(
         default=True, description="A Normalization layer adapted on the training split only."
@@ -220,7 +233,9 @@ class ModelSpec(StrictModel):
     )
     variance_scaling: VarianceScalingSpec = Field(default_factory=VarianceScalingSpec)
     batch_norm: CatParam(BatchNormPlacement) = Field(
-        default="none", description="BatchNormalization before or after each hidden activation."
+        default="none",
+        description="BatchNormalization before or after each hidden activation, or "
+        "'before_dense': on each hidden Dense layer's input.",
     )
     dropout: FloatParam(Rate) = Field(
         default=0.0, description="Dropout rate after each hidden layer."

@@ -1,4 +1,7 @@
-"""Load a built-in or uploaded dataset and split it, seeded and stratified, into training and validation rows.
+"""Load a built-in or uploaded dataset and split it into training and validation rows.
+
+The split is seeded and stratified by default, or the last rows in the dataset's order
+(``split: last``, as Keras's ``validation_split`` takes them).
 
 Standardization is deliberately NOT done here: the model's ``Normalization`` layer is adapted on
 ``x_train`` only, so validation rows never leak into the statistics.
@@ -136,13 +139,22 @@ def load_dataset(spec: DatasetSpec) -> LoadedDataset:
     y = y.astype(np.int32) if classification else y.astype(np.float32)
     rows_total = len(x)
 
+    in_order = spec.split == "last"
     if spec.max_rows is not None and spec.max_rows < len(x):
-        (_, x, _, y), _ = _split(x, y, spec.max_rows, spec.split_seed, classification)
+        if in_order:
+            x, y = x[: spec.max_rows], y[: spec.max_rows]
+        else:
+            (_, x, _, y), _ = _split(x, y, spec.max_rows, spec.split_seed, classification)
     rows = len(x)
     n_val = max(1, round(rows * spec.validation_split))
-    (x_train, x_val, y_train, y_val), stratified = _split(
-        x, y, n_val, spec.split_seed, classification
-    )
+    if in_order:
+        # Keras's fit(validation_split=...): the last rows, in the dataset's order, unshuffled.
+        x_train, x_val, y_train, y_val = x[:-n_val], x[-n_val:], y[:-n_val], y[-n_val:]
+        stratified = False
+    else:
+        (x_train, x_val, y_train, y_val), stratified = _split(
+            x, y, n_val, spec.split_seed, classification
+        )
 
     return LoadedDataset(
         x_train=np.ascontiguousarray(x_train),
@@ -157,6 +169,7 @@ def load_dataset(spec: DatasetSpec) -> LoadedDataset:
             "rows_used": rows,
             "rows_train": len(x_train),
             "rows_val": len(x_val),
+            "split": spec.split,
             "split_seed": spec.split_seed,
             "validation_split": spec.validation_split,
             "max_rows": spec.max_rows,

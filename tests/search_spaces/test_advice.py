@@ -111,6 +111,10 @@ CASES: list[tuple[str, dict[str, Any]]] = [
         "unscaled_inputs",
         with_clean(model={"input": {"standardize": {"type": "choice", "values": [True, False]}}}),
     ),
+    (
+        "input_batch_norm_twice",
+        with_clean(model={"input": {"batch_norm": True}, "batch_norm": "before_dense"}),
+    ),
     ("alpha_dropout_non_selu", with_clean(model={"dropout": 0.2, "dropout_kind": "alpha_dropout"})),
     (
         "no_early_stopping",
@@ -171,6 +175,18 @@ def test_rule_fires(code: str, sections: dict[str, Any]) -> None:
         (
             "unscaled_inputs",
             with_clean(model={"input": {"standardize": False, "batch_norm": True}}),
+        ),
+        (
+            "unscaled_inputs",
+            with_clean(model={"input": {"standardize": False, "rescale": 1 / 255}}),
+        ),
+        (
+            "unscaled_inputs",
+            with_clean(model={"input": {"standardize": False}, "batch_norm": "before_dense"}),
+        ),
+        (
+            "input_batch_norm_twice",
+            with_clean(model={"input": {"batch_norm": True}, "batch_norm": "after"}),
         ),
         (
             "alpha_dropout_non_selu",

@@ -157,6 +157,40 @@ def test_input_batch_norm_and_per_layer_batch_norm() -> None:
     assert not any(isinstance(layer, keras.layers.Normalization) for layer in model.layers)
 
 
+def test_batch_norm_before_dense() -> None:
+    spec = make_spec(
+        model={"batch_norm": "before_dense", "depth": 2, "input": {"standardize": False}}
+    )
+    _, _, model = build(spec)
+    # The article's layout: BN on each hidden Dense's input, none between the last and the output.
+    assert kinds(model) == ["BatchNormalization", "Dense", "BatchNormalization", "Dense", "Dense"]
+    assert model.get_layer("dense_0").use_bias is True
+    assert model.get_layer("dense_0").activation is keras.activations.relu
+
+
+def test_rescale_comes_before_standardization() -> None:
+    spec = make_spec(model={"input": {"rescale": 0.5}})
+    x, _ = make_data(spec)
+    info = spec.dataset.info
+    hypermodel = SpecHyperModel(spec, info.input_shape, info.n_outputs, spec.task, 4, x)
+    model = hypermodel.build(hyperparameters_from_values(spec, {}))
+    names = [layer.name for layer in model.layers]
+    assert names.index("input_rescaling") < names.index("input_normalization")
+    assert model.get_layer("input_rescaling").scale == 0.5
+    # The Normalization layer's moments are those of the rescaled rows.
+    scaled = keras.ops.convert_to_numpy(model.get_layer("input_rescaling")(x))
+    out = keras.ops.convert_to_numpy(model.get_layer("input_normalization")(scaled))
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out.std(axis=0), 1.0, atol=1e-3)
+
+
+def test_rescale_alone() -> None:
+    spec = make_spec(model={"input": {"rescale": 1 / 255, "standardize": False}})
+    _, _, model = build(spec)
+    assert model.get_layer("input_rescaling").scale == pytest.approx(1 / 255)
+    assert not any(isinstance(layer, keras.layers.Normalization) for layer in model.layers)
+
+
 @pytest.mark.parametrize(
     ("activation", "layer_type"),
     [

@@ -95,6 +95,9 @@ def test_pima_example_is_the_combined_search() -> None:
         ({"training": {"epochs": limits.MAX_EPOCHS + 1}}, ("training", "epochs")),
         ({"training": {"batch_size": limits.MAX_BATCH_SIZE + 1}}, ("training", "batch_size")),
         ({"training": {"epochs": 0}}, ("training", "epochs")),
+        ({"model": {"input": {"rescale": 0}}}, ("model", "input", "rescale")),
+        ({"model": {"input": {"rescale": 1e7}}}, ("model", "input", "rescale")),
+        ({"dataset": {"name": "digits", "split": "random"}}, ("dataset", "split")),
     ],
 )
 def test_limits(override: dict[str, Any], loc: tuple[str, ...]) -> None:

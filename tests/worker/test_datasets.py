@@ -69,3 +69,21 @@ def test_standardization_statistics_come_from_training_rows_only() -> None:
     np.testing.assert_allclose(mean, data.x_train.mean(axis=0), rtol=1e-5)
     all_rows = np.concatenate([data.x_train, data.x_val]).mean(axis=0)
     assert not np.allclose(mean, all_rows, rtol=1e-5)
+
+
+def test_split_last_takes_the_last_rows_in_order() -> None:
+    from sklearn.datasets import load_digits
+
+    raw = load_digits()
+    data = load_dataset(DatasetSpec(name="digits", validation_split=0.1, split="last"))
+    n_val = round(1797 * 0.1)
+    np.testing.assert_array_equal(data.x_val, raw.data[-n_val:].astype(np.float32))
+    np.testing.assert_array_equal(data.y_train, raw.target[:-n_val])
+    assert data.info["split"] == "last" and data.info["stratified"] is False
+    # max_rows keeps the first rows, then the last of those are the validation rows.
+    small = load_dataset(DatasetSpec(name="digits", max_rows=100, split="last"))
+    np.testing.assert_array_equal(small.y_val, raw.target[80:100])
+    np.testing.assert_array_equal(small.y_train, raw.target[:80])
+    # The seed has nothing to shuffle.
+    other = load_dataset(DatasetSpec(name="digits", max_rows=100, split="last", split_seed=5))
+    np.testing.assert_array_equal(small.x_val, other.x_val)
