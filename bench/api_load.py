@@ -9,7 +9,8 @@ migrates, then seeds finished random-search jobs directly with the project's mod
 ``--trials`` trials (hyperparameters and oracle state from the service's own Keras Tuner oracle,
 fed simulated scores) and ``--epochs`` epoch rows per trial. It then starts the real
 ``hpsearch serve`` process (no worker) and runs locust (``bench/locustfile.py``, headless,
-``--users`` users spawned at once, ``--duration`` seconds), in two modes: polling clients with a
+``--users`` users spawned at once, or ``--spawn-rate`` per second with the stats taken over the
+``--duration`` seconds after the ramp), in two modes: polling clients with a
 think time of 0.5-1.5 s between requests (the realistic case) and a saturation run with no
 think time. Repetitions alternate the order of databases and modes. The load generator runs on
 the same machine as the server and shares its cores. Reports requests per second, p50 and p99
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import random
 import resource
@@ -316,10 +318,14 @@ def run_locust(
     }
     if args.api_key:
         env["HPSEARCH_API_KEY"] = args.api_key
+    spawn_rate = args.spawn_rate or args.users
+    ramp_s = math.ceil(args.users / spawn_rate) if args.spawn_rate else 0
     command = [
         *(sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless"),
-        *("-u", str(args.users), "-r", str(args.users), "-t", f"{args.duration}s"),
+        *("-u", str(args.users), "-r", str(spawn_rate), "-t", f"{args.duration + ramp_s}s"),
         *("--host", url, "--csv", str(out), "--only-summary", "--loglevel", "WARNING"),
+        # with a ramp, only the steady state counts: locust resets its stats once all users run
+        *(("--reset-stats",) if args.spawn_rate else ()),
     ]
     pid = api_pid(int(url.rsplit(":", 1)[1]))
     api_before, children_before = cpu_seconds(pid), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -385,6 +391,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=20, help="epoch rows per trial")
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=int, default=30, help="seconds per locust run")
+    parser.add_argument(
+        "--spawn-rate",
+        type=float,
+        default=None,
+        help="users started per second; the stats then cover the --duration seconds after the "
+        "last user started (default: every user at once, counted from the start)",
+    )
+    parser.add_argument(
+        "--modes", nargs="+", choices=["polling", "saturation"], default=["polling", "saturation"]
+    )
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument(
         "--databases", nargs="+", choices=["sqlite", "postgres"], default=["sqlite", "postgres"]
@@ -420,7 +436,7 @@ def main() -> None:
         for repeat in range(args.repeats):
             databases = args.databases if repeat % 2 == 0 else args.databases[::-1]
             for database in databases:
-                modes = list(MODES) if repeat % 2 == 0 else list(MODES)[::-1]
+                modes = args.modes if repeat % 2 == 0 else args.modes[::-1]
                 for mode in modes:
                     out = root / f"locust-{database}-{mode}-{repeat}"
                     job_ids = seeding[database]["job_ids"]
@@ -441,6 +457,11 @@ def main() -> None:
             "epochs_per_trial": args.epochs,
             "users": args.users,
             "duration_s": args.duration,
+            "spawn": (
+                f"{args.spawn_rate} users/s, stats reset once all run"
+                if args.spawn_rate
+                else "all users at once, stats from the start"
+            ),
             "repeats": args.repeats,
             "modes": {"polling": "think time 0.5-1.5 s", "saturation": "no think time"},
             "target": {"endpoint": STATUS_ENDPOINT, "mode": "polling", "p99_ms_below": 50},

@@ -12,9 +12,11 @@ total wall time, per-trial overhead ((wall - sum of model.fit time) / trials) an
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,6 +133,43 @@ def bare_keras_tuner(spec_dict: dict[str, Any], workdir: Path) -> dict[str, Any]
     }
 
 
+def _at(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def service_breakdown(job: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, float]:
+    """Where the service's time outside ``model.fit`` goes, from the recorded timestamps.
+
+    ``in_trial_runner``: the trial loop's own time outside fit (hyperparameters, model build and
+    compile, per-epoch recording, clearing the session); ``claim_and_record``: the rest of the
+    trial's span, from its claim (``started_at``) to its recorded end (``finished_at``): loading
+    the job, saving a top-k model, the result and the oracle update under the job lock;
+    ``between_trials``: from one trial's end to the next one's claim (dispatch, the broker, the
+    worker picking the message up); ``job_start``/``job_end``: submission to the first claim and
+    the last trial's end to the job's; ``client``: the rest of the client's wall (HTTP, polling).
+    All are sums over the job, in seconds.
+    """
+    ordered = sorted(trials, key=lambda t: t["timings"]["started_at"])
+    timings = [t["timings"] for t in ordered]
+    spans = [(_at(t["finished_at"]) - _at(t["started_at"])).total_seconds() for t in timings]
+    gaps = [
+        (_at(b["started_at"]) - _at(a["finished_at"])).total_seconds()
+        for a, b in itertools.pairwise(timings)
+    ]
+    created, finished = _at(job["created_at"]), _at(job["finished_at"])
+    return {
+        "fit": round(sum(t["fit_duration_s"] for t in timings), 3),
+        "in_trial_runner": round(sum(t["duration_s"] - t["fit_duration_s"] for t in timings), 3),
+        "claim_and_record": round(
+            sum(span - t["duration_s"] for span, t in zip(spans, timings, strict=True)), 3
+        ),
+        "between_trials": round(sum(gaps), 3),
+        "job_start": round((_at(timings[0]["started_at"]) - created).total_seconds(), 3),
+        "job_end": round((finished - _at(timings[-1]["finished_at"])).total_seconds(), 3),
+        "job_span": round((finished - created).total_seconds(), 3),
+    }
+
+
 def through_service(spec: dict[str, Any], env: dict[str, str], log_dir: Path) -> dict[str, Any]:
     """(b) and (c): submit over HTTP, one worker process, wait for the end."""
     with running_service(env, workers=1, log_dir=log_dir) as client:
@@ -139,8 +178,11 @@ def through_service(spec: dict[str, Any], env: dict[str, str], log_dir: Path) ->
         job, wall = run_job(client, spec)
         page = client.trials(job["id"], sort="number", order="asc", limit=100)
     items = page["items"]
+    breakdown = service_breakdown(job, items)
+    breakdown["client"] = round(wall - breakdown["job_span"], 3)
     return {
         "wall_s": wall,
+        "breakdown_s": breakdown,
         "fit_s": sum(t["timings"]["fit_duration_s"] or 0.0 for t in items),
         "trials": page["total"],
         "best_score": job["best_score"],
@@ -206,6 +248,14 @@ def main() -> None:
             ),
             "same_hyperparameters_as_bare": all(r["hyperparameters"] == reference for r in mine),
         }
+        if "breakdown_s" in mine[0]:
+            summary[variant]["median_breakdown_per_trial_ms"] = {
+                part: round(
+                    1000 * statistics.median(r["breakdown_s"][part] / r["trials"] for r in mine), 1
+                )
+                for part in mine[0]["breakdown_s"]
+                if part not in ("fit", "job_span")
+            }
     bare = summary["bare_keras_tuner"]["median_wall_s"]
     ratios = {v: round(summary[v]["median_wall_s"] / bare, 3) for v in VARIANTS[1:]}
     for run in runs:
