@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.e2e.service import Service, compose_auth_mode, start_service
+from tests.e2e.service import Service, compose_auth_mode, compose_command, start_service
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -123,3 +123,20 @@ def test_postgres_and_redis_end_to_end(distributed_service: Service, tmp_path: P
     other = distributed_service.create_key("someone-else")
     listed = httpx.get(f"{api}/jobs", headers={"Authorization": f"Bearer {other}"}).json()
     assert listed["total"] == 0
+    # compose runs the API as several uvicorn processes: all of them serve, none is left behind.
+    assert api_processes(distributed_service) == compose_api_workers()
+
+
+def compose_api_workers() -> int:
+    command = compose_command("api")
+    return int(command[command.index("--workers") + 1])
+
+
+def api_processes(service: Service) -> int:
+    """The uvicorn worker processes under the API's main process (not its resource tracker)."""
+    children = Path(f"/proc/{service.processes['api'].pid}/task")
+    pids = {
+        child for task in children.iterdir() for child in (task / "children").read_text().split()
+    }
+    cmdlines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids]
+    return sum(b"spawn_main" in cmdline for cmdline in cmdlines)
