@@ -198,9 +198,20 @@ def test_warm_shutdown_asks_only_this_workers_trials_to_go_back(
 
 
 def test_embedded_broker_polls_often_enough_not_to_delay_trials() -> None:
+    # A worker on the embedded broker: a real SQLAlchemy transport, one channel with prefetch 1.
     code = (
         "import worker.celery_app\n"
-        "from kombu.transport.sqlalchemy import Transport\n"
-        "assert Transport.polling_interval <= 0.2, Transport.polling_interval\n"
+        "from kombu import Connection\n"
+        "from db.broker import EMBEDDED_BUSY_POLLING_INTERVAL_S as BUSY\n"
+        "from db.broker import EMBEDDED_POLLING_INTERVAL_S as IDLE\n"
+        "with Connection(worker.celery_app.app.conf.broker_url) as connection:\n"
+        "    channel = connection.channel()\n"
+        "    channel.basic_qos(0, 1, False)\n"
+        "    transport = connection.transport\n"
+        "    assert transport.polling_interval == IDLE <= 0.1, transport.polling_interval\n"
+        "    channel.qos.append(object(), 1)  # a delivered, unacked message: a trial runs\n"
+        "    assert transport.polling_interval == BUSY < IDLE, transport.polling_interval\n"
+        "    channel.qos.ack(1)\n"
+        "    assert transport.polling_interval == IDLE, transport.polling_interval\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
