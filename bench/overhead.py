@@ -82,14 +82,7 @@ def bare_keras_tuner(spec_dict: dict[str, Any], workdir: Path) -> dict[str, Any]
             finally:
                 fit_seconds.append(time.perf_counter() - started)
 
-    info = spec.dataset.info
-    hypermodel = TimedHyperModel(
-        spec,
-        input_shape=info.input_shape,
-        n_outputs=info.n_outputs,
-        task=spec.task,
-        normalization_data=data.x_train,
-    )
+    hypermodel = TimedHyperModel.for_training_split(spec, data.x_train)
     tuner = kt.RandomSearch(
         hypermodel,
         objective=kt.Objective(spec.objective, spec.direction),

@@ -308,14 +308,7 @@ def _study_context(spec_json: dict[str, Any], data_dir: str) -> dict[str, Any]:
 
     spec = parse_spec(spec_json)
     data = load_dataset(spec.dataset)
-    info = spec.dataset.info
-    hypermodel = SpecHyperModel(
-        spec,
-        input_shape=info.input_shape,
-        n_outputs=info.n_outputs,
-        task=spec.task,
-        normalization_data=data.x_train,
-    )
+    hypermodel = SpecHyperModel.for_training_split(spec, data.x_train)
     space = list(build_hyperparameters(spec).space)
     return {"spec": spec, "data": data, "hypermodel": hypermodel, "space": space}
 

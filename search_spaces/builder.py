@@ -11,7 +11,7 @@ are stable: ``dense_{i}``, ``bn_{i}``, ``act_{i}``, ``dropout_{i}``, ``input_res
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Self
 
 import keras
 import keras_tuner
@@ -121,6 +121,13 @@ class SpecHyperModel(keras_tuner.HyperModel):
             self.mean, self.variance = self._moments(np.asarray(normalization_data))
         elif True in spec.model.input.standardize.candidates():
             raise ValueError("input standardization needs normalization_data (the training split)")
+
+    @classmethod
+    def for_training_split(cls, spec: JobSpec, x_train: np.ndarray) -> Self:
+        """The hypermodel of ``spec`` on the dataset it names, standardizing with the moments
+        of ``x_train`` (the training split only); steps per epoch follow each trial's batch."""
+        info = spec.dataset.info
+        return cls(spec, info.input_shape, info.n_outputs, spec.task, normalization_data=x_train)
 
     def _moments(self, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # The Normalization layer sits after the Rescaling one: its moments are of rescaled data.

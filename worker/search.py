@@ -232,19 +232,11 @@ def _context(job_id: str, spec_json: dict[str, Any]) -> SearchContext:
 
     spec = parse_spec(spec_json)
     data = load_dataset(spec.dataset)
-    info = spec.dataset.info
     ctx = SearchContext(
         job_id=job_id,
         spec=spec,
         data=data,
-        hypermodel=SpecHyperModel(
-            spec,
-            input_shape=info.input_shape,
-            n_outputs=info.n_outputs,
-            task=spec.task,
-            steps_per_epoch=None,  # derived per trial from the rows and its batch size
-            normalization_data=data.x_train,
-        ),
+        hypermodel=SpecHyperModel.for_training_split(spec, data.x_train),
     )
     _CONTEXTS[job_id] = ctx
     while len(_CONTEXTS) > _CONTEXTS_KEPT:

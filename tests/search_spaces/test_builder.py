@@ -500,3 +500,18 @@ def test_pima_example_builds_at_every_depth() -> None:
     assert model.get_layer("dropout_2").rate == pytest.approx(0.6)
     assert isinstance(model.optimizer, keras.optimizers.Adadelta)
     assert len([layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]) == 4
+
+
+def test_for_training_split_takes_shape_and_moments_from_the_spec_and_rows() -> None:
+    spec = make_spec()
+    x, _ = make_data(spec)
+    hypermodel = SpecHyperModel.for_training_split(spec, x)
+    info = spec.dataset.info
+    assert (hypermodel.input_shape, hypermodel.n_outputs) == (info.input_shape, info.n_outputs)
+    assert hypermodel.train_rows == len(x) and hypermodel.steps_per_epoch is None
+    np.testing.assert_allclose(hypermodel.mean, x.mean(axis=0), rtol=1e-5)
+
+    class Subclass(SpecHyperModel):
+        pass
+
+    assert type(Subclass.for_training_split(spec, x)) is Subclass
