@@ -39,6 +39,10 @@ def _can(param: AnyParam, *values: object) -> bool:
     return any(v in values for v in param.candidates())
 
 
+def _always(param: AnyParam, value: object) -> bool:
+    return is_fixed(param) and param.candidates()[0] == value
+
+
 def _any_other(param: AnyParam, allowed: frozenset[str] | set[str]) -> bool:
     return any(v not in allowed for v in param.candidates())
 
@@ -175,11 +179,11 @@ def _adagrad_deep(spec: JobSpec) -> Iterator[Advice]:
 @rule
 def _unscaled_inputs(spec: JobSpec) -> Iterator[Advice]:
     inp = spec.model.input
-    input_bn_always = is_fixed(inp.batch_norm) and inp.batch_norm.candidates()[0] is True
-    bn_before_dense_always = (
-        is_fixed(spec.model.batch_norm) and spec.model.batch_norm.candidates()[0] == "before_dense"
+    scaled = (
+        inp.rescale is not None
+        or _always(inp.batch_norm, True)
+        or _always(spec.model.batch_norm, "before_dense")
     )
-    scaled = inp.rescale is not None or input_bn_always or bn_before_dense_always
     if _can(inp.standardize, False) and not scaled:
         yield Advice(
             code="unscaled_inputs",
