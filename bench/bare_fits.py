@@ -1,9 +1,11 @@
 """N fits of a fixed dense net on digits with bare Keras, one TensorFlow thread; prints seconds.
 
-    .venv/bin/python -m bench.bare_fits N
+    .venv/bin/python -m bench.bare_fits N [keras|worker]
 
-Used by ``worker_scaling`` to measure this machine's own ceiling: how much two TensorFlow
-processes slow each other down with no service around them.
+``keras`` (the default) fits on the NumPy arrays, Keras's own input pipeline; ``worker`` feeds
+the batches the way the service's worker does (``worker.tuning.feeding``). Used by
+``worker_scaling`` to measure how much two TensorFlow processes slow each other down with no
+service around them, with either input pipeline.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ import os
 import sys
 import time
 
+PIPELINES = ("keras", "worker")
 
-def fit_seconds(fits: int, epochs: int = 8) -> float:
+
+def fit_seconds(fits: int, pipeline: str = "keras", epochs: int = 8) -> float:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
@@ -21,6 +25,8 @@ def fit_seconds(fits: int, epochs: int = 8) -> float:
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
     from sklearn.datasets import load_digits
+
+    from worker.tuning import feeding
 
     x, y = load_digits(return_X_y=True)
     x = x.astype("float32") / 16
@@ -35,17 +41,29 @@ def fit_seconds(fits: int, epochs: int = 8) -> float:
             ]
         )
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(
-            x[:1400],
-            y[:1400],
-            validation_data=(x[1400:], y[1400:]),
-            epochs=epochs,
-            batch_size=32,
-            verbose=0,
-        )
+        if pipeline == "worker":
+            model.fit(
+                feeding.training_batches(x[:1400], y[:1400], 32, seed=None, threads=1),
+                validation_data=feeding.validation_batches(x[1400:], y[1400:], 32, threads=1),
+                epochs=epochs,
+                shuffle=False,
+                verbose=0,
+            )
+        else:
+            model.fit(
+                x[:1400],
+                y[:1400],
+                validation_data=(x[1400:], y[1400:]),
+                epochs=epochs,
+                batch_size=32,
+                verbose=0,
+            )
         keras.backend.clear_session()
     return time.perf_counter() - started
 
 
 if __name__ == "__main__":
-    print(f"{fit_seconds(int(sys.argv[1])):.3f}")
+    pipeline = sys.argv[2] if len(sys.argv) > 2 else "keras"
+    if pipeline not in PIPELINES:
+        sys.exit(f"pipeline must be one of {PIPELINES}, not {pipeline!r}")
+    print(f"{fit_seconds(int(sys.argv[1]), pipeline):.3f}")

@@ -5,8 +5,9 @@
 Runs on PostgreSQL + Redis (the distributed setup; the embedded SQLite default supports one
 worker). Each repetition alternates the order (1 then 2, then 2 then 1...) and uses a fresh
 database. Writes ``bench/results/worker_scaling.json`` with every run, the medians and the ratio
-median(2 workers) / median(1 worker). Target (issue 3): at most 0.6. It also measures the
-machine's own ceiling: the same ratio for bare Keras fits in two processes, no service at all.
+median(2 workers) / median(1 worker). Target (issue 3): at most 0.6. It also measures the same
+ratio for bare Keras fits in two processes, no service at all, fed by Keras's own input pipeline
+and by the worker's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import redis
 
+from bench.bare_fits import PIPELINES
 from bench.common import (
     REDIS_URL,
     arg_parser,
@@ -75,13 +77,16 @@ def measure(workers: int, trials: int, seed: int, log_root: Path) -> dict[str, A
     }
 
 
-def bare_parallel_ratio(fits: int = 10) -> dict[str, float]:
-    """This machine's ceiling: ``fits`` bare Keras fits in one process, then half of them in each
-    of two processes at once; the ratio of the fitting times (1.0 = no gain, 0.5 = perfect)."""
+def bare_parallel_ratio(pipeline: str, fits: int = 10) -> dict[str, float]:
+    """No service at all: ``fits`` bare Keras fits in one process, then half of them in each of
+    two processes at once, fed by ``pipeline`` (see ``bench.bare_fits``); the ratio of the
+    fitting times (1.0 = no gain, 0.5 = perfect)."""
 
     def launch(n: int) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-m", "bench.bare_fits", str(n)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-m", "bench.bare_fits", str(n), pipeline],
+            stdout=subprocess.PIPE,
+            text=True,
         )
 
     sequential = float(launch(fits).communicate()[0])
@@ -121,8 +126,11 @@ def main() -> None:
         for w in (1, 2)
     }
     ratio = medians[2] / medians[1]
-    ceilings = [bare_parallel_ratio() for _ in range(args.repeats)]
-    ceiling = statistics.median(c["ratio"] for c in ceilings)
+    bare = {
+        pipeline: [bare_parallel_ratio(pipeline) for _ in range(args.repeats)]
+        for pipeline in PIPELINES
+    }
+    bare_ratios = {p: statistics.median(c["ratio"] for c in runs) for p, runs in bare.items()}
     path = write_result(
         "worker_scaling",
         {
@@ -134,12 +142,12 @@ def main() -> None:
             "min_max_wall_s": spreads,
             "ratio_2_over_1": round(ratio, 3),
             "target_ratio": 0.6,
-            "bare_keras_two_processes": ceilings,
-            "bare_keras_two_processes_median_ratio": ceiling,
+            "bare_keras_two_processes": bare,
+            "bare_keras_two_processes_median_ratio": bare_ratios,
         },
     )
     print(
-        f"ratio 2/1 workers: {ratio:.3f} (target <= 0.6); bare Keras in 2 processes: {ceiling:.3f}"
+        f"ratio 2/1 workers: {ratio:.3f} (target <= 0.6); bare Keras in 2 processes: {bare_ratios}"
     )
     print(f"written to {path}")
 

@@ -79,6 +79,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_prefetch_multiplier": 1,
         # Counts tasks, i.e. trials: recycling frees TensorFlow's per-trial traced graphs.
         "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
+        "worker_proc_alive_timeout": settings.worker_process_start_timeout_s,
         "task_soft_time_limit": settings.trial_soft_time_limit_s,
         "task_time_limit": settings.trial_hard_time_limit_s,
         "worker_hijack_root_logger": False,

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         description="Recycle a worker process after this many tasks (trials, mostly): TensorFlow "
         "keeps ~5 MB of traced graphs per trial that only a fresh process frees.",
     )
+    worker_process_start_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="A new worker pool process (a replacement after recycling, too) that has not "
+        "reported ready after this is killed and replaced. It imports TensorFlow first (5-10 s "
+        "on 2 cores); Celery's default of 4 s would kill every replacement.",
+    )
     max_concurrent_trials_per_job: int = Field(
         default=4,
         ge=1,
@@ -82,7 +89,8 @@ class Settings(BaseSettings):
     tf_threads: int = Field(
         default=1,
         ge=0,
-        description="TensorFlow intra/inter-op threads per worker process (0 = TF default).",
+        description="TensorFlow intra/inter-op threads per worker process, and the size of "
+        "tf.data's pool for a trial's batches (0 = TF default).",
     )
     heartbeat_interval_s: float = Field(
         default=10.0, gt=0, description="How often a worker proves it still trains its trial."

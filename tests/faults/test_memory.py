@@ -12,7 +12,7 @@ import pytest
 from db.models import JobStatus
 from tests.faults.helpers import cluster, job, submit, trials, wait_final
 
-pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 RECYCLE_EVERY = 10
 
@@ -66,7 +66,7 @@ def test_worker_memory_after_100_trials_is_no_more_than_after_10(
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        final = wait_final(job_id, service, timeout=360)
+        final = wait_final(job_id, service, timeout=540)
         stop.set()
         sampler.join()
         assert final.status is JobStatus.SUCCEEDED, final.error

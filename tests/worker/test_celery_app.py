@@ -52,6 +52,9 @@ def test_tasks_are_registered_with_late_ack_and_reject_on_worker_lost() -> None:
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.worker_max_tasks_per_child == get_settings().worker_max_tasks_per_child
+    # A recycled pool process's replacement imports TensorFlow before it reports ready.
+    assert app.conf.worker_proc_alive_timeout == get_settings().worker_process_start_timeout_s
+    assert app.conf.worker_proc_alive_timeout >= 60
     assert "worker.tasks" in app.conf.include
 
 

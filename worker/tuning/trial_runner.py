@@ -27,7 +27,7 @@ from db.settings import get_settings
 from search_spaces.datasets import infer_direction
 from search_spaces.schema import JobSpec
 from worker.datasets import LoadedDataset
-from worker.tuning import recorder
+from worker.tuning import feeding, recorder
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +203,10 @@ def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
     try:
         initial_epoch, epochs, batch_size, resume_from = _fit_schedule(ctx, hp)
         for execution in range(spec.search.executions_per_trial):
+            seed = None
             if spec.search.seed is not None:
-                keras.utils.set_random_seed(spec.search.seed + trial_number * 100 + execution)
+                seed = spec.search.seed + trial_number * 100 + execution
+                keras.utils.set_random_seed(seed)
             model = ctx.hypermodel.build(hp)
             outcome.parameter_count = int(model.count_params())
             start_epoch = initial_epoch
@@ -212,13 +214,17 @@ def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                 start_epoch = _load_checkpoint(ctx, model, int(resume_from), initial_epoch, outcome)
             control = ControlCallback(run, execution)
             fit_started = time.perf_counter()
+            threads = get_settings().tf_threads
             model.fit(
-                ctx.data.x_train,
-                ctx.data.y_train,
-                validation_data=(ctx.data.x_val, ctx.data.y_val),
+                feeding.training_batches(
+                    ctx.data.x_train, ctx.data.y_train, batch_size, seed=seed, threads=threads
+                ),
+                validation_data=feeding.validation_batches(
+                    ctx.data.x_val, ctx.data.y_val, batch_size, threads=threads
+                ),
                 epochs=epochs,
                 initial_epoch=start_epoch,
-                batch_size=batch_size,
+                shuffle=False,  # the training batches reshuffle every epoch themselves
                 callbacks=_callbacks(ctx, hp, control),
                 verbose=0,
             )
