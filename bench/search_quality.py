@@ -268,10 +268,12 @@ def _fit_trial(context: dict[str, Any], trial: Any, prune: bool) -> tuple[str, f
     import keras
 
     from search_spaces.hyperparameters import hyperparameters_from_values
+    from worker.tuning import feeding
 
     spec, data = context["spec"], context["data"]
     hp = hyperparameters_from_values(spec, suggest_values(trial, context["space"]))
-    keras.utils.set_random_seed(spec.search.seed + trial.number * 100)
+    seed = spec.search.seed + trial.number * 100
+    keras.utils.set_random_seed(seed)
     model = context["hypermodel"].build(hp)
     stopping = spec.training.early_stopping
     epochs = _epoch_callback(trial, prune)
@@ -282,12 +284,12 @@ def _fit_trial(context: dict[str, Any], trial: Any, prune: bool) -> tuple[str, f
         min_delta=stopping.min_delta,
         restore_best_weights=stopping.restore_best_weights,
     )
+    batch_size = int(hp.get("batch_size"))
     model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
+        feeding.training_batches(data.x_train, data.y_train, batch_size, seed=seed, threads=1),
+        validation_data=feeding.validation_batches(data.x_val, data.y_val, batch_size, threads=1),
         epochs=int(hp.get("epochs")),
-        batch_size=int(hp.get("batch_size")),
+        shuffle=False,
         callbacks=[epochs, early],
         verbose=0,
     )
