@@ -1,4 +1,4 @@
-"""The batches a trial trains on: every row once per epoch, reshuffled, seeded, no tf.data threads."""
+"""The batches a trial trains on: every row once per epoch, reshuffled, seeded, no autotuning."""
 
 from __future__ import annotations
 
