@@ -7,8 +7,8 @@ worker). Each repetition alternates the order (1 then 2, then 2 then 1...) and u
 database; the timed job starts once every worker has trained a trial of a small warm-up job
 (a cluster that is already up). Writes ``bench/results/worker_scaling.json`` with every run, the
 medians, the ratio median(2 workers) / median(1 worker) and that ratio within each repetition.
-Target (issue 3): at most 0.6. It also measures the same ratio for bare Keras fits in two processes, no service at
-all, fed by Keras's own input pipeline and by the worker's.
+Target (issue 3): at most 0.6. It also measures the same ratio for bare Keras fits in two
+processes, no service at all, fed by Keras's own input pipeline and by the worker's.
 """
 
 from __future__ import annotations
