@@ -296,9 +296,19 @@ def demo(
 ) -> None:
     """Run the service on the embedded defaults, search an example, print the leaderboard."""
     from api.demo import example_spec, run_demo
+    from db.settings import get_settings
 
+    if get_settings().auth_mode == "keys" and not state.api_key:
+        err_console.print(
+            "[red]HPSEARCH_AUTH_MODE is keys, so the demo's API would refuse its own requests: "
+            "pass a key (hpsearch --api-key hps_... demo, or HPSEARCH_API_KEY) or run the demo "
+            "in open mode (unset HPSEARCH_AUTH_MODE).[/]"
+        )
+        raise typer.Exit(1)
     spec = _read_spec(spec_file) if spec_file else example_spec()
-    job = run_demo(spec, port=port, keep_running=keep_running, console=console)
+    job = run_demo(
+        spec, port=port, keep_running=keep_running, console=console, api_key=state.api_key
+    )
     if job["status"] != "succeeded":
         raise typer.Exit(1)
 

@@ -79,6 +79,9 @@ def quota(
     stored_bytes: Annotated[
         int | None, typer.Option(min=0, help="Bytes of datasets, models and checkpoints.")
     ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Drop the owner's overrides first (back to defaults).")
+    ] = False,
 ) -> None:
     """Show an owner's quotas and usage; the options override the service-wide defaults."""
     from api.quotas import Quotas
@@ -93,6 +96,7 @@ def quota(
                 active_jobs=active_jobs,
                 pending_trials=pending_trials,
                 stored_bytes=stored_bytes,
+                reset=reset,
             )
             limits, used = Quotas.of(row, get_settings()), usage(session, owner)
     except InvalidOwnerName as exc:

@@ -87,8 +87,10 @@ def run_demo(
     port: int | None = None,
     keep_running: bool = False,
     console: Console | None = None,
+    api_key: str | None = None,
 ) -> dict[str, Any]:
-    """Start API + worker, run ``spec`` to the end, report; returns the final job."""
+    """Start API + worker, run ``spec`` to the end, report; returns the final job. ``api_key``
+    is sent with every request (needed when ``HPSEARCH_AUTH_MODE`` is ``keys``)."""
     out = console or Console()
     settings = get_settings()
     settings.ensure_data_dir()
@@ -113,7 +115,7 @@ def run_demo(
                 child_process("worker", ["worker", "--concurrency", "1"], log_dir)
             ),
         }
-        client = stack.enter_context(ApiClient(url))
+        client = stack.enter_context(ApiClient(url, api_key=api_key))
         wait_until_healthy(client, processes, log_dir, timeout=120)
         out.print(f"API up at {url} (docs: {url}/docs); one worker process\n")
 

@@ -177,9 +177,13 @@ def set_quotas(
     active_jobs: int | None = None,
     pending_trials: int | None = None,
     stored_bytes: int | None = None,
+    reset: bool = False,
 ) -> Owner:
-    """Override some of ``owner``'s quotas (the others keep their values)."""
+    """Override some of ``owner``'s quotas (the others keep their values); ``reset`` first drops
+    every override, so the service-wide defaults apply to what is not given."""
     row = lock_owner(session, check_owner_name(owner))
+    if reset:
+        row.quota_active_jobs = row.quota_pending_trials = row.quota_stored_bytes = None
     if active_jobs is not None:
         row.quota_active_jobs = active_jobs
     if pending_trials is not None:

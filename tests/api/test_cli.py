@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from api import cli, cli_common, cli_datasets, cli_keys
 from api.client import ApiClient, ApiError
 from db.models import JobStatus, TrialStatus
+from db.settings import get_settings
 from tests.api.conftest import ClientFactory
 from tests.api.helpers import SPEC, insert_artifact, insert_job, insert_trial
 
@@ -136,6 +137,11 @@ def test_keys_whoami_and_datasets(wired_keys: TestClient, tmp_path: Path) -> Non
     assert wired_keys.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()[
         "active_jobs"
     ] == {"limit": 2, "used": 0}
+    quota = _invoke("keys", "quota", "alice", "--reset", "--stored-bytes", "1000")
+    assert quota.exit_code == 0, quota.output
+    me = wired_keys.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    assert me["active_jobs"]["limit"] == get_settings().quota_active_jobs != 2
+    assert me["stored_bytes"]["limit"] == 1000
 
     data = tmp_path / "people.csv"
     data.write_text("x,label\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -15,9 +16,17 @@ import search_spaces.keras_objects  # noqa: F401  (registers custom layers and s
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-def test_demo_runs_a_search_and_saves_the_best_model(tmp_path: Path) -> None:
+SCRIPT = Path(sys.executable).with_name("hpsearch")
+
+
+def _clean_env(**settings: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HPSEARCH_")}
-    script = Path(sys.executable).with_name("hpsearch")
+    return {**env, **settings}
+
+
+def test_demo_runs_a_search_and_saves_the_best_model(tmp_path: Path) -> None:
+    env = _clean_env()
+    script = SCRIPT
     result = subprocess.run(
         [str(script), "demo"],
         cwd=tmp_path,
@@ -37,3 +46,33 @@ def test_demo_runs_a_search_and_saves_the_best_model(tmp_path: Path) -> None:
     assert model.output_shape == (None, 10)  # digits: ten classes
     # the embedded default: a SQLite database in ./hpsearch-data, no servers
     assert (tmp_path / "hpsearch-data" / "hpsearch.db").exists()
+
+
+def test_demo_in_keys_mode_acts_as_the_given_keys_owner(tmp_path: Path) -> None:
+    env = _clean_env(HPSEARCH_AUTH_MODE="keys")
+
+    def hpsearch(*args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(SCRIPT), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    refused = hpsearch("demo")
+    assert refused.returncode == 1
+    assert "HPSEARCH_AUTH_MODE is keys" in refused.stderr
+    assert not (tmp_path / "hpsearch-data" / "hpsearch.db").exists()  # stopped before starting
+
+    assert hpsearch("migrate").returncode == 0
+    created = hpsearch("keys", "create", "alice")
+    assert created.returncode == 0, created.stderr
+    token = created.stdout.strip()
+    result = hpsearch("--api-key", token, "demo", timeout=280)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "succeeded" in result.stdout
+    with sqlite3.connect(tmp_path / "hpsearch-data" / "hpsearch.db") as db:
+        assert db.execute("SELECT owner, status FROM jobs").fetchall() == [("alice", "succeeded")]
