@@ -42,22 +42,19 @@ def fit_seconds(fits: int, pipeline: str = "keras", epochs: int = 8) -> float:
         )
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         if pipeline == "worker":
-            model.fit(
-                feeding.training_batches(x[:1400], y[:1400], 32, seed=None, threads=1),
-                validation_data=feeding.validation_batches(x[1400:], y[1400:], 32, threads=1),
-                epochs=epochs,
-                shuffle=False,
-                verbose=0,
-            )
+            inputs = {
+                "x": feeding.training_batches(x[:1400], y[:1400], 32, seed=None, threads=1),
+                "validation_data": feeding.validation_batches(x[1400:], y[1400:], 32, threads=1),
+                "shuffle": False,
+            }
         else:
-            model.fit(
-                x[:1400],
-                y[:1400],
-                validation_data=(x[1400:], y[1400:]),
-                epochs=epochs,
-                batch_size=32,
-                verbose=0,
-            )
+            inputs = {
+                "x": x[:1400],
+                "y": y[:1400],
+                "validation_data": (x[1400:], y[1400:]),
+                "batch_size": 32,
+            }
+        model.fit(**inputs, epochs=epochs, verbose=0)
         keras.backend.clear_session()
     return time.perf_counter() - started
 

@@ -71,8 +71,8 @@ class Settings(BaseSettings):
         default=120.0,
         gt=0,
         description="A new worker pool process (a replacement after recycling, too) that has not "
-        "reported ready after this is killed and replaced. It imports TensorFlow first (5-10 s "
-        "on 2 cores); Celery's default of 4 s would kill every replacement.",
+        "reported ready after this is killed and replaced. It imports TensorFlow first (3-6 s "
+        "measured on 2 cores, more under load); Celery's default of 4 s would kill every replacement.",
     )
     max_concurrent_trials_per_job: int = Field(
         default=4,

@@ -16,26 +16,24 @@ import search_spaces.keras_objects  # noqa: F401  (registers custom layers and s
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-SCRIPT = Path(sys.executable).with_name("hpsearch")
-
-
-def _clean_env(**settings: str) -> dict[str, str]:
+def _hpsearch(
+    cwd: Path, *args: str, timeout: int = 60, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``hpsearch`` in ``cwd`` with no HPSEARCH_ variable but ``settings``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HPSEARCH_")}
-    return {**env, **settings}
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("hpsearch")), *args],
+        cwd=cwd,
+        env={**env, **settings},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_demo_runs_a_search_and_saves_the_best_model(tmp_path: Path) -> None:
-    env = _clean_env()
-    script = SCRIPT
-    result = subprocess.run(
-        [str(script), "demo"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
-    )
+    result = _hpsearch(tmp_path, "demo", timeout=280)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "succeeded" in output
@@ -49,18 +47,8 @@ def test_demo_runs_a_search_and_saves_the_best_model(tmp_path: Path) -> None:
 
 
 def test_demo_in_keys_mode_acts_as_the_given_keys_owner(tmp_path: Path) -> None:
-    env = _clean_env(HPSEARCH_AUTH_MODE="keys")
-
     def hpsearch(*args: str, timeout: int = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(SCRIPT), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return _hpsearch(tmp_path, *args, timeout=timeout, HPSEARCH_AUTH_MODE="keys")
 
     refused = hpsearch("demo")
     assert refused.returncode == 1

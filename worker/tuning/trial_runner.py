@@ -202,6 +202,7 @@ def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
     best_value: float | None = None
     try:
         initial_epoch, epochs, batch_size, resume_from = _fit_schedule(ctx, hp)
+        threads = get_settings().tf_threads
         for execution in range(spec.search.executions_per_trial):
             seed = None
             if spec.search.seed is not None:
@@ -214,7 +215,6 @@ def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                 start_epoch = _load_checkpoint(ctx, model, int(resume_from), initial_epoch, outcome)
             control = ControlCallback(run, execution)
             fit_started = time.perf_counter()
-            threads = get_settings().tf_threads
             model.fit(
                 feeding.training_batches(
                     ctx.data.x_train, ctx.data.y_train, batch_size, seed=seed, threads=threads
