@@ -1,6 +1,6 @@
 """Who is calling: the API key's owner, or the open mode's single owner.
 
-Every route except the public ones (``PUBLIC_PATHS``) depends on ``authenticate``; the owner it
+Every route but ``/health`` and the OpenAPI document depends on ``authenticate``; the owner it
 returns scopes every query, so another owner's job or dataset is simply not found (404).
 """
 
@@ -15,15 +15,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SettingsDep
 from api.errors import AuthenticationError
-from db import owners
-from db.engine import session_scope
+from api.services import transaction
 from db.models import OPEN_MODE_OWNER
+from db.repositories import owners
 from db.settings import Settings
 
 log = logging.getLogger(__name__)
-
-#: routes that answer without a key (load balancers' health checks, the API's own description).
-PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -51,11 +48,11 @@ def authenticate(
             "an API key is required: send the header 'Authorization: Bearer <key>' "
             "(an administrator creates keys with `hpsearch keys create NAME`)"
         )
-    with session_scope(settings.resolved_database_url()) as session:
-        key = owners.verify_key(session, credentials.credentials)
-        if key is None:
-            raise AuthenticationError("invalid or revoked API key")
-        return Principal(owner=key.owner, key_id=key.id)
+    token = credentials.credentials
+    key = transaction(settings, "check an API key", lambda s: owners.verify_key(s, token))
+    if key is None:
+        raise AuthenticationError("invalid or revoked API key")
+    return Principal(owner=key.owner, key_id=key.id)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

@@ -118,12 +118,17 @@ def worker_command(concurrency: int, queue: str, loglevel: str) -> list[str]:
 def worker(
     concurrency: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     queue: Annotated[str | None, typer.Option(help="Queue (default: settings).")] = None,
-    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    loglevel: Annotated[
+        str | None, typer.Option(help="Celery log level (default: HPSEARCH_LOG_LEVEL).")
+    ] = None,
 ) -> None:
     """Run a Celery worker (replaces this process)."""
     from db.settings import get_settings
 
-    command = worker_command(concurrency, queue or get_settings().queue_name, loglevel)
+    settings = get_settings()
+    command = worker_command(
+        concurrency, queue or settings.queue_name, loglevel or settings.log_level
+    )
     sys.stdout.flush()
     os.execv(command[0], command)
 

@@ -27,7 +27,7 @@ def create(
     name: Annotated[str, typer.Argument(help="The owner the key acts as (created if new).")],
 ) -> None:
     """Create a key for owner NAME and print it (only its hash is stored: keep it now)."""
-    from db.owners import InvalidOwnerName, create_key
+    from db.repositories.owners import InvalidOwnerName, create_key
 
     try:
         with _session() as session:
@@ -45,7 +45,7 @@ def list_keys(
     owner: Annotated[str | None, typer.Option(help="Only this owner's keys.")] = None,
 ) -> None:
     """List keys (ids and owners; the secrets are not stored)."""
-    from db.owners import list_keys as query
+    from db.repositories.owners import list_keys as query
 
     with _session() as session:
         keys = query(session, owner)
@@ -59,7 +59,7 @@ def list_keys(
 @keys_app.command("revoke")
 def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
     """Revoke a key: requests with it get 401 from now on."""
-    from db.owners import revoke_key
+    from db.repositories.owners import revoke_key
 
     with _session() as session:
         revoked = revoke_key(session, key_id)
@@ -85,7 +85,7 @@ def quota(
 ) -> None:
     """Show an owner's quotas and usage; the options override the service-wide defaults."""
     from api.quotas import Quotas
-    from db.owners import InvalidOwnerName, set_quotas, usage
+    from db.repositories.owners import InvalidOwnerName, set_quotas, usage
     from db.settings import get_settings
 
     try:

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from db.transient import DatabaseUnavailableError
+
 log = logging.getLogger(__name__)
 
 
@@ -62,10 +64,6 @@ class BrokerUnavailableError(ApiError):
     """The message broker could not be reached in time."""
 
 
-class DatabaseUnavailableError(ApiError):
-    """The database could not be reached."""
-
-
 class PredictionTimeoutError(ApiError):
     """The prediction process did not answer in time."""
 
@@ -108,6 +106,9 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     (PredictionFailedError, 500, "prediction_failed"),
     (ApiError, 500, "internal_error"),
 ]
+
+#: Retry-After of a 503 for an unreachable database: a restart or a failover takes seconds.
+DATABASE_RETRY_AFTER_S = "5"
 
 #: pydantic's discriminated-union tags in a loc: the spec's param kinds, never field names.
 UNION_TAGS = frozenset({"fixed", "choice", "int", "float"})
@@ -193,12 +194,12 @@ async def _api_error_handler(_: Request, exc: Exception) -> JSONResponse:
                 ]
             elif isinstance(exc, ApiError):
                 detail = exc.detail
-            else:  # a database driver error: do not leak its text
+            else:  # the database stayed away past the retry budget: do not leak the driver's text
                 log.warning("database unavailable: %s", exc)
                 detail = "the database is unreachable; try again later"
             if isinstance(exc, ApiError):
                 return error_response(status, code, detail, exc.headers, exc.extra)
-            return error_response(status, code, detail)
+            return error_response(status, code, detail, {"Retry-After": DATABASE_RETRY_AFTER_S})
     raise exc  # pragma: no cover  (only registered for the classes of the table)
 
 

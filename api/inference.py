@@ -167,6 +167,10 @@ def _child_predict(
 # --- the parent's handle on the child -----------------------------------------------------------
 
 
+#: seconds the app's shutdown waits for the prediction process to exit before killing it.
+SHUTDOWN_WAIT_S = 5.0
+
+
 class Predictor:
     """Runs predictions in one lazily spawned process; restarts it after a crash or timeout."""
 
@@ -185,15 +189,23 @@ class Predictor:
                 )
             return self._executor
 
-    def _discard(self, kill: bool) -> None:
+    def _discard(self, kill: bool, wait_s: float = 0.0) -> None:
+        """Drop the child process: killed at once (a stuck prediction), else asked to stop and
+        waited for up to ``wait_s`` seconds before it is killed."""
         with self._lock:
             executor, self._executor = self._executor, None
         if executor is None:
             return
+        processes = list(getattr(executor, "_processes", {}).values())
         if kill:  # a stuck prediction: nothing else frees the process
-            for process in list(getattr(executor, "_processes", {}).values()):
+            for process in processes:
                 process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(wait_s)
+            if process.is_alive():
+                process.kill()
+                process.join(5)
 
     def _call(self, sha256: str, content: bytes | None, x: np.ndarray, mc_samples: int) -> Any:
         future = self._pool().submit(_child_predict, sha256, content, x, mc_samples)
@@ -225,5 +237,6 @@ class Predictor:
         return result
 
     def shutdown(self) -> None:
-        """Stop the child process (app shutdown)."""
-        self._discard(kill=False)
+        """Stop the child process (app shutdown) and wait for it: nothing may outlive the API,
+        neither the child nor the resource tracker it keeps alive."""
+        self._discard(kill=False, wait_s=SHUTDOWN_WAIT_S)

@@ -17,8 +17,9 @@ from api.errors import install_error_handlers
 from api.inference import Predictor
 from api.middleware import BodySizeLimitMiddleware
 from api.queue import JobQueue
-from api.routes import catalogue, datasets, jobs, models, trials
-from api.services import API_PREFIX, service_version
+from api.routes import datasets, jobs, models, service, trials
+from api.services import API_PREFIX
+from api.services.account import service_version
 from db.migrate import upgrade
 from db.settings import Settings, get_settings
 from search_spaces.schema import JobSpec
@@ -45,6 +46,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured API application (default settings: the environment's ``HPSEARCH_*``)."""
     settings = settings or get_settings()
+    settings.apply_log_level()
     app = FastAPI(
         title="hpsearch",
         version=service_version(),
@@ -63,11 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_request_bytes,
         path_limits={API_PREFIX + datasets.UPLOAD_PATH: settings.max_upload_bytes},
     )
-    # Every route of these routers needs a key; catalogue's routes declare their own needs.
+    # Every route of these routers needs a key; the service routes declare their own needs.
     keyed = [Depends(authenticate)]
     for module in (jobs, trials, models, datasets):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=keyed)
-    app.include_router(catalogue.router, prefix=API_PREFIX)
+    app.include_router(service.router, prefix=API_PREFIX)
     _document_spec_body(app)
     return app
 

@@ -1,7 +1,7 @@
 """Per-owner quotas: queued/running jobs, trials still to run, bytes stored.
 
 Checked inside the transaction that would pass them, under the owner's row lock
-(``db.owners.lock_owner``), so concurrent requests of one owner cannot overshoot together.
+(``db.repositories.owners.lock_owner``), so concurrent requests of one owner cannot overshoot together.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from api.errors import QuotaExceededError
-from db import owners
 from db.models import Owner
+from db.repositories import owners
 from db.settings import Settings
 
 

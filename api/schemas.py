@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
 
 from db.models import JobStatus, Trial, TrialStatus
-from search_spaces.schema import JobSpec
+from db.values import as_utc
 
 T = TypeVar("T")
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands timezone-aware columns back naive; they were written in UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-
-#: a job is submitted as its spec, nothing more.
-JobCreate = JobSpec
+#: SQLite hands timezone-aware columns back naive; they were written in UTC.
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 
 
 class Page(BaseModel, Generic[T]):

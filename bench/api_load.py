@@ -94,7 +94,7 @@ def simulated_search(spec_dict: dict[str, Any], trials: int, seed: int) -> tuple
 
     from search_spaces.hyperparameters import build_hyperparameters
     from search_spaces.schema import JobSpec
-    from worker.tuning.oracle import NEVER_STOP, TUNER_ID, RandomOracle
+    from worker.training.oracle import NEVER_STOP, RandomOracle
 
     spec = JobSpec.model_validate(spec_dict)
     oracle = RandomOracle(
@@ -109,7 +109,7 @@ def simulated_search(spec_dict: dict[str, Any], trials: int, seed: int) -> tuple
     rng = random.Random(seed)
     done = []
     for _ in range(trials):
-        trial = oracle.create_trial(TUNER_ID)
+        trial = oracle.create_trial(f"trial-{len(done)}")
         oracle.update_trial(trial.trial_id, {spec.objective: rng.uniform(0.80, 0.985)}, step=5)
         trial.status = "COMPLETED"
         oracle.end_trial(trial)

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.bare_fits N [keras|worker]
 
 ``keras`` (the default) fits on the NumPy arrays, Keras's own input pipeline; ``worker`` feeds
-the batches the way the service's worker does (``worker.tuning.feeding``). Used by
+the batches the way the service's worker does (``worker.training.feeding``). Used by
 ``worker_scaling`` to measure how much two TensorFlow processes slow each other down with no
 service around them, with either input pipeline.
 """
@@ -26,7 +26,7 @@ def fit_seconds(fits: int, pipeline: str = "keras", epochs: int = 8) -> float:
     import keras
     from sklearn.datasets import load_digits
 
-    from worker.tuning import feeding
+    from worker.training import feeding
 
     x, y = load_digits(return_X_y=True)
     x = x.astype("float32") / 16

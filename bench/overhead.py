@@ -67,7 +67,7 @@ def bare_keras_tuner(spec_dict: dict[str, Any], workdir: Path) -> dict[str, Any]
     from search_spaces.builder import SpecHyperModel
     from search_spaces.hyperparameters import build_hyperparameters
     from search_spaces.schema import JobSpec
-    from worker.datasets import load_dataset
+    from worker.training.datasets import load_dataset
 
     started = time.perf_counter()
     spec = JobSpec.model_validate(spec_dict)

@@ -15,7 +15,7 @@ Pima diabetes (uploaded through the API from ``--data-dir``'s ``diabetes.csv``, 
 * Optuna's TPE sampler, without and with its median pruner, trains the same Keras models in a
   fresh process: the project's spec -> Keras Tuner hyperparameters conversion and
   ``SpecHyperModel`` build them from the values Optuna suggests, on the rows and split of
-  ``worker.datasets.load_dataset``, with the worker's epochs, batch size, early stopping, weight
+  ``worker.training.datasets.load_dataset``, with the worker's epochs, batch size, early stopping, weight
   seeds and score (the best validation accuracy over the trial's epochs).
 
 Budgets are prefixes of the largest one: the first N trials; for Hyperband the trials whose
@@ -268,7 +268,7 @@ def _fit_trial(context: dict[str, Any], trial: Any, prune: bool) -> tuple[str, f
     import keras
 
     from search_spaces.hyperparameters import hyperparameters_from_values
-    from worker.tuning import feeding
+    from worker.training import feeding
 
     spec, data = context["spec"], context["data"]
     hp = hyperparameters_from_values(spec, suggest_values(trial, context["space"]))
@@ -305,8 +305,8 @@ def _study_context(spec_json: dict[str, Any], data_dir: str) -> dict[str, Any]:
     os.environ["HPSEARCH_DATA_DIR"] = data_dir  # where the service stored the upload
     from search_spaces.builder import SpecHyperModel
     from search_spaces.hyperparameters import build_hyperparameters
-    from worker.datasets import load_dataset
     from worker.specs import parse_spec
+    from worker.training.datasets import load_dataset
 
     spec = parse_spec(spec_json)
     data = load_dataset(spec.dataset)

@@ -1,14 +1,20 @@
-"""Engine and session scope. One engine per process and URL; SQLite tuned for the embedded default."""
+"""Engine and session scope. One engine per process and URL; SQLite tuned for the embedded default.
+
+On PostgreSQL every session bounds its locks: a statement waits at most ``db_lock_timeout_s`` for a
+lock (then fails with a transient error, and its unit of work is run again), and a session that
+keeps a transaction open without sending anything for ``db_idle_in_transaction_timeout_s`` (a
+frozen or dead worker holding a job's lock) is cut off by the server, which releases its locks.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.settings import get_settings
+from db.settings import Settings, get_settings
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -22,6 +28,16 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+
+def _postgres_options(settings: Settings) -> dict[str, object]:
+    lock_ms = round(settings.db_lock_timeout_s * 1000)
+    idle_ms = round(settings.db_idle_in_transaction_timeout_s * 1000)
+    return {
+        # a host that drops packets must fail fast (a transient error), not hang a request.
+        "connect_timeout": 5,
+        "options": f"-c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout={idle_ms}",
+    }
 
 
 _engines: dict[str, Engine] = {}
@@ -38,8 +54,7 @@ def get_engine(url: str | None = None) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
             _tune_sqlite(engine)
         else:
-            # connect_timeout: a host that drops packets must fail fast (a 503), not hang a request.
-            connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+            connect_args = _postgres_options(settings) if url.startswith("postgresql") else {}
             engine = create_engine(
                 url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args
             )
@@ -63,6 +78,12 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def ping(url: str | None = None) -> None:
+    """Raise if the database cannot answer ``SELECT 1``."""
+    with session_scope(url) as session:
+        session.execute(text("SELECT 1"))
 
 
 def reset_engines(close: bool = True) -> None:

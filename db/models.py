@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import enum
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -24,13 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
+from db.values import new_id, utcnow
+from search_spaces.direction import Direction
 
 
 class Base(DeclarativeBase):
@@ -65,10 +59,22 @@ class TrialStatus(enum.StrEnum):
         """Waiting or running: the trial still counts against its job's concurrency cap."""
         return self in (TrialStatus.WAITING, TrialStatus.RUNNING)
 
+    @property
+    def informs_search(self) -> bool:
+        """Completed, diverged or failed: a verdict the search algorithm learns from (a
+        cancelled trial has none)."""
+        return self in (TrialStatus.COMPLETED, TrialStatus.DIVERGED, TrialStatus.FAILED)
 
-def _enum(cls: type[enum.Enum]) -> Enum:
+
+def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
     # Store the lowercase values, as plain strings (no native PG enum: easier migrations).
-    return Enum(cls, values_callable=lambda e: [m.value for m in e], native_enum=False, length=16)
+    return Enum(
+        cls,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        length=length,
+        create_constraint=False,
+    )
 
 
 #: the owner of everything created in the open (no API key) mode, and of rows older than owners.
@@ -118,7 +124,7 @@ class Job(Base):
     algorithm: Mapped[str] = mapped_column(String(16))
     dataset: Mapped[str] = mapped_column(String(100))
     objective: Mapped[str] = mapped_column(String(64))
-    direction: Mapped[str] = mapped_column(String(3))  # "min" | "max"
+    direction: Mapped[Direction] = mapped_column(_enum(Direction, length=3))
     max_trials: Mapped[int] = mapped_column(Integer)
     trials_completed: Mapped[int] = mapped_column(Integer, default=0)
     trials_failed: Mapped[int] = mapped_column(Integer, default=0)
@@ -178,6 +184,9 @@ class Trial(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: the claiming worker, ``host:main_pid:child_pid``; its lease is ``heartbeat_at``.
     worker: Mapped[str | None] = mapped_column(String(200))
+    #: a fresh token per claim: every write of that attempt is conditional on it (null when the
+    #: trial is not running).
+    lease: Mapped[str | None] = mapped_column(String(32))
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: when its run-trial message was last sent (the reaper re-sends lost ones).
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -284,3 +293,13 @@ class UploadedDataset(Base):
     created_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )
+
+
+class ServiceMarker(Base):
+    """A named moment every process of the service must know of, e.g. ``database_recovered``:
+    when a worker last saw the database come back after an outage."""
+
+    __tablename__ = "service_markers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

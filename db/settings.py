@@ -13,14 +13,18 @@ died (the reaper re-sends it after ``stale_after_s``).
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from search_spaces.limits import MAX_ROWS
+
+#: the loggers of the service's own packages.
+SERVICE_LOGGERS = ("api", "db", "search_spaces", "worker")
 
 
 class Settings(BaseSettings):
@@ -83,8 +87,9 @@ class Settings(BaseSettings):
     max_trial_attempts: int = Field(
         default=3,
         ge=1,
-        description="A trial whose worker died this many times (a poison trial) is marked failed "
-        "and the job goes on.",
+        description="A trial whose worker was lost this many times (a poison trial: its pool "
+        "process exited, or it stopped renewing its lease while the database was up) is marked "
+        "failed and the job goes on. A database outage never counts.",
     )
     tf_threads: int = Field(
         default=1,
@@ -98,14 +103,44 @@ class Settings(BaseSettings):
     stale_after_s: float = Field(
         default=120.0,
         gt=0,
-        description="A running trial whose heartbeat is older than this goes back to the queue "
-        "(its worker died); a waiting trial whose message is older than this is sent again.",
+        description="A running trial whose lease (heartbeat) is older than this goes back to the "
+        "queue (its worker was lost), except within this long of the database coming back after "
+        "an outage; a waiting trial whose message is older than this is sent again.",
     )
     reaper_interval_s: float = Field(
         default=15.0,
         gt=0,
         description="How often each worker's main process looks for stale trials, lost messages "
         "and cancelled jobs to settle.",
+    )
+    db_retry_budget_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long a worker keeps retrying a database step that failed for a "
+        "transient reason (connection refused or dropped, server starting up or shutting down, "
+        "deadlock, serialization failure, lock timeout), with exponential backoff capped at 2 s. "
+        "A trial pauses meanwhile and goes on when the database is back; past this, it is handed "
+        "back to the queue without counting an attempt, and a dispatch is re-sent by the reaper.",
+    )
+    api_db_retry_budget_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long an API request retries a transient database error before it "
+        "answers 503 with Retry-After.",
+    )
+    db_lock_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="PostgreSQL lock_timeout: the longest a statement waits for a row lock (a "
+        "job's, held while its next trials are chosen) before its step is retried.",
+    )
+    db_idle_in_transaction_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="PostgreSQL idle_in_transaction_session_timeout: a session that holds a "
+        "transaction open without a statement for this long (a frozen or dead worker holding a "
+        "job's lock) is cut off and its locks released. Must exceed the longest step of a search "
+        "algorithm run under a job's lock (Bayesian proposals: seconds).",
     )
     broker_connect_timeout_s: float = Field(
         default=3.0, gt=0, description="How long a submission waits for the broker before a 503."
@@ -169,7 +204,16 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(
         default=True, description="The API applies pending migrations when it starts."
     )
-    log_level: str = Field(default="INFO", description="Python log level of the service.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO",
+        description="Log level of the service's own loggers (API, workers, reaper), and the "
+        "default of `hpsearch worker --loglevel`.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _time_limits_nest(self) -> Settings:
@@ -203,6 +247,13 @@ class Settings(BaseSettings):
     @property
     def is_embedded_broker(self) -> bool:
         return self.resolved_broker_url().startswith("sqla+")
+
+    def apply_log_level(self) -> None:
+        """Set ``log_level`` on the service's loggers (and log to stderr if nothing else does)."""
+        if not logging.getLogger().handlers:
+            logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for name in SERVICE_LOGGERS:
+            logging.getLogger(name).setLevel(self.log_level)
 
     def ensure_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """The catalogue of built-in datasets: pure metadata (shapes, task), no loading and no I/O.
 
-Loading lives in ``worker/datasets.py``; the API uses this catalogue to validate specs and to
+Loading lives in ``worker/training/datasets.py``; the API uses this catalogue to validate specs and to
 bound the size of the models a spec allows without importing TensorFlow.
 """
 
@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+from search_spaces.direction import Direction
 
 
 class Task(enum.StrEnum):
     BINARY = "binary"
     MULTICLASS = "multiclass"
     REGRESSION = "regression"
+
+
+def keras_cache_dir() -> Path:
+    """Where Keras's loaders keep downloaded datasets (``$KERAS_HOME`` or ``~/.keras``)."""
+    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(base) / "datasets"
 
 
 #: a spec names an uploaded dataset ``upload:<id>``.
@@ -109,6 +119,6 @@ def default_objective(task: Task) -> str:
     return "val_loss" if task is Task.REGRESSION else "val_accuracy"
 
 
-def infer_direction(objective: str) -> str:
+def infer_direction(objective: str) -> Direction:
     """``max`` for accuracy-like metrics, ``min`` for losses and errors."""
-    return "max" if objective.removeprefix("val_") in ("accuracy", "auc") else "min"
+    return Direction.of_objective(objective)

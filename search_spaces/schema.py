@@ -2,7 +2,8 @@
 
 Every technique of the catalogue can be fixed (a bare value) or searched (``choice``, ``int`` or
 ``float`` ranges, see ``params.py``). Unknown fields are rejected. Hard limits live in
-``limits.py``; a spec that breaks one fails validation with the field and the limit named.
+``limits.py``; a spec that breaks one fails validation with the field and the limit named. The
+words a spec uses are in ``vocabulary.py``; its ``dataset`` section in ``dataset_spec.py``.
 """
 
 from __future__ import annotations
@@ -12,23 +13,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     Field,
-    PrivateAttr,
     SerializerFunctionWrapHandler,
-    ValidationInfo,
     model_serializer,
     model_validator,
 )
 
 from search_spaces import limits
+from search_spaces.dataset_spec import DatasetSpec
 from search_spaces.datasets import (
-    BUILTIN_DATASETS,
-    UPLOAD_PREFIX,
-    DatasetInfo,
     Task,
     default_objective,
     infer_direction,
     objective_names,
 )
+from search_spaces.direction import Direction
 from search_spaces.errors import SpecError
 from search_spaces.params import (
     AnyParam,
@@ -40,135 +38,34 @@ from search_spaces.params import (
     is_fixed,
     upper_bound,
 )
+from search_spaces.vocabulary import (
+    Activation,
+    Algorithm,
+    BatchNormPlacement,
+    BatchSize,
+    Beta,
+    Clipping,
+    Depth,
+    DropoutKind,
+    Epochs,
+    Initializer,
+    LearningRate,
+    NonNegative,
+    OptimizerName,
+    Patience,
+    PenaltyFactor,
+    PerLayer,
+    Positive,
+    Rate,
+    RegressionLoss,
+    Regularizer,
+    ScheduleKind,
+    Seed,
+    UnitInterval,
+    Units,
+)
 
-Activation = Literal[
-    "relu",
-    "leaky_relu",
-    "prelu",
-    "rrelu",
-    "elu",
-    "selu",
-    "gelu",
-    "swish",
-    "tanh",
-    "sigmoid",
-    "linear",
-]
-Initializer = Literal[
-    "auto",
-    "glorot_uniform",
-    "glorot_normal",
-    "he_uniform",
-    "he_normal",
-    "lecun_uniform",
-    "lecun_normal",
-    "variance_scaling",
-    "zeros",
-    "ones",
-    "random_normal",
-]
-BatchNormPlacement = Literal["none", "before", "after", "before_dense"]
-SplitMethod = Literal["stratified", "last"]
-DropoutKind = Literal["dropout", "alpha_dropout"]
-Regularizer = Literal["none", "l1", "l2", "l1_l2"]
-OptimizerName = Literal[
-    "sgd",
-    "momentum",
-    "nesterov",
-    "adagrad",
-    "adadelta",
-    "rmsprop",
-    "adam",
-    "adamw",
-    "nadam",
-    "adamax",
-    "ftrl",
-]
-Clipping = Literal["none", "clipvalue", "clipnorm", "global_clipnorm"]
-ScheduleKind = Literal["constant", "power", "exponential", "piecewise", "plateau", "one_cycle"]
-RegressionLoss = Literal["mse", "mae", "huber"]
-Algorithm = Literal["random", "bayesian", "hyperband", "grid"]
-PerLayer = Literal["units", "activation", "kernel_initializer", "batch_norm", "dropout"]
-
-Units = Annotated[int, Field(ge=1, le=limits.MAX_UNITS)]
-Depth = Annotated[int, Field(ge=1, le=limits.MAX_LAYERS)]
-Epochs = Annotated[int, Field(ge=1, le=limits.MAX_EPOCHS)]
-BatchSize = Annotated[int, Field(ge=1, le=limits.MAX_BATCH_SIZE)]
-Rate = Annotated[float, Field(ge=0.0, le=0.9)]
-UnitInterval = Annotated[float, Field(ge=0.0, le=1.0)]
-Beta = Annotated[float, Field(ge=0.0, lt=1.0)]
-LearningRate = Annotated[float, Field(gt=0.0, le=10.0)]
-PenaltyFactor = Annotated[float, Field(ge=0.0, le=1.0)]
-Positive = Annotated[float, Field(gt=0.0, le=1e6)]
-NonNegative = Annotated[float, Field(ge=0.0, le=1e6)]
-Patience = Annotated[int, Field(ge=0, le=limits.MAX_EPOCHS)]
-Seed = Annotated[int, Field(ge=0, le=limits.MAX_SEED)]
-
-
-class DatasetSpec(StrictModel):
-    """Which data to train on and how to split it.
-
-    ``name`` is a built-in dataset or ``upload:<id>`` of an uploaded one. Uploads live in the
-    database, so this pure layer cannot look them up: whoever validates a spec naming one passes
-    a resolver in the validation context, ``JobSpec.model_validate(data, context={"datasets":
-    resolve})`` where ``resolve(name)`` returns its ``DatasetInfo`` or ``None`` (a mapping works
-    too). Without one, an upload name is refused.
-    """
-
-    name: str = Field(
-        max_length=100,
-        description="A built-in dataset, or upload:<id> of an uploaded one "
-        "(GET /api/v1/datasets lists both).",
-    )
-    validation_split: float = Field(default=0.2, ge=0.05, le=0.5)
-    split: SplitMethod = Field(
-        default="stratified",
-        description="'stratified': a seeded sample, stratified by class; 'last': the last rows "
-        "in the dataset's order, as Keras's fit(validation_split=...) takes them "
-        "(max_rows then keeps the first rows).",
-    )
-    split_seed: Seed = 0
-    max_rows: int | None = Field(
-        default=None,
-        ge=10,
-        le=limits.MAX_ROWS,
-        description="Use a seeded sample of this many rows.",
-    )
-    _info: DatasetInfo | None = PrivateAttr(default=None)
-
-    @model_validator(mode="after")
-    def _known(self, validation: ValidationInfo) -> DatasetSpec:
-        if self.name in BUILTIN_DATASETS:
-            self._info = BUILTIN_DATASETS[self.name]
-            return self
-        if not self.name.startswith(UPLOAD_PREFIX):
-            known = ", ".join(sorted(BUILTIN_DATASETS))
-            raise SpecError(
-                "dataset.name",
-                f"unknown dataset {self.name!r}; known: {known}, or {UPLOAD_PREFIX}<id> of an "
-                "uploaded dataset",
-            )
-        datasets = (validation.context or {}).get("datasets")
-        if datasets is None:
-            raise SpecError(
-                "dataset.name",
-                f"{self.name!r} names an uploaded dataset; only the service can resolve it",
-            )
-        found = datasets(self.name) if callable(datasets) else datasets.get(self.name)
-        if found is None:
-            raise SpecError("dataset.name", f"no uploaded dataset {self.name!r}")
-        self._info = found
-        return self
-
-    @property
-    def info(self) -> DatasetInfo:
-        assert self._info is not None  # set by the validator, always
-        return self._info
-
-    @property
-    def training_rows(self) -> int:
-        rows = min(self.info.rows, self.max_rows or self.info.rows)
-        return rows - max(1, round(rows * self.validation_split))
+__all__ = ["DatasetSpec", "JobSpec"]
 
 
 class InputSpec(StrictModel):
@@ -405,8 +302,11 @@ class JobSpec(StrictModel):
         return self.search.objective or default_objective(self.task)
 
     @property
-    def direction(self) -> str:
-        return self.search.direction or infer_direction(self.objective)
+    def direction(self) -> Direction:
+        """Which way the objective improves (the search's own, else the objective's)."""
+        if self.search.direction is not None:
+            return Direction(self.search.direction)
+        return infer_direction(self.objective)
 
     @property
     def early_stopping_monitor(self) -> str:

@@ -109,3 +109,29 @@ def test_0004_gives_existing_rows_to_the_open_mode_owner(database_url: str) -> N
         assert conn.execute(text("SELECT id FROM jobs")).scalar_one() == "j1"
     upgrade(database_url)
     engine.dispose()
+
+
+def test_0005_adds_trial_leases_and_service_markers_keeping_trials(database_url: str) -> None:
+    downgrade(database_url, "0004")
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        _insert_job(conn, "running")
+        conn.execute(
+            text(
+                "INSERT INTO trials (job_id, number, status, hyperparameters, epochs_run, "
+                "attempts, worker, release_requested) "
+                "VALUES ('j1', 0, 'running', '{}', 1, 1, 'h:1:2', false)"
+            )
+        )
+    upgrade(database_url)
+    assert "service_markers" in inspect(engine).get_table_names()
+    with engine.begin() as conn:  # a trial running across the upgrade has no lease: the
+        row = conn.execute(text("SELECT lease, worker FROM trials")).one()  # reaper takes it
+        assert (row.lease, row.worker) == (None, "h:1:2")
+    downgrade(database_url, "0004")
+    assert "service_markers" not in inspect(engine).get_table_names()
+    assert "lease" not in {c["name"] for c in inspect(engine).get_columns("trials")}
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT number FROM trials")).scalar_one() == 0
+    upgrade(database_url)
+    engine.dispose()

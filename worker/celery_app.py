@@ -12,7 +12,6 @@ the queue at their next epoch, so another worker takes them at once.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from celery import Celery
@@ -24,6 +23,7 @@ from db.settings import get_settings
 
 log = logging.getLogger(__name__)
 
+get_settings().apply_log_level()
 app = Celery("hpsearch")
 app.conf.update(celery_config(get_settings()))
 if get_settings().is_embedded_broker:
@@ -31,21 +31,8 @@ if get_settings().is_embedded_broker:
 app.conf.include = ["worker.tasks"]
 
 _reaper: Any = None
-
-
-def configure_tensorflow(threads: int) -> None:
-    """Import TensorFlow and set its intra/inter-op thread pools (0 keeps TF's default)."""
-    # TensorFlow's C++ start-up chatter (oneDNN, CPU features) is noise in a worker's log.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    if threads <= 0:
-        return
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # the TF runtime was already initialised in this process
-        log.warning("TensorFlow already initialised; thread settings left as they are")
+#: seconds a warm shutdown retries handing its running trials back.
+SHUTDOWN_RETRY_BUDGET_S = 3.0
 
 
 @worker_process_init.connect
@@ -53,6 +40,8 @@ def _init_worker_process(**_: Any) -> None:
     """In each forked child: no DB sockets shared with the parent, TF loaded and tuned here."""
     # close=False: the parent's pooled connections stay usable by the parent (its reaper).
     reset_engines(close=False)
+    from worker.training.threads import configure_tensorflow
+
     configure_tensorflow(get_settings().tf_threads)
 
 
@@ -69,14 +58,18 @@ def _start_reaper(**_: Any) -> None:
 def _release_running_trials(**_: Any) -> None:
     """Warm shutdown: this worker's running trials stop at their next epoch and go back to the
     queue (not counted as an attempt), instead of the shutdown waiting for them to finish."""
+    from db.repositories.trials import request_release
+    from db.transient import retry_budget
     from worker.reaper import worker_prefix
-    from worker.tuning.recorder import request_release
 
     if _reaper is not None:
         _reaper.stop()
     try:
-        asked = request_release(worker_prefix())
+        # A shutdown must not wait for a database that is away: the lease then expires and
+        # the reaper takes the trials back.
+        with retry_budget(SHUTDOWN_RETRY_BUDGET_S):
+            asked = request_release(worker_prefix())
         if asked:
             log.warning("shutting down: %d running trial(s) handed back to the queue", asked)
-    except Exception:  # the DB is down: the heartbeat lease expires and the reaper re-queues
-        log.exception("could not hand back the running trials")
+    except Exception as error:
+        log.warning("could not hand back the running trials: %s", error)

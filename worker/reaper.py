@@ -2,16 +2,21 @@
 TensorFlow) that repairs what crashes and lost messages leave behind, every
 ``reaper_interval_s``:
 
-(a) RUNNING trials whose heartbeat is older than ``stale_after_s`` (their worker died: kill -9,
-    out of memory, a lost machine), or whose pool process is one of ours and gone, go back to
-    WAITING and their run-trial message is sent again;
-(b) WAITING trials whose message was sent more than ``stale_after_s`` ago are sent again (the
+(a) running trials whose worker is lost go back to waiting and are sent again: a pool process of
+    this worker that is gone (found at once), or a lease not renewed for ``stale_after_s`` (kill
+    -9, out of memory, a lost machine, a frozen process). The attempt counts;
+(b) waiting trials whose message was sent more than ``stale_after_s`` ago are sent again (the
     embedded SQLAlchemy broker has no redelivery: a message fetched by a process that died is
     invisible forever; a flushed Redis loses messages too);
 (c) jobs that are not final but have no active trial and no dispatch for ``stale_after_s`` get
-    a dispatch-job message again (a lost submission message);
+    a dispatch-job message again (a lost submission message, a dispatch that gave up);
 (d) cancelled jobs are settled at once: waiting trials cancelled, the job ended if no trial of
     it runs (a running one stops at its next epoch and ends the job).
+
+A database outage is not a worker's death: a reaper whose pass failed for a database reason
+writes, once the database is back, a ``database_recovered`` marker, and every reaper then leaves
+stale leases alone for one lease period (live workers renew theirs meanwhile). The queries skip
+rows another session holds (``SKIP LOCKED``), so a frozen holder of a job's lock stalls nothing.
 
 Every re-send is harmless if it turns out to be a duplicate: trials are claimed by a
 compare-and-set and dispatching is idempotent under the job lock.
@@ -24,18 +29,20 @@ import os
 import socket
 import threading
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
-
 from db.broker import DISPATCH_JOB_TASK, RUN_TRIAL_TASK, celery_config
-from db.engine import session_scope
-from db.models import Trial, TrialStatus
+from db.repositories import recovery
 from db.settings import get_settings
-from worker.tuning import recorder
+from db.transient import DatabaseUnavailableError, is_transient, retry_budget
+from db.values import utcnow
 
 log = logging.getLogger(__name__)
+
+#: seconds a reaper pass retries a transient database error before it gives up until the next.
+REAPER_RETRY_BUDGET_S = 5.0
 
 
 def worker_prefix(pid: int | None = None) -> str:
@@ -56,23 +63,17 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def dead_pool_processes() -> set[str]:
-    """Worker names of RUNNING trials held by pool processes of THIS worker that are gone."""
-    prefix = worker_prefix()
-    with session_scope() as session:
-        names = session.scalars(
-            select(Trial.worker).where(
-                Trial.status == TrialStatus.RUNNING, Trial.worker.startswith(prefix)
-            )
-        ).all()
-    dead = set()
-    for name in names:
+def dead_pool_processes() -> dict[str, str]:
+    """Worker names of running trials held by pool processes of THIS worker that are gone,
+    with the cause of the loss."""
+    dead = {}
+    for name in recovery.running_workers(worker_prefix()):
         try:
-            pid = int(str(name).rsplit(":", 1)[1])
+            pid = int(name.rsplit(":", 1)[1])
         except (IndexError, ValueError):
             continue
         if pid != os.getpid() and not _alive(pid):
-            dead.add(str(name))
+            dead[name] = f"its pool process {pid} on {socket.gethostname()} exited"
     return dead
 
 
@@ -82,19 +83,30 @@ class ReapReport:
     resent: list[int] = field(default_factory=list)
     dispatched: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    #: False while stale leases are left alone after a database outage.
+    leases_checked: bool = True
 
     def __bool__(self) -> bool:
         return bool(self.requeued or self.resent or self.dispatched or self.cancelled)
 
 
+def leases_trusted(stale_after_s: float) -> bool:
+    """Whether a stale lease now means a lost worker: not within one lease period of the
+    database's last recovery (a live worker may not have renewed its lease yet)."""
+    recovered = recovery.database_recovered_at()
+    return recovered is None or utcnow() - recovered > timedelta(seconds=stale_after_s)
+
+
 def reap_once(send: Any) -> ReapReport:
     """One pass; ``send(task_name, arg)`` sends a message."""
     stale = get_settings().stale_after_s
-    report = ReapReport()
-    report.cancelled = recorder.settle_cancelled_jobs()
-    report.requeued = recorder.requeue_abandoned_trials(stale, dead_pool_processes())
-    report.resent = recorder.resend_waiting_trials(stale)
-    report.dispatched = recorder.jobs_to_dispatch(stale)
+    report = ReapReport(leases_checked=leases_trusted(stale))
+    report.cancelled = [j for j in recovery.cancelled_jobs() if recovery.settle_cancelled_job(j)]
+    report.requeued = recovery.requeue_lost_trials(
+        stale, dead_pool_processes(), check_leases=report.leases_checked
+    )
+    report.resent = recovery.resend_waiting_trials(stale)
+    report.dispatched = recovery.jobs_to_dispatch(stale)
     for trial_id in [*report.requeued, *report.resent]:
         send(RUN_TRIAL_TASK, trial_id)
     for job_id in report.dispatched:
@@ -119,6 +131,8 @@ class Reaper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="hpsearch-reaper", daemon=True)
         self._client: Any = None
+        #: a pass failed for a database reason, and no pass has succeeded since.
+        self.database_away = False
 
     def _send(self, task: str, arg: Any) -> None:
         if self._client is None:
@@ -129,14 +143,26 @@ class Reaper:
             self._client.conf.update(celery_config(get_settings()))
         self._client.send_task(task, args=[arg])
 
+    def pass_once(self) -> ReapReport | None:
+        """One pass, keeping track of database outages; None if it failed."""
+        try:
+            if self.database_away:
+                recovery.note_database_recovered(utcnow())
+                log.warning("reaper: the database is back; leases get one period of grace")
+            self.database_away = False
+            return reap_once(self._send)
+        except Exception as error:  # the DB or the broker is down: try again next time
+            if isinstance(error, DatabaseUnavailableError) or is_transient(error):
+                self.database_away = True
+            log.warning("reaper pass failed: %r", error)
+            return None
+
     def _run(self) -> None:
-        while True:
-            try:
-                reap_once(self._send)
-            except Exception:  # the DB or the broker is down: try again next time
-                log.warning("reaper pass failed", exc_info=True)
-            if self._stop.wait(self.interval_s):
-                return
+        with retry_budget(min(REAPER_RETRY_BUDGET_S, self.interval_s)):
+            while True:
+                self.pass_once()
+                if self._stop.wait(self.interval_s):
+                    return
 
     def start(self) -> Reaper:
         self._thread.start()

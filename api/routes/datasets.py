@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
-from api import services
 from api.auth import PrincipalDep
 from api.deps import Offset, SettingsDep
 from api.schemas import DatasetDetail, DatasetPublic, Page, error_responses
+from api.services import API_PREFIX
+from api.services import datasets as services
 from search_spaces.datasets import Task
 from search_spaces.limits import MAX_NAME_LENGTH, NAME_PATTERN
 
@@ -75,7 +76,7 @@ def upload_dataset(
         target=target,
         task=task,
     )
-    response.headers["Location"] = f"{services.API_PREFIX}/datasets/{detail.id}"
+    response.headers["Location"] = f"{API_PREFIX}/datasets/{detail.id}"
     return detail
 
 

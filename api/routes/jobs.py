@@ -8,10 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from api import services
 from api.auth import PrincipalDep
 from api.deps import Offset, QueueDep, SettingsDep
 from api.schemas import JobPublic, JobSubmitted, Page, error_responses
+from api.services import jobs as services
 from db.models import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])

@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from api import services
 from api.auth import PrincipalDep
 from api.deps import PredictorDep, SettingsDep
 from api.schemas import PredictRequest, PredictResponse, error_responses
+from api.services import models as services
 
 router = APIRouter(prefix="/jobs/{job_id}", tags=["models"])
 

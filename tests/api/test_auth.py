@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from db import owners
 from db.engine import session_scope
 from db.models import ApiKey, JobStatus
+from db.repositories import owners
 from tests.api.conftest import ClientFactory
 from tests.api.helpers import SPEC, insert_artifact, insert_job, insert_trial
 

@@ -355,8 +355,8 @@ def test_jobs_on_uploads_are_validated_and_block_deletion(client: TestClient) ->
 
 
 def test_a_job_on_an_upload_deleted_after_validation_is_refused(client: TestClient) -> None:
-    from api import services
     from api.errors import InputValidationError
+    from api.services import jobs as services
     from db.models import OPEN_MODE_OWNER
     from db.settings import Settings
 

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from api.main import create_app
-from db import owners
 from db.engine import session_scope
+from db.repositories import owners
 from db.settings import Settings
 
 

@@ -8,11 +8,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api import services
 from api.errors import QuotaExceededError
-from db import owners
+from api.services import jobs as services
 from db.engine import session_scope
 from db.models import OPEN_MODE_OWNER, JobStatus, TrialStatus
+from db.repositories import owners
 from db.settings import Settings
 from tests.api.conftest import ClientFactory
 from tests.api.helpers import SPEC, insert_artifact, insert_job, insert_trial, job_count

@@ -142,6 +142,16 @@ class Service:
             os.killpg(proc.pid, sig)
         proc.wait(timeout=timeout)
 
+    def terminate(self, name: str, timeout: float = 60) -> float:
+        """SIGTERM to the process alone (as a supervisor stops a service); the seconds it took
+        to exit. Raises ``subprocess.TimeoutExpired`` if it does not."""
+        proc = self.processes[name]
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=timeout)
+        self.processes.pop(name)
+        return time.monotonic() - started
+
     def stop(self) -> None:
         for proc in self.processes.values():
             if proc.poll() is None:
@@ -152,6 +162,21 @@ class Service:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+
+
+def session_processes(session_id: int) -> list[str]:
+    """The processes still alive in a session (a process started with ``start_new_session``
+    leads one whose id is its pid; its orphans keep it): ``"pid command"`` each."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if int(fields[3]) == session_id and fields[0] != "Z":
+            alive.append(f"{stat.parent.name} {cmdline.decode(errors='replace')[:120]}")
+    return alive
 
 
 def service_env(tmp_path: Path, database_url: str | None, broker_url: str | None) -> dict[str, str]:

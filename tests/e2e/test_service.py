@@ -12,7 +12,13 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.e2e.service import Service, compose_auth_mode, compose_command, start_service
+from tests.e2e.service import (
+    Service,
+    compose_auth_mode,
+    compose_command,
+    session_processes,
+    start_service,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -110,8 +116,21 @@ def distributed_service(tmp_path: Path, postgres_url: str, redis_url: str) -> It
     service.stop()
 
 
+def _check_clean_stop(service: Service) -> None:
+    """SIGTERM, as a supervisor sends it: the idle worker exits within 10 s, the API within a
+    few, and neither leaves a process behind (the prediction process, resource trackers)."""
+    sessions = {name: proc.pid for name, proc in service.processes.items()}
+    worker_s = service.terminate("worker", timeout=30)
+    api_s = service.terminate("api", timeout=30)
+    assert worker_s < 10 and api_s < 10, (worker_s, api_s)
+    time.sleep(1)  # what the exited processes leave is re-parented by now
+    left = {name: session_processes(sid) for name, sid in sessions.items()}
+    assert left == {"api": [], "worker": []}, left
+
+
 def test_embedded_defaults_end_to_end(embedded_service: Service, tmp_path: Path) -> None:
     _run_and_check(embedded_service, tmp_path)
+    _check_clean_stop(embedded_service)
 
 
 @pytest.mark.integration
@@ -125,6 +144,7 @@ def test_postgres_and_redis_end_to_end(distributed_service: Service, tmp_path: P
     assert listed["total"] == 0
     # compose runs the API as several uvicorn processes: all of them serve, none is left behind.
     assert api_processes(distributed_service) == compose_api_workers()
+    _check_clean_stop(distributed_service)
 
 
 def compose_api_workers() -> int:

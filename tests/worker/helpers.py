@@ -86,22 +86,22 @@ def drive(job_id: str, worker: str = "test-worker") -> list[int]:
     first in first out, until nothing is left to send. Returns the trial ids in run order."""
     from collections import deque
 
-    from worker.scheduler import dispatch
-    from worker.search import run_trial
+    from worker.attempt import attempt_trial
+    from worker.dispatcher import dispatch
 
     queue = deque(dispatch(job_id))
     ran: list[int] = []
     while queue:
         trial_id = queue.popleft()
         ran.append(trial_id)
-        queue.extend(run_trial(trial_id, worker))
+        queue.extend(attempt_trial(trial_id, worker))
     return ran
 
 
 def store_upload(content: bytes, fmt: str, target: str | None = None, task: Any = None) -> str:
     """Upload a file through the API's service (parse, normalise, store); returns its
     ``upload:<id>``."""
-    from api.services import upload_dataset
+    from api.services.datasets import upload_dataset
     from db.models import OPEN_MODE_OWNER
     from db.settings import get_settings
 

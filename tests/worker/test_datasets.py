@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from search_spaces.schema import DatasetSpec
-from worker.datasets import DatasetUnavailableError, load_dataset
+from worker.training.datasets import DatasetUnavailableError, load_dataset
 
 
 def test_split_is_seeded_and_sizes_follow_the_spec() -> None:

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from worker.tuning.feeding import training_batches, validation_batches
+from worker.training.feeding import training_batches, validation_batches
 
 ROWS = 50
 

@@ -16,6 +16,8 @@ from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import Job, JobStatus, Trial, TrialCheckpoint, TrialStatus
+from db.repositories import recovery
+from db.repositories import trials as trial_store
 from db.settings import get_settings
 from tests.worker.helpers import (
     create_job,
@@ -26,9 +28,8 @@ from tests.worker.helpers import (
     get_trials,
     tiny_spec,
 )
-from worker.scheduler import dispatch
-from worker.search import run_trial
-from worker.tuning import recorder
+from worker.attempt import attempt_trial as run_trial
+from worker.dispatcher import dispatch
 
 
 def _check_finished_search(job_id: str, expected_trials: int) -> None:
@@ -261,14 +262,15 @@ def test_cancel_before_start(sqlite_url: str) -> None:
 
 def test_cancel_while_running(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     job_id = create_job(tiny_spec(max_trials=3))
-    original = recorder.record_epoch
+    original = trial_store.record_epoch
 
-    def cancel_after_first_epoch(*args: Any, **kwargs: Any) -> None:
-        original(*args, **kwargs)
+    def cancel_after_first_epoch(*args: Any, **kwargs: Any) -> bool:
+        recorded = original(*args, **kwargs)
         with session_scope() as session:
             session.get_one(Job, job_id).cancel_requested = True
+        return recorded
 
-    monkeypatch.setattr(recorder, "record_epoch", cancel_after_first_epoch)
+    monkeypatch.setattr(trial_store, "record_epoch", cancel_after_first_epoch)
     drive(job_id)  # all three were dispatched (cap 4): the last two messages find them cancelled
     job = get_job(job_id)
     first, *queued = get_trials(job_id)
@@ -288,7 +290,7 @@ def test_cancel_while_running(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) 
 def test_duplicate_delivery_does_nothing(sqlite_url: str) -> None:
     job_id = create_job(tiny_spec(max_trials=1))
     (trial_id,) = dispatch(job_id)
-    assert recorder.claim_trial(trial_id, "first-worker") is not None
+    assert trial_store.claim_trial(trial_id, "first-worker") is not None
     assert run_trial(trial_id, "second-worker") == []
     (trial,) = get_trials(job_id)
     assert trial.worker == "first-worker" and trial.attempts == 1
@@ -303,7 +305,7 @@ def test_two_workers_racing_for_one_message_run_it_once(sqlite_url: str) -> None
 
     def claim(n: int) -> None:
         barrier.wait()
-        results.append(recorder.claim_trial(trial_id, f"w{n}"))
+        results.append(trial_store.claim_trial(trial_id, f"w{n}"))
 
     threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
     for t in threads:
@@ -315,7 +317,7 @@ def test_two_workers_racing_for_one_message_run_it_once(sqlite_url: str) -> None
 
 
 class WorkerDied(BaseException):
-    """Stands for a killed worker process: escapes run_trial's error handling."""
+    """Stands for a killed worker process: escapes attempt_trial's error handling."""
 
 
 def _stale(trial_id: int) -> None:
@@ -328,19 +330,20 @@ def test_resume_after_a_crash(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("HPSEARCH_MAX_CONCURRENT_TRIALS_PER_JOB", "1")
     get_settings.cache_clear()
     job_id = create_job(tiny_spec(max_trials=4))
-    original = recorder.record_epoch
+    original = trial_store.record_epoch
     seen: set[int] = set()
 
-    def die_in_third_trial(trial_id: int, *args: Any, **kwargs: Any) -> None:
-        original(trial_id, *args, **kwargs)
+    def die_in_third_trial(trial_id: int, *args: Any, **kwargs: Any) -> bool:
+        recorded = original(trial_id, *args, **kwargs)
         seen.add(trial_id)
         if len(seen) == 3:
             raise WorkerDied
+        return recorded
 
-    monkeypatch.setattr(recorder, "record_epoch", die_in_third_trial)
+    monkeypatch.setattr(trial_store, "record_epoch", die_in_third_trial)
     with pytest.raises(WorkerDied):
         drive(job_id, worker="doomed")
-    monkeypatch.setattr(recorder, "record_epoch", original)
+    monkeypatch.setattr(trial_store, "record_epoch", original)
 
     before = get_trials(job_id)
     assert [t.status for t in before] == [TrialStatus.COMPLETED] * 2 + [TrialStatus.RUNNING]
@@ -348,10 +351,10 @@ def test_resume_after_a_crash(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) 
     assert crashed.epochs_run == 1
     # The message redelivered while the lease is fresh does nothing...
     assert run_trial(crashed.id, "rescuer") == []
-    assert recorder.requeue_abandoned_trials(get_settings().stale_after_s) == []
+    assert recovery.requeue_lost_trials(get_settings().stale_after_s, {}) == []
     # ...once the heartbeat is stale, the reaper puts the trial back in the queue.
     _stale(crashed.id)
-    assert recorder.requeue_abandoned_trials(get_settings().stale_after_s) == [crashed.id]
+    assert recovery.requeue_lost_trials(get_settings().stale_after_s, {}) == [crashed.id]
     queue = deque([crashed.id])
     while queue:
         queue.extend(run_trial(queue.popleft(), "rescuer"))
@@ -386,7 +389,7 @@ def test_poison_trial_fails_after_max_attempts_and_the_job_goes_on(
     poisoned = get_trials(job_id)[0]
     assert poisoned.status is TrialStatus.FAILED and poisoned.attempts == 3
     assert poisoned.failure_reason == (
-        "the worker died 2 times while training this trial (max_trial_attempts=2)"
+        "its worker was lost 2 times while training this trial (max_trial_attempts=2)"
     )
     assert job.status is JobStatus.SUCCEEDED
     assert (job.trials_failed, job.trials_completed) == (1, 2)
@@ -397,15 +400,16 @@ def test_warm_shutdown_hands_the_trial_back(
 ) -> None:
     job_id = create_job(tiny_spec(max_trials=1))
     (trial_id,) = dispatch(job_id)
-    original = recorder.record_epoch
+    original = trial_store.record_epoch
 
-    def shutdown_after_first_epoch(*args: Any, **kwargs: Any) -> None:
-        original(*args, **kwargs)
-        assert recorder.request_release("leaving:") == 1
+    def shutdown_after_first_epoch(*args: Any, **kwargs: Any) -> bool:
+        recorded = original(*args, **kwargs)
+        assert trial_store.request_release("leaving:") == 1
+        return recorded
 
-    monkeypatch.setattr(recorder, "record_epoch", shutdown_after_first_epoch)
+    monkeypatch.setattr(trial_store, "record_epoch", shutdown_after_first_epoch)
     assert run_trial(trial_id, "leaving:1:2") == [trial_id]  # to be sent again at once
-    monkeypatch.setattr(recorder, "record_epoch", original)
+    monkeypatch.setattr(trial_store, "record_epoch", original)
     (trial,) = get_trials(job_id)
     assert trial.status is TrialStatus.WAITING and trial.attempts == 0
     assert trial.worker is None and trial.epochs_run == 0 and not get_epochs(job_id)
@@ -439,18 +443,18 @@ def test_soft_time_limit_fails_the_trial_with_the_reason(
 ) -> None:
     from celery.exceptions import SoftTimeLimitExceeded
 
-    import worker.search
+    import worker.attempt
 
     calls = []
 
-    def too_slow_once(claim: Any, worker: str) -> list[int]:
+    def too_slow_once(claim: Any) -> list[int]:
         if not calls:
             calls.append(claim.id)
             raise SoftTimeLimitExceeded()
-        return real(claim, worker)
+        return real(claim)
 
-    real = worker.search._train_and_record
-    monkeypatch.setattr(worker.search, "_train_and_record", too_slow_once)
+    real = worker.attempt._train_and_conclude
+    monkeypatch.setattr(worker.attempt, "_train_and_conclude", too_slow_once)
     job_id = create_job(tiny_spec(max_trials=2))
     drive(job_id)
     job = get_job(job_id)
@@ -462,17 +466,18 @@ def test_soft_time_limit_fails_the_trial_with_the_reason(
 def test_heartbeat_refreshes_the_lease_and_notices_losing_it(sqlite_url: str) -> None:
     import time
 
-    from worker.search import Heartbeat
+    from worker.lease import Heartbeat
 
     job_id = create_job(tiny_spec())
     trial_id = dispatch(job_id)[0]
-    assert recorder.claim_trial(trial_id, "me") is not None
+    claim = trial_store.claim_trial(trial_id, "me")
+    assert claim is not None
     first = get_trials(job_id)[0].heartbeat_at
-    with Heartbeat(trial_id, "me", 0.05) as beat:
+    with Heartbeat(claim, 0.05) as beat:
         time.sleep(0.3)
         assert get_trials(job_id)[0].heartbeat_at > first
-        with session_scope() as session:
-            session.get_one(Trial, trial_id).worker = "someone-else"
+        with session_scope() as session:  # taken back, and claimed by another worker
+            session.get_one(Trial, trial_id).lease = "someone-else"
         time.sleep(0.3)
         assert beat.lost
 
@@ -492,7 +497,7 @@ def test_an_explicit_layers_spec_runs_from_its_stored_form(sqlite_url: str) -> N
 
 def test_bayesian_random_start_counts_only_searched_hyperparameters() -> None:
     from search_spaces.schema import JobSpec
-    from worker.tuning.oracle import build_oracle
+    from worker.training.oracle import build_oracle
 
     spec = tiny_spec(algorithm="bayesian", max_trials=20)
     # two searched values (depth, learning rate) among a dozen fixed ones

@@ -12,8 +12,8 @@ import pytest
 from db.engine import session_scope
 from db.models import JobStatus, UploadedDataset
 from tests.worker.helpers import create_job, drive, get_artifacts, get_job, get_trials, store_upload
-from worker.datasets import DatasetUnavailableError, load_dataset
 from worker.specs import parse_spec
+from worker.training.datasets import DatasetUnavailableError, load_dataset
 
 
 def _csv(rows: int = 120, seed: int = 0) -> bytes:

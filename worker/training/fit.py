@@ -1,9 +1,10 @@
-"""Our own lean trial loop (not ``kt.Tuner.search``): build, fit, record, decide the outcome.
+"""The trial's fit loop (ours, not ``kt.Tuner.search``): build, fit, decide the outcome.
 
 One trial = ``executions_per_trial`` fits of fresh models with the same hyperparameters. Its score
 is Keras Tuner's rule: the mean over executions of each execution's best objective value.
-Between epochs a callback writes the epoch row, and stops training on divergence (loss NaN/inf),
-cancellation, a lost lease, a warm shutdown of the worker or the job's time limit.
+After each epoch a callback hands the epoch to the caller's ``on_epoch`` hook (which records it
+and says whether to go on), and stops training on divergence (loss NaN/inf) or when the hook says
+so: job cancelled, lease lost, worker shutting down, time limit, database away.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import math
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +26,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from db.models import TrialStatus
 from db.settings import get_settings
-from search_spaces.datasets import infer_direction
+from search_spaces.direction import Direction
 from search_spaces.schema import JobSpec
-from worker.datasets import LoadedDataset
-from worker.tuning import feeding, recorder
+from worker.training import feeding
+from worker.training.datasets import LoadedDataset
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,33 @@ class Stop(enum.StrEnum):
     #: the worker is shutting down (warm): the trial goes back to the queue.
     RELEASED = "released"
     TIME_LIMIT = "time_limit"
+    #: the database stayed away past the retry budget: the trial goes back to the queue.
+    DATABASE_AWAY = "database_away"
+
+
+@dataclass(frozen=True)
+class Halt:
+    """The caller's answer after an epoch: stop training, and why."""
+
+    stop: Stop
+    reason: str
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch of one execution, as training left it."""
+
+    execution: int
+    epoch: int
+    metrics: dict[str, float]
+    learning_rate: float | None
+    duration_s: float
+
+
+#: records an epoch and says whether to go on (None) or stop.
+OnEpoch = Callable[[EpochReport], Halt | None]
+#: the weights a Hyperband trial ended with, by trial number (None if gone).
+LoadCheckpoint = Callable[[int], bytes | None]
 
 
 @dataclass
@@ -58,14 +87,12 @@ class SearchContext:
 
 @dataclass
 class TrialRun:
-    """One attempt at one trial, by this worker process."""
+    """One attempt at one trial, by this worker process, and the caller's hooks."""
 
     ctx: SearchContext
-    trial_id: int
     number: int
-    worker: str
-    #: ``time.monotonic()`` value after which the job stops (None: no limit).
-    deadline: float | None = None
+    on_epoch: OnEpoch
+    load_checkpoint: LoadCheckpoint
 
 
 @dataclass
@@ -85,12 +112,12 @@ class TrialOutcome:
 
 
 class ControlCallback(keras.callbacks.Callback):
-    """Records each epoch, and stops training on divergence, cancel, lost lease or deadline."""
+    """Hands each epoch to the run's ``on_epoch`` hook, and stops training on divergence or when
+    the hook says so."""
 
     def __init__(self, run: TrialRun, execution: int) -> None:
         super().__init__()
         self.run = run
-        self.trial_id = run.trial_id
         self.execution = execution
         self.history: list[tuple[int, dict[str, float]]] = []
         self.stop = Stop.NONE
@@ -103,36 +130,28 @@ class ControlCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         metrics = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         metrics.pop("learning_rate", None)
-        recorded = recorder.record_epoch(
-            self.trial_id,
-            self.execution,
-            epoch,
-            metrics,
-            _learning_rate(self.model),
-            time.perf_counter() - self._started,
-            worker=self.run.worker,
+        halt = self.run.on_epoch(
+            EpochReport(
+                self.execution,
+                epoch,
+                metrics,
+                _learning_rate(self.model),
+                time.perf_counter() - self._started,
+            )
         )
-        if recorded is False:
-            self._halt(Stop.LEASE_LOST, "the trial was taken back from this worker")
+        if halt is not None and halt.stop in (Stop.LEASE_LOST, Stop.DATABASE_AWAY):
+            self._halt(halt)  # the epoch is not ours, or not recorded: it does not count
             return
         self.history.append((epoch, metrics))
         loss = metrics.get("loss")
         if loss is not None and not math.isfinite(loss):
             kind = "nan" if math.isnan(loss) else "inf"
-            self._halt(Stop.DIVERGED, f"loss became {kind} at epoch {epoch + 1}")
-            return
-        control = recorder.trial_control(self.run.trial_id, self.run.worker)
-        if control is recorder.Control.CANCEL:
-            self._halt(Stop.CANCELLED, "job cancelled")
-        elif control is recorder.Control.LEASE_LOST:
-            self._halt(Stop.LEASE_LOST, "the trial was taken back from this worker")
-        elif control is recorder.Control.RELEASE:
-            self._halt(Stop.RELEASED, "the worker is shutting down; the trial was re-queued")
-        elif self.run.deadline is not None and time.monotonic() > self.run.deadline:
-            self._halt(Stop.TIME_LIMIT, "the job's time limit was reached during this trial")
+            self._halt(Halt(Stop.DIVERGED, f"loss became {kind} at epoch {epoch + 1}"))
+        elif halt is not None:
+            self._halt(halt)
 
-    def _halt(self, stop: Stop, reason: str) -> None:
-        self.stop, self.reason = stop, reason
+    def _halt(self, halt: Halt) -> None:
+        self.stop, self.reason = halt.stop, halt.reason
         self.model.stop_training = True
 
 
@@ -144,14 +163,13 @@ def _learning_rate(model: keras.Model) -> float | None:
 
 
 def _best(
-    history: list[tuple[int, dict[str, float]]], objective: str, direction: str
+    history: list[tuple[int, dict[str, float]]], objective: str, direction: Direction
 ) -> tuple[int, dict[str, float]] | None:
     """The epoch with the best finite objective value."""
     scored = [(e, m) for e, m in history if math.isfinite(m.get(objective, math.nan))]
     if not scored:
         return None
-    pick = max if direction == "max" else min
-    return pick(scored, key=lambda em: em[1][objective])
+    return direction.best(scored, key=lambda em: em[1][objective])
 
 
 def _callbacks(ctx: SearchContext, hp: Any, control: ControlCallback) -> list[Any]:
@@ -163,7 +181,7 @@ def _callbacks(ctx: SearchContext, hp: Any, control: ControlCallback) -> list[An
         callbacks.append(
             keras.callbacks.EarlyStopping(
                 monitor=monitor,
-                mode=infer_direction(monitor),
+                mode=Direction.of_objective(monitor),
                 patience=stopping.patience,
                 min_delta=stopping.min_delta,
                 restore_best_weights=stopping.restore_best_weights,
@@ -189,7 +207,7 @@ def _fit_schedule(ctx: SearchContext, hp: Any) -> tuple[int, int, int, str | Non
     )
 
 
-def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
+def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
     """Train one trial (all its executions) and return what happened; never raises for a
     failure of the model itself (build/fit exceptions become a FAILED outcome)."""
     ctx, trial_number = run.ctx, run.number
@@ -212,7 +230,7 @@ def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
             outcome.parameter_count = int(model.count_params())
             start_epoch = initial_epoch
             if resume_from is not None:
-                start_epoch = _load_checkpoint(ctx, model, int(resume_from), initial_epoch, outcome)
+                start_epoch = _load_checkpoint(run, model, int(resume_from), initial_epoch, outcome)
             control = ControlCallback(run, execution)
             fit_started = time.perf_counter()
             model.fit(
@@ -246,7 +264,7 @@ def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
             epoch, metrics = best
             value = metrics[objective]
             per_execution.append((value, epoch, metrics))
-            if recorder.is_better(value, best_value, direction):
+            if direction.better(value, best_value):
                 best_value, best_model = value, model
             del model
     except SoftTimeLimitExceeded:
@@ -260,8 +278,7 @@ def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
     if outcome.status is TrialStatus.RUNNING:
         outcome.status = TrialStatus.COMPLETED
         outcome.score = float(np.mean([v for v, _, _ in per_execution]))
-        pick = max if direction == "max" else min
-        outcome.best_epoch = pick(per_execution, key=lambda p: p[0])[1]
+        outcome.best_epoch = direction.best(per_execution, key=lambda p: p[0])[1]
         names = set().union(*(m.keys() for _, _, m in per_execution))
         outcome.metrics = {
             n: float(np.mean([m[n] for _, _, m in per_execution if n in m])) for n in sorted(names)
@@ -272,11 +289,11 @@ def run_trial(run: TrialRun, hp: Any) -> TrialOutcome:
 
 
 def _load_checkpoint(
-    ctx: SearchContext, model: keras.Model, past_number: int, initial_epoch: int, out: TrialOutcome
+    run: TrialRun, model: keras.Model, past_number: int, initial_epoch: int, out: TrialOutcome
 ) -> int:
     """Hyperband: continue from the weights of the trial this one promotes (kept in the
     database, so any worker can). If they are gone, train from scratch and say so."""
-    content = recorder.load_checkpoint(ctx.job_id, past_number)
+    content = run.load_checkpoint(past_number)
     if content is not None:
         with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as tmp:
             path = Path(tmp) / "w.weights.h5"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from api import services
 from api.auth import PrincipalDep, authenticate
 from api.deps import QueueDep, SettingsDep
 from api.schemas import Account, Health, error_responses
+from api.services import account as services
 from search_spaces.limits import LIMITS
 
 router = APIRouter(tags=["service"])

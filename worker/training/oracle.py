@@ -1,14 +1,24 @@
-"""Keras Tuner oracles that keep their whole state in the database, never in files.
+"""The search algorithms: Keras Tuner oracles whose whole state is a JSON value the caller
+stores (on the job row), never files; behind one small interface, ``Search`` (propose / report /
+state), so the dispatcher needs to know nothing of Keras Tuner.
 
-``get_db_state()`` returns one JSON-able dict (the oracle's state and every trial), stored on the
-job row after each change; ``set_db_state()`` restores it in a fresh process, so any worker can
-resume a search. ``save``/``_save_trial``/``reload`` (KT's JSON files) are no-ops.
+``get_db_state()`` returns one JSON-able dict (the oracle's state and every trial);
+``set_db_state()`` restores it in a fresh process, so any worker can resume a search.
+``save``/``_save_trial``/``reload`` (KT's JSON files) are no-ops. Nothing here touches the
+database.
+
+Each trial gets its own Keras Tuner ``tuner_id`` (``trial-<number>``), so the oracle tracks
+every in-flight trial as ongoing (Bayesian hallucinates their results, Hyperband waits for
+them). A trial re-run after a crash keeps its number and values: the oracle only hears of it
+again when it reports.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import keras_tuner as kt
@@ -18,9 +28,8 @@ from keras_tuner.src.tuners.gridsearch import LinkedList
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.schema import JobSpec
 
-#: one runner per job at a time (the DB claim ensures it), so one constant tuner id: a trial left
-#: "ongoing" by a crashed worker is handed back by ``create_trial`` with its number and values.
-TUNER_ID = "hpsearch"
+log = logging.getLogger(__name__)
+
 #: we record failures ourselves; Keras Tuner must never stop the search by raising.
 NEVER_STOP = 10**9
 
@@ -200,3 +209,49 @@ def planned_trials(spec: JobSpec) -> int:
     if search.algorithm == "grid":
         return min(search.max_trials, grid_size(spec))
     return search.max_trials
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What the search algorithm wants next: a new trial (``number`` and ``values``), nothing
+    for now (it waits for trials in flight: Hyperband's rounds), or nothing ever (``done``)."""
+
+    number: int | None = None
+    values: dict[str, Any] | None = None
+    done: bool = False
+
+
+class Search:
+    """One job's search algorithm, restored from its stored state."""
+
+    def __init__(self, spec: JobSpec, state: dict[str, Any] | None) -> None:
+        self.spec = spec
+        self.oracle = build_oracle(spec)
+        if state:
+            self.oracle.set_db_state(state)
+
+    def propose(self) -> Proposal:
+        """The next trial to run, if the algorithm has one now."""
+        kt_trial = self.oracle.create_trial(f"trial-{len(self.oracle.trials)}")  # type: ignore[attr-defined]
+        if kt_trial.status == "RUNNING":
+            return Proposal(int(kt_trial.trial_id), dict(kt_trial.hyperparameters.values))
+        return Proposal(done=kt_trial.status == "STOPPED")
+
+    def report(self, number: int, score: float | None, step: int, failure: str | None) -> None:
+        """A trial ended: completed with a finite ``score`` (at epoch ``step``), or not."""
+        kt_id = next((tid for tid in self.oracle.trials if int(tid) == number), None)
+        if kt_id is None:  # pragma: no cover - every trial row was created from the oracle
+            log.error("trial %s unknown to the search algorithm", number)
+            return
+        kt_trial = self.oracle.trials[kt_id]
+        if score is not None and math.isfinite(score):
+            self.oracle.update_trial(kt_id, {self.spec.objective: score}, step=step)  # type: ignore[attr-defined]
+            kt_trial.status = "COMPLETED"
+        else:
+            kt_trial.status = "FAILED"
+            kt_trial.message = failure
+        self.oracle.end_trial(kt_trial)  # type: ignore[attr-defined]
+
+    def state(self) -> dict[str, Any]:
+        """The state to store, from which ``Search(spec, state)`` carries on."""
+        return self.oracle.get_db_state()

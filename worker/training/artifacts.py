@@ -9,9 +9,9 @@ from typing import Any
 
 import keras
 
+from db.repositories.artifacts import ArtifactPayload
 from search_spaces.schema import JobSpec
-from worker.datasets import LoadedDataset
-from worker.tuning.recorder import ArtifactPayload
+from worker.training.datasets import LoadedDataset
 
 
 def signature(spec: JobSpec, data: LoadedDataset, score: float) -> dict[str, Any]:

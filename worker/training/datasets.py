@@ -10,15 +10,13 @@ Standardization is deliberately NOT done here: the model's ``Normalization`` lay
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from search_spaces.datasets import UPLOAD_PREFIX, DatasetInfo, Task
+from search_spaces.datasets import UPLOAD_PREFIX, DatasetInfo, Task, keras_cache_dir
 from search_spaces.schema import DatasetSpec
 
 _FASHION_LABELS = [
@@ -48,12 +46,6 @@ class LoadedDataset:
     x_val: np.ndarray
     y_val: np.ndarray
     info: dict[str, Any]
-
-
-def keras_cache_dir() -> Path:
-    """Where Keras's loaders keep downloaded datasets (``$KERAS_HOME`` or ``~/.keras``)."""
-    base = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(base) / "datasets"
 
 
 def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
@@ -96,17 +88,14 @@ def _load_keras(info: DatasetInfo) -> tuple[np.ndarray, np.ndarray, list[str] | 
 
 def _load_upload(info: DatasetInfo) -> tuple[np.ndarray, np.ndarray, list[str] | None, dict]:
     """The normalised arrays the API stored at upload time (``allow_pickle=False``, always)."""
-    from db import repositories as repo
-    from db.engine import session_scope
+    from db.repositories.uploads import load_upload
 
-    upload_id = info.name.removeprefix(UPLOAD_PREFIX)
-    with session_scope() as session:
-        row = repo.get_upload(session, upload_id, None)
-        content = repo.upload_content(session, upload_id) if row is not None else None
-        if row is None or content is None:
-            raise DatasetUnavailableError(f"uploaded dataset {info.name!r} no longer exists")
-        labels = list(row.class_labels) if row.class_labels is not None else None
-        extra = {"upload_name": row.name, "feature_names": row.feature_names}
+    upload = load_upload(info.name.removeprefix(UPLOAD_PREFIX))
+    if upload is None:
+        raise DatasetUnavailableError(f"uploaded dataset {info.name!r} no longer exists")
+    labels = list(upload.class_labels) if upload.class_labels is not None else None
+    extra = {"upload_name": upload.name, "feature_names": upload.feature_names}
+    content = upload.content
     with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
         x, y = arrays["x"], arrays["y"]
     return x, y, labels, extra

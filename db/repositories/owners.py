@@ -12,7 +12,6 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +26,7 @@ from db.models import (
     TrialCheckpoint,
     UploadedDataset,
 )
+from db.values import utcnow
 
 #: owner names: what a key names, shown in lists and logs.
 OWNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
@@ -57,7 +57,7 @@ def ensure_owner(session: Session, name: str) -> None:
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
         dialect.insert(Owner)
-        .values(name=name, created_at=datetime.now(UTC))
+        .values(name=name, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["name"])
     )
 
@@ -74,6 +74,7 @@ def lock_owner(session: Session, name: str) -> Owner:
 
 
 def get_owner(session: Session, name: str) -> Owner | None:
+    """The owner's row (its quota overrides), or None if it never existed."""
     return session.get(Owner, name)
 
 
@@ -125,7 +126,7 @@ def revoke_key(session: Session, key_id: str) -> bool:
     result = session.execute(
         update(ApiKey)
         .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
+        .values(revoked_at=utcnow())
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 

@@ -1,0 +1,278 @@
+"""Jobs: what the API reads and changes, the job's lock, and how a search ends.
+
+Everything that changes a running job's search (its trials, its oracle state, its end) runs in
+one transaction holding the job's lock (``lock_job``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from db.engine import session_scope
+from db.models import Job, JobStatus, Trial, TrialStatus
+from db.repositories import artifacts, leaderboard, trials
+from db.transient import retried
+from db.values import as_utc, is_id, json_safe, utcnow
+
+ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def add_job(session: Session, job: Job) -> Job:
+    """Insert ``job`` and flush, so its id and defaults are set."""
+    session.add(job)
+    session.flush()
+    return job
+
+
+def delete_job(session: Session, job_id: str) -> None:
+    """Remove a job row (and, by cascade, everything under it)."""
+    session.execute(delete(Job).where(Job.id == job_id))
+
+
+def delete_final_job(session: Session, job_id: str) -> bool:
+    """Remove a job that has ended (and everything under it); False if it is not final or a
+    trial of it is still winding down (a cancelled job's last trial stops at its next epoch)."""
+    final = [s for s in JobStatus if s.is_final]
+    winding_down = (
+        select(Trial.id).where(Trial.job_id == job_id, Trial.status.in_(trials.ACTIVE)).exists()
+    )
+    result = session.execute(
+        delete(Job).where(Job.id == job_id, Job.status.in_(final), ~winding_down)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    """The job with ``job_id``, or None."""
+    return session.get(Job, job_id)
+
+
+def get_owned_job(session: Session, job_id: str, owner: str) -> Job | None:
+    """``owner``'s job ``job_id``; None for another owner's job, or an id that cannot exist
+    (which never reaches the database: PostgreSQL rejects NUL bytes with an error of its own)."""
+    job = session.get(Job, job_id) if is_id(job_id) else None
+    return job if job is not None and job.owner == owner else None
+
+
+def list_jobs(
+    session: Session, *, owner: str, status: JobStatus | None, limit: int, offset: int
+) -> tuple[Sequence[Job], int]:
+    """One page of ``owner``'s jobs, newest first, and the total matching ``status``."""
+    where: list[ColumnElement[bool]] = [Job.owner == owner]
+    if status is not None:
+        where.append(Job.status == status)
+    total = session.scalar(select(func.count()).select_from(Job).where(*where)) or 0
+    rows = session.scalars(
+        select(Job)
+        .where(*where)
+        .order_by(Job.created_at.desc(), Job.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return rows, total
+
+
+def cancel_queued_job(session: Session, job_id: str) -> bool:
+    """QUEUED -> CANCELLED at once; False if the job was no longer queued."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=utcnow())
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def request_job_cancel(session: Session, job_id: str) -> bool:
+    """Flag a RUNNING job for cancellation (its worker stops at the next epoch)."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.RUNNING)
+        .values(cancel_requested=True)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def jobs_using_dataset(session: Session, dataset_name: str) -> list[str]:
+    """Ids of the queued or running jobs that train on ``dataset_name``."""
+    return list(
+        session.scalars(
+            select(Job.id).where(Job.dataset == dataset_name, Job.status.in_(ACTIVE_JOB_STATUSES))
+        )
+    )
+
+
+# --- the workers -------------------------------------------------------------------------------
+
+
+def lock_job(session: Session, job_id: str, *, skip_locked: bool = False) -> Job | None:
+    """Take the job's write lock for the rest of this transaction and return its fresh row.
+
+    PostgreSQL: ``SELECT ... FOR UPDATE`` on the job row (other jobs are not blocked); a wait
+    ends after ``lock_timeout`` (a transient error: the transaction is run again). With
+    ``skip_locked``, None at once when another session holds it (the reaper never waits).
+    SQLite: a no-op UPDATE first, which takes the database's single writer lock at once (what
+    ``BEGIN IMMEDIATE`` does), so the reads that follow cannot go stale before the commit.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id)
+            .values(id=Job.id)
+            .execution_options(synchronize_session=False)
+        )
+        stmt = select(Job).where(Job.id == job_id)
+    else:
+        stmt = select(Job).where(Job.id == job_id).with_for_update(skip_locked=skip_locked)
+    return session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """What a worker needs of a job to train one of its trials."""
+
+    id: str
+    status: JobStatus
+    spec: dict[str, Any]
+    cancel_requested: bool
+    started_at: datetime | None
+    dataset_info: dict[str, Any] | None
+
+
+@retried("read a job")
+def load_job(job_id: str) -> JobSnapshot:
+    """The job as it is now."""
+    with session_scope() as session:
+        job = session.get_one(Job, job_id)
+        return JobSnapshot(
+            id=job.id,
+            status=job.status,
+            spec=job.spec,
+            cancel_requested=job.cancel_requested,
+            started_at=as_utc(job.started_at),
+            dataset_info=job.dataset_info,
+        )
+
+
+@retried("record the dataset's facts")
+def record_dataset_info(job_id: str, dataset_info: dict[str, Any]) -> None:
+    """The dataset facts (rows, features, split seed...), written by the first trial to run."""
+    with session_scope() as session:
+        session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.dataset_info.is_(None))
+            .values(dataset_info=json_safe(dataset_info))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def mark_dispatched(job: Job, planned_trials: int, now: datetime) -> None:
+    """Under the job lock: the job runs (from its first dispatch), and was dispatched ``now``
+    (the reaper re-sends jobs left silent for too long)."""
+    if job.status is JobStatus.QUEUED:
+        job.status = JobStatus.RUNNING
+        job.started_at = job.started_at or now
+        job.max_trials = planned_trials
+    job.heartbeat_at = now
+
+
+def save_oracle_state(job: Job, state: dict[str, Any]) -> None:
+    """Under the job lock: the search algorithm's state after it proposed or learned."""
+    job.oracle_state = state
+
+
+def time_limit_reached(job: Job, now: datetime | None = None) -> bool:
+    """The spec's ``search.time_limit_s``, counted from the job's first trial."""
+    limit = (job.spec.get("search") or {}).get("time_limit_s")
+    started = as_utc(job.started_at)
+    if limit is None or started is None:
+        return False
+    return ((now or utcnow()) - started).total_seconds() > float(limit)
+
+
+def settle_job(session: Session, job: Job) -> bool:
+    """Under the job lock: handle the states that need no search algorithm. True if the job
+    needs no new trials: it is final, cancelled (its waiting trials are cancelled; it ends once
+    none runs) or out of time (likewise)."""
+    if job.status.is_final:
+        return True
+    if job.cancel_requested:
+        trials.cancel_waiting(session, job.id, "job cancelled")
+        if not trials.active_trials(session, job.id, TrialStatus.RUNNING):
+            finalize_job(session, job, JobStatus.CANCELLED)
+        return True
+    if time_limit_reached(job):
+        trials.cancel_waiting(session, job.id, "the job's time limit was reached before it started")
+        if not trials.active_trials(session, job.id, TrialStatus.RUNNING):
+            end_search(session, job, timed_out=True)
+        return True
+    return False
+
+
+def end_search(session: Session, job: Job, *, timed_out: bool = False) -> None:
+    """The search has nothing left to run (or time is up) and no trial is active: succeeded if
+    a trial completed, failed otherwise."""
+    session.flush()
+    refresh_counters(session, job)
+    if job.trials_completed:
+        finalize_job(session, job, JobStatus.SUCCEEDED)
+        return
+    why = (
+        "the time limit was reached before any trial completed"
+        if timed_out
+        else "no trial completed"
+    )
+    finalize_job(
+        session,
+        job,
+        JobStatus.FAILED,
+        f"{why} ({job.trials_failed} failed, {job.trials_diverged} diverged)",
+    )
+
+
+def finalize_job(session: Session, job: Job, status: JobStatus, error: str | None = None) -> None:
+    """Final state, under the job lock: ranks 1..k on the stored models, counters,
+    ``finished_at``; trials still active are closed; Hyperband checkpoints are deleted."""
+    now = utcnow()
+    closed = TrialStatus.CANCELLED if status is JobStatus.CANCELLED else TrialStatus.FAILED
+    trials.close_active(session, job.id, closed, error or f"job {status.value}")
+    artifacts.delete_checkpoints(session, job.id)
+    session.flush()
+    refresh_counters(session, job)
+    artifacts.rank_models(session, job)
+    job.status = status
+    job.error = error
+    job.finished_at = now
+    job.heartbeat_at = now
+
+
+@retried("end a job")
+def finish_job(job_id: str, status: JobStatus, error: str | None = None) -> None:
+    """Finalize a job in a transaction of its own (no-op if it is already final)."""
+    with session_scope() as session:
+        job = lock_job(session, job_id)
+        if job is not None and not job.status.is_final:
+            finalize_job(session, job, status, error)
+
+
+def fail_job(job_id: str, error: str) -> None:
+    """Mark a job failed unless it already reached a final state."""
+    finish_job(job_id, JobStatus.FAILED, error)
+
+
+def refresh_counters(session: Session, job: Job) -> None:
+    """Recount trials by status and pick the best completed one."""
+    counts = leaderboard.counts_by_status(session, job.id)
+    job.trials_completed = counts.get(TrialStatus.COMPLETED, 0)
+    job.trials_failed = counts.get(TrialStatus.FAILED, 0)
+    job.trials_diverged = counts.get(TrialStatus.DIVERGED, 0)
+    best = leaderboard.best_completed(session, job)
+    job.best_trial_number, job.best_score = best if best else (None, None)

@@ -1,0 +1,328 @@
+"""Trials: a worker's claim, lease, epochs and result; a job's trials under its lock.
+
+A claim is a compare-and-set (``waiting`` -> ``running``) that hands out a fresh lease token.
+Every later write of that attempt (heartbeat, epoch, result, hand-back) names the token in its
+``WHERE``: a worker whose trial was taken back (its lease went stale and the reaper requeued it)
+writes nothing over the attempt that replaced it.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy.orm import Session
+
+from db.engine import session_scope
+from db.models import Epoch, Job, JobStatus, Trial, TrialStatus
+from db.repositories.artifacts import ArtifactPayload
+from db.transient import retried
+from db.values import json_safe, new_id, utcnow
+
+ACTIVE = (TrialStatus.WAITING, TrialStatus.RUNNING)
+
+
+# --- a worker's attempt ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClaimedTrial:
+    """A trial this worker now runs, and the lease its writes must name."""
+
+    id: int
+    job_id: str
+    number: int
+    hyperparameters: dict[str, Any]
+    attempts: int
+    lease: str
+    #: why the previous attempt was lost, if one was (set by the reaper).
+    lost_before: str | None = None
+
+
+def claim_trial(trial_id: int, worker: str) -> ClaimedTrial | None:
+    """Compare-and-set ``waiting`` -> ``running`` with a fresh lease; None if the trial is not
+    waiting (a duplicate delivery, another worker has it, or it is final). A re-run starts
+    clean: the epochs of an earlier, interrupted attempt are deleted."""
+    return _claim(trial_id, worker, new_id())
+
+
+@retried("claim a trial")
+def _claim(trial_id: int, worker: str, lease: str) -> ClaimedTrial | None:
+    now = utcnow()
+    with session_scope() as session:
+        result = session.execute(
+            update(Trial)
+            .where(Trial.id == trial_id, Trial.status == TrialStatus.WAITING)
+            .values(
+                status=TrialStatus.RUNNING,
+                worker=worker,
+                lease=lease,
+                heartbeat_at=now,
+                started_at=now,
+                finished_at=None,
+                attempts=Trial.attempts + 1,
+                release_requested=False,
+                epochs_run=0,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            session.execute(delete(Epoch).where(Epoch.trial_id == trial_id))
+        row = session.execute(
+            select(
+                Trial.job_id,
+                Trial.number,
+                Trial.hyperparameters,
+                Trial.attempts,
+                Trial.failure_reason,
+            ).where(Trial.id == trial_id, Trial.lease == lease)
+        ).one_or_none()
+        # No row: not ours. A row although the CAS matched nothing: this claim's own commit
+        # landed in an earlier try whose answer the connection lost.
+        if row is None:
+            return None
+        return ClaimedTrial(
+            trial_id,
+            row.job_id,
+            row.number,
+            row.hyperparameters,
+            row.attempts,
+            lease,
+            row.failure_reason,
+        )
+
+
+def _owned(trial_id: int, lease: str) -> tuple[ColumnElement[bool], ...]:
+    return (Trial.id == trial_id, Trial.lease == lease, Trial.status == TrialStatus.RUNNING)
+
+
+def heartbeat(trial_id: int, lease: str) -> bool:
+    """Renew the trial's lease; False if it is no longer ours (taken back, or final). Not
+    retried here: the heartbeat thread tries again at its next beat."""
+    with session_scope() as session:
+        result = session.execute(
+            update(Trial)
+            .where(*_owned(trial_id, lease))
+            .values(heartbeat_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+class Control(enum.StrEnum):
+    """What a running trial should do, read between epochs."""
+
+    GO_ON = "go_on"
+    CANCEL = "cancel"
+    LEASE_LOST = "lease_lost"
+    RELEASE = "release"
+
+
+@retried("read a trial's control flags")
+def trial_control(trial_id: int, lease: str) -> Control:
+    """One cheap query between epochs: job cancelled, lease lost, or warm shutdown?"""
+    with session_scope() as session:
+        row = session.execute(
+            select(
+                Trial.status,
+                Trial.lease,
+                Trial.release_requested,
+                Job.cancel_requested,
+                Job.status.label("job_status"),
+            )
+            .join(Job, Job.id == Trial.job_id)
+            .where(Trial.id == trial_id)
+        ).one_or_none()
+    if row is None or row.status != TrialStatus.RUNNING or row.lease != lease:
+        return Control.LEASE_LOST
+    if row.cancel_requested or JobStatus(row.job_status).is_final:
+        return Control.CANCEL
+    if row.release_requested:
+        return Control.RELEASE
+    return Control.GO_ON
+
+
+@retried("record an epoch")
+def record_epoch(
+    trial_id: int,
+    lease: str,
+    execution: int,
+    epoch: int,
+    metrics: dict[str, Any],
+    learning_rate: float | None,
+    duration_s: float,
+) -> bool:
+    """Write one epoch row while the lease is ours (checked and counted in the same
+    transaction). False if the lease is lost. Idempotent: an epoch already written (by a try
+    whose answer was lost) is not written twice."""
+    with session_scope() as session:
+        written = session.scalar(
+            select(Epoch.id).where(
+                Epoch.trial_id == trial_id, Epoch.execution == execution, Epoch.epoch == epoch
+            )
+        )
+        result = session.execute(
+            update(Trial)
+            .where(*_owned(trial_id, lease))
+            .values(epochs_run=Trial.epochs_run + (0 if written else 1))
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
+        if not written:
+            session.add(
+                Epoch(
+                    trial_id=trial_id,
+                    execution=execution,
+                    epoch=epoch,
+                    metrics=json_safe(metrics),
+                    learning_rate=learning_rate,
+                    duration_s=duration_s,
+                )
+            )
+        return True
+
+
+@retried("hand a trial back to the queue")
+def release_trial(trial_id: int, lease: str) -> bool:
+    """Hand a running trial back to the queue (``waiting``) WITHOUT counting the attempt: the
+    worker is shutting down, or the database stayed away past the retry budget. False if the
+    lease was no longer ours."""
+    with session_scope() as session:
+        result = session.execute(
+            update(Trial)
+            .where(*_owned(trial_id, lease))
+            .values(
+                status=TrialStatus.WAITING,
+                worker=None,
+                lease=None,
+                heartbeat_at=None,
+                started_at=None,
+                attempts=Trial.attempts - 1,
+                release_requested=False,
+                enqueued_at=utcnow(),
+                epochs_run=0,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            return False
+        session.execute(delete(Epoch).where(Epoch.trial_id == trial_id))
+        return True
+
+
+@retried("ask a worker's trials to go back to the queue")
+def request_release(worker_prefix: str) -> int:
+    """A worker's warm shutdown: ask its running trials to go back to the queue at their next
+    epoch. Returns how many were asked."""
+    with session_scope() as session:
+        result = session.execute(
+            update(Trial)
+            .where(Trial.status == TrialStatus.RUNNING, Trial.worker.startswith(worker_prefix))
+            .values(release_requested=True)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)
+
+
+@dataclass
+class TrialResult:
+    """What a worker reports for a trial it ran."""
+
+    status: TrialStatus
+    score: float | None = None
+    best_epoch: int | None = None
+    metrics: dict[str, float] | None = None
+    parameter_count: int | None = None
+    failure_reason: str | None = None
+    duration_s: float | None = None
+    fit_duration_s: float | None = None
+    artifact: ArtifactPayload | None = None
+    checkpoint: bytes | None = None
+
+    @property
+    def finite_score(self) -> float | None:
+        """The score if it is a finite number (what may be stored and ranked)."""
+        score = self.score
+        return score if score is not None and math.isfinite(score) else None
+
+
+def record_result(session: Session, trial_id: int, lease: str, result: TrialResult) -> bool:
+    """Close the trial with its result, in ONE statement conditional on the lease: False, and
+    nothing written, if the trial was taken back from this worker."""
+    written = session.execute(
+        update(Trial)
+        .where(*_owned(trial_id, lease))
+        .values(
+            status=result.status,
+            score=result.finite_score,
+            best_epoch=result.best_epoch,
+            metrics=json_safe(result.metrics) if result.metrics is not None else None,
+            parameter_count=result.parameter_count,
+            failure_reason=result.failure_reason,
+            finished_at=utcnow(),
+            duration_s=result.duration_s,
+            fit_duration_s=result.fit_duration_s,
+            release_requested=False,
+            lease=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return written.rowcount == 1
+
+
+# --- a job's trials, under the job's lock -----------------------------------------------------
+
+
+def add_waiting_trial(
+    session: Session, job_id: str, number: int, hyperparameters: dict[str, Any], now: datetime
+) -> Trial:
+    """A new trial the search algorithm proposed, waiting for its message to be taken."""
+    trial = Trial(
+        job_id=job_id,
+        number=number,
+        status=TrialStatus.WAITING,
+        hyperparameters=json_safe(hyperparameters),
+        started_at=None,
+        enqueued_at=now,
+        attempts=0,
+        epochs_run=0,
+    )
+    session.add(trial)
+    return trial
+
+
+def active_trials(session: Session, job_id: str, status: TrialStatus | None = None) -> int:
+    """How many of the job's trials are waiting or running (or only ``status``)."""
+    statuses = [status] if status else list(ACTIVE)
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Trial)
+            .where(Trial.job_id == job_id, Trial.status.in_(statuses))
+        ).scalar_one()
+    )
+
+
+def cancel_waiting(session: Session, job_id: str, reason: str) -> None:
+    """The job's waiting trials will never run: ``cancelled``, with ``reason``."""
+    session.execute(
+        update(Trial)
+        .where(Trial.job_id == job_id, Trial.status == TrialStatus.WAITING)
+        .values(status=TrialStatus.CANCELLED, failure_reason=reason, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
+def close_active(session: Session, job_id: str, status: TrialStatus, reason: str) -> None:
+    """The job ended: its waiting and running trials end as ``status`` with ``reason``."""
+    session.execute(
+        update(Trial)
+        .where(Trial.job_id == job_id, Trial.status.in_(ACTIVE))
+        .values(status=status, failure_reason=reason, finished_at=utcnow(), lease=None)
+        .execution_options(synchronize_session=False)
+    )

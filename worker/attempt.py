@@ -1,0 +1,196 @@
+"""One attempt at one trial, from claim to conclusion: the module that owns a trial's life.
+
+claim (a compare-and-set that hands out a lease) -> train (``worker.training``, in this pool
+process, with a heartbeat keeping the lease) -> conclude (``dispatcher.conclude``: the result,
+written only under the lease, and the job's next trials).
+
+A duplicate delivery, or two workers racing for one message, runs the trial once: the claim is a
+compare-and-set. ``attempts`` counts the claims that ended with the worker lost: past
+``max_trial_attempts`` the trial is failed instead (a poison trial that kills its worker every
+time) and the job goes on. Between epochs the trial records the epoch and reads its control
+flags: job cancelled (stop, the job ends cancelled), lease lost (stop, record nothing), worker
+shutting down (stop, back to the queue at once).
+
+A database that blinks pauses the trial (every step is retried, ``db.transient``); one that stays
+away past ``db_retry_budget_s`` ends the attempt without a verdict: the trial is handed back to
+the queue, not counted, and runs again once the database is back.
+
+Time limit (``search.time_limit_s``, counted from the job's first dispatch): checked by the
+dispatcher and between epochs. When it is reached the trials in flight are recorded as
+``cancelled`` (their ``failure_reason`` says why) and the job ends ``succeeded`` with the trials
+it completed (``error`` stays null), or ``failed`` if none completed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from db.models import TrialStatus
+from db.repositories import artifacts, jobs, trials
+from db.repositories.jobs import JobSnapshot
+from db.repositories.trials import ClaimedTrial, Control, TrialResult
+from db.settings import get_settings
+from db.transient import DatabaseUnavailableError
+from worker.dispatcher import conclude
+from worker.lease import Heartbeat, hand_back
+
+if TYPE_CHECKING:
+    from worker.training.fit import EpochReport, Halt
+    from worker.training.run import SearchContext
+
+log = logging.getLogger(__name__)
+
+#: TEST HOOK, never set in a deployment: a worker process exits abruptly (``os._exit``) when it
+#: starts training the trial with this number, like a trial that crashes its worker every time.
+#: Only the worker's own environment can set it; nothing a client sends reaches it.
+POISON_TRIAL_ENV = "HPSEARCH_TEST_POISON_TRIAL"
+
+
+def worker_name() -> str:
+    """``host:main_pid:child_pid``: which machine, which Celery worker, which pool process."""
+    return f"{socket.gethostname()}:{os.getppid()}:{os.getpid()}"
+
+
+def attempt_trial(trial_id: int, worker: str | None = None) -> list[int]:
+    """Claim trial ``trial_id``, train it, record it and dispatch the job's next trials.
+
+    Returns the ids of trials to send to the queue (new ones, or this one handed back). A no-op
+    (``[]``) if the trial is not waiting: duplicate delivery.
+    """
+    worker = worker or worker_name()
+    try:
+        claim = trials.claim_trial(trial_id, worker)
+    except DatabaseUnavailableError as error:
+        log.warning("trial %s not claimed: %s; sending it again", trial_id, error)
+        return [trial_id]
+    if claim is None:
+        log.info("trial %s not claimed (taken, final, or a duplicate message)", trial_id)
+        return []
+    limit = get_settings().max_trial_attempts
+    if claim.attempts > limit:
+        lost = claim.attempts - 1
+        reason = (
+            f"its worker was lost {lost} times while training this trial "
+            f"(max_trial_attempts={limit})"
+        ) + (f"; {claim.lost_before}" if claim.lost_before else "")
+        log.warning("trial %s of job %s failed: %s", claim.number, claim.job_id, reason)
+        return _conclude(claim, TrialResult(TrialStatus.FAILED, failure_reason=reason))
+    try:
+        return _train_and_conclude(claim)
+    except SoftTimeLimitExceeded:
+        seconds = get_settings().trial_soft_time_limit_s
+        reason = f"stopped by the worker's soft time limit ({seconds} s per trial)"
+        return _conclude(claim, TrialResult(TrialStatus.FAILED, failure_reason=reason))
+    except DatabaseUnavailableError as error:
+        log.warning("trial %s of job %s: %s; handing it back", claim.number, claim.job_id, error)
+        return hand_back(claim)
+    except Exception as exc:  # our own bug or a dataset that cannot load: fail the trial
+        log.exception("trial %s of job %s failed", claim.number, claim.job_id)
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        return _conclude(claim, TrialResult(TrialStatus.FAILED, failure_reason=reason))
+
+
+def _conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
+    """``dispatcher.conclude``; the trial goes back to the queue if the database is away."""
+    try:
+        return conclude(claim, result)
+    except DatabaseUnavailableError as error:
+        log.warning("trial %s: result not recorded (%s); handing it back", claim.id, error)
+        return hand_back(claim)
+
+
+def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
+    job = jobs.load_job(claim.job_id)
+    if job.status.is_final or job.cancel_requested:
+        reason = "job cancelled" if job.cancel_requested else f"job {job.status.value}"
+        return _conclude(claim, TrialResult(TrialStatus.CANCELLED, failure_reason=reason))
+    if os.environ.get(POISON_TRIAL_ENV) == str(claim.number):  # test hook, see above
+        log.error("test hook %s: exiting abruptly in trial %s", POISON_TRIAL_ENV, claim.number)
+        os._exit(1)
+
+    # TensorFlow is imported here, in the pool process, never in the Celery parent.
+    from worker.training.fit import Stop
+    from worker.training.run import context_for, release_memory, train
+
+    ctx = context_for(job.id, job.spec)
+    if job.dataset_info is None:
+        jobs.record_dataset_info(job.id, ctx.data.info)
+    deadline = _deadline(ctx, job)
+    if deadline is not None and time.monotonic() > deadline:
+        reason = "the job's time limit was reached before this trial started"
+        return _conclude(claim, TrialResult(TrialStatus.CANCELLED, failure_reason=reason))
+    direction, top_k = ctx.spec.direction, ctx.spec.search.top_k
+    try:
+        with Heartbeat(claim, get_settings().heartbeat_interval_s):
+            trained = train(
+                ctx,
+                claim.number,
+                claim.hyperparameters,
+                on_epoch=_epoch_hook(claim, deadline),
+                load_checkpoint=lambda number: artifacts.load_checkpoint(job.id, number),
+                wants_model=lambda score: artifacts.qualifies_for_top_k(
+                    job.id, score, direction, top_k
+                ),
+            )
+        for note in trained.notes:
+            log.warning("job %s trial %s: %s", job.id, claim.number, note)
+        if trained.stop is Stop.LEASE_LOST:
+            return []
+        if trained.stop in (Stop.RELEASED, Stop.DATABASE_AWAY):
+            return hand_back(claim)
+        return _conclude(claim, trained.result)
+    finally:
+        release_memory()
+
+
+def _epoch_hook(claim: ClaimedTrial, deadline: float | None):  # type: ignore[no-untyped-def]
+    """Record each epoch under the lease, then read what the trial should do next."""
+    from worker.training.fit import Halt, Stop
+
+    lost = Halt(Stop.LEASE_LOST, "the trial was taken back from this worker")
+
+    def on_epoch(report: EpochReport) -> Halt | None:
+        try:
+            recorded = trials.record_epoch(
+                claim.id,
+                claim.lease,
+                report.execution,
+                report.epoch,
+                report.metrics,
+                report.learning_rate,
+                report.duration_s,
+            )
+            control = trials.trial_control(claim.id, claim.lease) if recorded else None
+        except DatabaseUnavailableError as error:
+            return Halt(Stop.DATABASE_AWAY, str(error))
+        if not recorded or control is Control.LEASE_LOST:
+            return lost
+        if control is Control.CANCEL:
+            return Halt(Stop.CANCELLED, "job cancelled")
+        if control is Control.RELEASE:
+            return Halt(Stop.RELEASED, "the worker is shutting down; the trial was re-queued")
+        if deadline is not None and time.monotonic() > deadline:
+            return Halt(Stop.TIME_LIMIT, "the job's time limit was reached during this trial")
+        return None
+
+    return on_epoch
+
+
+def _deadline(ctx: SearchContext, job: JobSnapshot) -> float | None:
+    """The job's time limit as a ``time.monotonic()`` value."""
+    limit = ctx.spec.search.time_limit_s
+    if limit is None:
+        return None
+    started = job.started_at
+    elapsed = (datetime.now(UTC) - started).total_seconds() if started else 0.0
+    return time.monotonic() + limit - max(0.0, elapsed)
+
+
+__all__ = ["POISON_TRIAL_ENV", "attempt_trial", "worker_name"]

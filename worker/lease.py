@@ -1,0 +1,113 @@
+"""A running trial's lease: the heartbeat that keeps it, and the hand-back that returns it.
+
+A heartbeat thread renews the lease every ``heartbeat_interval_s``; a worker that dies stops
+beating and the reaper takes the trial back. A beat that fails because the database is away is
+simply tried again at the next one (the reaper leaves leases alone for a lease period after an
+outage). Handing a trial back (warm shutdown, or a database that stayed away past the retry
+budget) does not count an attempt; if the database is still away, a daemon thread keeps trying
+until it is back, so the trial never waits for the reaper to count it as lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+
+from db.repositories import trials
+from db.repositories.trials import ClaimedTrial
+from db.transient import BACKOFF_MAX_S, DatabaseUnavailableError, retry_budget
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """A daemon thread that renews a trial's lease (``trials.heartbeat_at``) every interval."""
+
+    def __init__(self, claim: ClaimedTrial, interval_s: float) -> None:
+        self.claim, self.interval_s = claim, interval_s
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claim.id}", daemon=True)
+
+    def _run(self) -> None:
+        failing = False
+        while not self._stop.wait(self.interval_s):
+            try:
+                if not trials.heartbeat(self.claim.id, self.claim.lease):
+                    self.lost = True
+                    return
+            except Exception as error:  # the database blinked: try again at the next beat
+                if not failing:
+                    log.warning("heartbeat of trial %s failed: %r", self.claim.id, error)
+                failing = True
+                continue
+            if failing:
+                log.warning("heartbeat of trial %s renewed again", self.claim.id)
+                failing = False
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+_pending: queue.SimpleQueue[ClaimedTrial] = queue.SimpleQueue()
+_handback_thread: threading.Thread | None = None
+_handback_lock = threading.Lock()
+
+
+def hand_back(claim: ClaimedTrial) -> list[int]:
+    """Return a trial this worker holds to the queue without counting the attempt. Returns the
+    trial's id, to be sent again, if that is done now; else ``[]`` (the lease was no longer
+    ours, or the database is away and a background thread hands it back once it is back, then
+    sends it)."""
+    try:
+        with retry_budget(0):  # one try now: the caller already waited for the database
+            released = trials.release_trial(claim.id, claim.lease)
+    except DatabaseUnavailableError:
+        log.warning("trial %s: the database is away; handing it back once it returns", claim.id)
+        _start_handback_thread()
+        _pending.put(claim)
+        return []
+    return [claim.id] if released else []
+
+
+def _start_handback_thread() -> None:
+    global _handback_thread
+    with _handback_lock:
+        if _handback_thread is None or not _handback_thread.is_alive():
+            _handback_thread = threading.Thread(
+                target=_handback_loop, name="hpsearch-handback", daemon=True
+            )
+            _handback_thread.start()
+
+
+def _handback_loop() -> None:
+    from worker import messages
+
+    while True:
+        claim = _pending.get()
+        while True:
+            try:
+                with retry_budget(60.0):
+                    released = trials.release_trial(claim.id, claim.lease)
+            except DatabaseUnavailableError:
+                continue
+            except Exception:  # a bug: the reaper takes the trial back when its lease is stale
+                log.exception("could not hand back trial %s", claim.id)
+                break
+            if released:
+                log.warning("trial %s handed back to the queue after the outage", claim.id)
+                messages.send_trials([claim.id])
+            break
+        time.sleep(BACKOFF_MAX_S / 10)
+
+
+def pending_handbacks() -> int:
+    """How many trials wait for the database to be handed back (tests, logs)."""
+    return _pending.qsize()
