@@ -8,6 +8,8 @@ frozen or dead worker holding a job's lock) is cut off by the server, which rele
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -36,6 +38,8 @@ def _postgres_options(settings: Settings) -> dict[str, object]:
     return {
         # a host that drops packets must fail fast (a transient error), not hang a request.
         "connect_timeout": 5,
+        # which process a session belongs to, in pg_stat_activity (who holds a job's lock?).
+        "application_name": f"hpsearch {socket.gethostname()}:{os.getpid()}"[:63],
         "options": f"-c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout={idle_ms}",
     }
 

@@ -116,10 +116,11 @@ def retry_budget(seconds: float) -> Iterator[None]:
         _budget.reset(token)
 
 
-#: exponential backoff with jitter between attempts, capped: a restarted server is found within
-#: about this long of being back.
+#: exponential backoff between attempts, capped: a restarted server is found within about
+#: ``BACKOFF_MAX_S`` of being back; the random jitter spreads the workers' retries.
 BACKOFF_INITIAL_S = 0.05
 BACKOFF_MAX_S = 2.0
+BACKOFF_JITTER_S = 0.25
 
 
 def run_retried(what: str, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -145,7 +146,9 @@ def run_retried(what: str, work: Callable[P, T], *args: P.args, **kwargs: P.kwar
     retrying = tenacity.Retrying(
         retry=tenacity.retry_if_exception(is_transient),
         stop=tenacity.stop_after_delay(budget),
-        wait=tenacity.wait_exponential_jitter(initial=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S),
+        wait=tenacity.wait_exponential_jitter(
+            initial=BACKOFF_INITIAL_S, max=BACKOFF_MAX_S, jitter=BACKOFF_JITTER_S
+        ),
         before_sleep=before_sleep,
         reraise=True,
     )

@@ -31,6 +31,7 @@ from db.repositories.trials import ClaimedTrial, TrialResult
 from db.settings import get_settings
 from db.transient import DatabaseUnavailableError, run_retried
 from db.values import utcnow
+from search_spaces.schema import JobSpec
 from worker.specs import parse_spec
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def dispatch_locked(session: Session, job: Job, search: Search | None = None) ->
     """``dispatch`` inside a transaction that already holds the job's lock."""
     if jobs.settle_job(session, job):
         return []
-    from worker.training.oracle import Search, planned_trials
+    from worker.training.oracle import planned_trials
 
     spec = parse_spec(job.spec, session)
     now = utcnow()
@@ -80,7 +81,7 @@ def dispatch_locked(session: Session, job: Job, search: Search | None = None) ->
     active = trials.active_trials(session, job.id)
     if active >= cap:
         return []
-    search = search or Search(spec, job.oracle_state)
+    search = search or _search(session, job, spec)
     new = []
     while active < cap:
         proposal = search.propose()
@@ -110,9 +111,19 @@ def conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
     return run_retried("record a trial's result", _conclude, claim, result)
 
 
-def _conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
+def _search(session: Session, job: Job, spec: JobSpec) -> Search:
+    """The job's search algorithm, restored from its state; it reads trial rows on demand."""
     from worker.training.oracle import Search
 
+    return Search(
+        spec,
+        job.oracle_state,
+        trials.trial_count(session, job.id),
+        lambda numbers: trials.search_records(session, job.id, numbers),
+    )
+
+
+def _conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
     with session_scope() as session:
         job = jobs.lock_job(session, claim.job_id)
         if job is None or not trials.record_result(session, claim.id, claim.lease, result):
@@ -125,7 +136,7 @@ def _conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
         spec = parse_spec(job.spec, session)
         search = None
         if result.status.informs_search:
-            search = Search(spec, job.oracle_state)
+            search = _search(session, job, spec)
             search.report(
                 claim.number, result.finite_score, result.best_epoch or 0, result.failure_reason
             )

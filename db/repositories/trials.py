@@ -296,6 +296,52 @@ def add_waiting_trial(
     return trial
 
 
+@dataclass(frozen=True)
+class SearchRecord:
+    """A trial as the search algorithm learns of it."""
+
+    values: dict[str, Any]
+    status: TrialStatus
+    score: float | None
+    best_epoch: int | None
+    failure_reason: str | None
+
+
+def trial_count(session: Session, job_id: str) -> int:
+    """How many trials the job's search algorithm has proposed (its rows, numbered 0..n-1)."""
+    return int(
+        session.execute(
+            select(func.count()).select_from(Trial).where(Trial.job_id == job_id)
+        ).scalar_one()
+    )
+
+
+def search_records(
+    session: Session, job_id: str, numbers: list[int] | None = None
+) -> dict[int, SearchRecord]:
+    """The job's trials (only ``numbers``, if given) as the search algorithm reads them."""
+    query = select(
+        Trial.number,
+        Trial.hyperparameters,
+        Trial.status,
+        Trial.score,
+        Trial.best_epoch,
+        Trial.failure_reason,
+    ).where(Trial.job_id == job_id)
+    if numbers is not None:
+        query = query.where(Trial.number.in_(numbers))
+    return {
+        row.number: SearchRecord(
+            row.hyperparameters,
+            TrialStatus(row.status),
+            row.score,
+            row.best_epoch,
+            row.failure_reason,
+        )
+        for row in session.execute(query)
+    }
+
+
 def active_trials(session: Session, job_id: str, status: TrialStatus | None = None) -> int:
     """How many of the job's trials are waiting or running (or only ``status``)."""
     statuses = [status] if status else list(ACTIVE)

@@ -2,10 +2,11 @@
 stores (on the job row), never files; behind one small interface, ``Search`` (propose / report /
 state), so the dispatcher needs to know nothing of Keras Tuner.
 
-``get_db_state()`` returns one JSON-able dict (the oracle's state and every trial);
-``set_db_state()`` restores it in a fresh process, so any worker can resume a search.
-``save``/``_save_trial``/``reload`` (KT's JSON files) are no-ops. Nothing here touches the
-database.
+``get_db_state()`` returns one JSON-able dict, the oracle's own state: its trials are not in it
+(Keras Tuner keeps those in files of their own; we read them from the job's trial rows, on
+demand, through ``StoredTrials``). ``set_db_state()`` restores it in a fresh process, so any
+worker can resume a search. ``save``/``_save_trial``/``reload`` (KT's files) are no-ops. Nothing
+here runs SQL: the caller hands in how to read the trial rows.
 
 Each trial gets its own Keras Tuner ``tuner_id`` (``trial-<number>``), so the oracle tracks
 every in-flight trial as ongoing (Bayesian hallucinates their results, Hyperband waits for
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +29,7 @@ from keras_tuner.src.tuners.gridsearch import LinkedList
 
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.schema import JobSpec
+from worker.training.stored_trials import LoadRecords, StoredTrials
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ NEVER_STOP = 10**9
 class DbStateMixin:
     """File-less persistence for a ``keras_tuner.Oracle`` subclass."""
 
-    trials: dict[str, Any]
+    trials: MutableMapping[str, Any]
 
     def save(self) -> None:
         """No files: the caller persists ``get_db_state()`` on the job row."""
@@ -54,16 +57,23 @@ class DbStateMixin:
     def _set_extra_state(self, state: dict[str, Any]) -> None:
         return None
 
+    def _check_consecutive_failures(self) -> None:
+        """Never stop the search for failures (we record them), and so never read every trial."""
+
     def get_db_state(self) -> dict[str, Any]:
-        """The oracle's state and all its trials, as plain JSON values."""
+        """The oracle's own state (not its trials), as plain JSON values."""
         state = self.get_state()  # type: ignore[attr-defined]
-        state["trials"] = {tid: t.get_state() for tid, t in self.trials.items()}
         state["extra"] = self._extra_state()
         return json.loads(json.dumps(state, default=_json_default))
 
-    def set_db_state(self, state: dict[str, Any]) -> None:
-        """Restore what ``get_db_state`` returned (in this or another process)."""
-        self.trials = {tid: trial_module.Trial.from_state(s) for tid, s in state["trials"].items()}
+    def set_db_state(self, state: dict[str, Any], trials: MutableMapping[str, Any]) -> None:
+        """Restore what ``get_db_state`` returned (in this or another process), with the trials
+        as stored. A state saved with its trials inside (before they were read from their rows)
+        restores those."""
+        if "trials" in state:
+            self.trials = {t: trial_module.Trial.from_state(s) for t, s in state["trials"].items()}
+        else:
+            self.trials = trials  # type: ignore[assignment]
         self.set_state(state)  # type: ignore[attr-defined]
         self._set_extra_state(state.get("extra") or {})
 
@@ -222,13 +232,19 @@ class Proposal:
 
 
 class Search:
-    """One job's search algorithm, restored from its stored state."""
+    """One job's search algorithm, restored from its stored state and its ``count`` trial rows
+    (read with ``load`` when the algorithm needs them)."""
 
-    def __init__(self, spec: JobSpec, state: dict[str, Any] | None) -> None:
+    def __init__(
+        self, spec: JobSpec, state: dict[str, Any] | None, count: int, load: LoadRecords
+    ) -> None:
         self.spec = spec
         self.oracle = build_oracle(spec)
+        self.trials = StoredTrials(self.oracle, count, load)
         if state:
-            self.oracle.set_db_state(state)
+            self.oracle.set_db_state(state, self.trials)
+        else:
+            self.oracle.trials = self.trials  # type: ignore[attr-defined]
 
     def propose(self) -> Proposal:
         """The next trial to run, if the algorithm has one now."""
@@ -239,8 +255,8 @@ class Search:
 
     def report(self, number: int, score: float | None, step: int, failure: str | None) -> None:
         """A trial ended: completed with a finite ``score`` (at epoch ``step``), or not."""
-        kt_id = next((tid for tid in self.oracle.trials if int(tid) == number), None)
-        if kt_id is None:  # pragma: no cover - every trial row was created from the oracle
+        kt_id = self.trials.kt_id(number)
+        if kt_id not in self.oracle.trials:  # pragma: no cover - rows come from the oracle
             log.error("trial %s unknown to the search algorithm", number)
             return
         kt_trial = self.oracle.trials[kt_id]

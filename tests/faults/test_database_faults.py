@@ -1,0 +1,202 @@
+"""Database faults met by the whole service (API + two workers + Redis) on a throwaway PostgreSQL
+cluster the test starts itself: restarts mid-search, outages longer than a lease, a frozen
+holder of a job's lock, and a worker told to stop while the database is away."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from db.engine import reset_engines
+from db.migrate import upgrade
+from db.models import JobStatus, TrialStatus
+from db.settings import get_settings
+from tests.conftest import REQUIRE_SERVICES
+from tests.e2e.service import Service, session_processes
+from tests.faults.helpers import (
+    cluster,
+    digits_spec,
+    epochs_of,
+    job,
+    submit,
+    training_trial,
+    trials,
+    wait_final,
+    wait_for,
+)
+from tests.pg_cluster import ThrowawayCluster, available
+
+pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(400)]
+
+
+@pytest.fixture
+def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayCluster]:
+    """A migrated throwaway cluster, also the test's own configured database."""
+    if not available():
+        if REQUIRE_SERVICES:
+            pytest.fail("PostgreSQL's server binaries are needed (HPSEARCH_REQUIRE_SERVICES=1)")
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+    pg = ThrowawayCluster().create()
+    try:
+        upgrade(pg.url)
+        monkeypatch.setenv("HPSEARCH_DATABASE_URL", pg.url)
+        get_settings.cache_clear()
+        reset_engines()
+        yield pg
+    finally:
+        reset_engines()
+        pg.destroy()
+
+
+@pytest.fixture
+def service(tmp_path: Path, database: ThrowawayCluster, redis_url: str) -> Iterator[Service]:
+    """API and two workers; a silent lock holder is cut after 3 s, a lock wait after 1 s."""
+    service = cluster(
+        tmp_path,
+        database.url,
+        redis_url,
+        HPSEARCH_DB_IDLE_IN_TRANSACTION_TIMEOUT_S="3",
+        HPSEARCH_DB_LOCK_TIMEOUT_S="1",
+    )
+    try:
+        service.start_api()
+        service.start_worker("worker-1")
+        service.start_worker("worker-2")
+        yield service
+    finally:
+        service.stop()
+
+
+def _check_every_trial_once(job_id: str, expected: int, epochs: int) -> None:
+    """The job succeeded; its trials ran once each (no attempt counted), epochs not doubled."""
+    rows = trials(job_id)
+    final = job(job_id)
+    assert final.status is JobStatus.SUCCEEDED, final.error
+    assert [t.number for t in rows] == list(range(expected))
+    assert [(t.status, t.attempts) for t in rows] == [(TrialStatus.COMPLETED, 1)] * expected, [
+        (t.number, t.status, t.attempts, t.failure_reason) for t in rows
+    ]
+    for t in rows:
+        assert epochs_of(t.id) == [(0, e) for e in range(epochs)], t.number
+
+
+def test_restarts_mid_search_fail_no_trial_and_no_job(
+    service: Service, database: ThrowawayCluster
+) -> None:
+    job_id = submit(service, digits_spec(max_trials=6, epochs=6))
+    for _ in range(3):
+        wait_for("a trial mid-training", lambda: training_trial(job_id, 1), service, timeout=120)
+        database.restart(down_s=1.5)
+    wait_final(job_id, service, timeout=240)
+    _check_every_trial_once(job_id, 6, 6)
+
+
+def test_outages_longer_than_a_lease_count_no_attempt(
+    service: Service, database: ThrowawayCluster
+) -> None:
+    job_id = submit(service, digits_spec(max_trials=2, epochs=30))
+    for _ in range(3):
+        wait_for("a trial mid-training", lambda: training_trial(job_id, 1), service, timeout=120)
+        database.restart(down_s=8)  # twice the lease (stale after 4 s)
+    wait_final(job_id, service, timeout=240)
+    _check_every_trial_once(job_id, 2, 30)
+    assert "leases get one period of grace" in service.logs()
+
+
+def _frozen_conclusion(database: ThrowawayCluster, job_id: str) -> tuple[int, int] | None:
+    """``(pool pid, trial id)`` of a worker process that holds the job's lock, silent in its
+    transaction, while it records the result of a trial it runs."""
+    admin = create_engine(database.url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            names = conn.execute(
+                text(
+                    "SELECT a.application_name FROM pg_stat_activity a JOIN pg_locks l "
+                    "ON l.pid = a.pid AND l.relation = 'jobs'::regclass "
+                    "WHERE a.state = 'idle in transaction' AND l.mode = 'RowShareLock'"
+                )
+            ).scalars()
+            pids = [int(n.rsplit(":", 1)[1]) for n in names if n.startswith("hpsearch ")]
+    finally:
+        admin.dispose()
+    for pid in pids:
+        for t in trials(job_id):
+            if t.status is TrialStatus.RUNNING and str(t.worker).endswith(f":{pid}"):
+                return pid, t.id
+    return None
+
+
+def test_a_frozen_lock_holder_stalls_no_other_job_and_its_late_result_is_dropped(
+    service: Service, database: ThrowawayCluster
+) -> None:
+    slow = submit(
+        service,
+        digits_spec(max_trials=8, epochs=2, algorithm="bayesian", num_initial_points=2),
+    )
+    found = wait_for(
+        "a worker holding the job's lock while it records a result",
+        lambda: _frozen_conclusion(database, slow),
+        service,
+        timeout=180,
+        every=0.005,
+    )
+    pid, victim = found
+    os.kill(pid, signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    try:
+        other = submit(service, digits_spec(max_trials=2, epochs=2))
+        wait_final(other, service, timeout=120)  # another job runs to its end meanwhile
+        other_s = time.monotonic() - frozen_at
+        rerun = wait_for(
+            "the frozen worker's trial to be run again elsewhere",
+            lambda: next(
+                (
+                    t
+                    for t in trials(slow)
+                    if t.id == victim
+                    and t.status is TrialStatus.COMPLETED
+                    and not str(t.worker).endswith(f":{pid}")
+                ),
+                None,
+            ),
+            service,
+            timeout=120,
+        )
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_final(slow, service, timeout=240)
+    rows = trials(slow)
+    assert [t.number for t in rows] == list(range(8))
+    assert all(t.status is TrialStatus.COMPLETED for t in rows)
+    final = next(t for t in rows if t.id == victim)
+    assert (final.worker, final.score, final.attempts) == (rerun.worker, rerun.score, 2)
+    wait_for(
+        "the woken worker to drop its late result",
+        lambda: re.search(
+            r"lease lost before its result was recorded; result dropped", service.logs()
+        ),
+        service,
+        timeout=60,
+    )
+    assert other_s < 90, other_s
+
+
+def test_an_idle_worker_stops_within_10_s_while_the_database_is_away(
+    service: Service, database: ThrowawayCluster
+) -> None:
+    job_id = submit(service, digits_spec(max_trials=2, epochs=2))
+    wait_final(job_id, service, timeout=120)
+    database.stop()
+    session = service.processes["worker-1"].pid
+    seconds = service.terminate("worker-1", timeout=60)
+    assert seconds < 10, seconds
+    time.sleep(1)
+    assert session_processes(session) == []
+    database.start()
