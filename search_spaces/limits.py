@@ -3,7 +3,7 @@
 Each limit is documented in the README's "Limits" table; change both together.
 """
 
-MAX_TRIALS = 500
+MAX_TRIALS = 2000
 MAX_EXECUTIONS_PER_TRIAL = 5
 MAX_LAYERS = 20
 MAX_UNITS = 4096
