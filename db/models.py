@@ -192,6 +192,8 @@ class Trial(Base):
     enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     #: set by a worker's warm shutdown: stop at the next epoch and go back to the queue.
     release_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: its result has been folded into the job's search algorithm (or needs not be).
+    reported: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     job: Mapped[Job] = relationship(back_populates="trials")
     epochs: Mapped[list[Epoch]] = relationship(

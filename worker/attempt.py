@@ -151,14 +151,15 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
 
 
 def _epoch_hook(claim: ClaimedTrial, deadline: float | None):  # type: ignore[no-untyped-def]
-    """Record each epoch under the lease, then read what the trial should do next."""
+    """Record each epoch under the lease, and read what the trial should do next (one
+    transaction)."""
     from worker.training.fit import Halt, Stop
 
     lost = Halt(Stop.LEASE_LOST, "the trial was taken back from this worker")
 
     def on_epoch(report: EpochReport) -> Halt | None:
         try:
-            recorded = trials.record_epoch(
+            control = trials.record_epoch(
                 claim.id,
                 claim.lease,
                 report.execution,
@@ -167,10 +168,9 @@ def _epoch_hook(claim: ClaimedTrial, deadline: float | None):  # type: ignore[no
                 report.learning_rate,
                 report.duration_s,
             )
-            control = trials.trial_control(claim.id, claim.lease) if recorded else None
         except DatabaseUnavailableError as error:
             return Halt(Stop.DATABASE_AWAY, str(error))
-        if not recorded or control is Control.LEASE_LOST:
+        if control is Control.LEASE_LOST:
             return lost
         if control is Control.CANCEL:
             return Halt(Stop.CANCELLED, "job cancelled")

@@ -1,17 +1,27 @@
-"""Hand out a job's trials, and close them: the search algorithm's state lives in the database.
+"""Hand out a job's trials, and fold their results into its search: the search algorithm's state
+lives in the database.
 
-Every step is ONE transaction holding the job's lock (``jobs.lock_job``: ``SELECT ... FOR
-UPDATE`` on PostgreSQL, the writer lock on SQLite): restore the search algorithm from the job's
-stored state, change it, store it back together with the trial rows. So two workers never get
-the same trial, and a Bayesian proposal sees every trial finished before it. A step that meets a
-transient database error is run again from its start (``db.transient``).
+A trial's result is written by its worker under the trial's lease, without the job's lock
+(``conclude``). Folding results into the search and proposing the next trials is ONE transaction
+that holds the job's search (``jobs.try_lock_search``, an advisory lock on PostgreSQL) and its row
+(``jobs.lock_job``): restore the search algorithm from the job's stored state, tell it every
+result it has not learnt yet, let it propose, store it back with the new trial rows. So two
+workers never get the same trial, and a Bayesian proposal sees every trial that ended before it.
+
+Whoever finds the search taken does not wait: the holder folds its result in too, because after
+each commit the holder looks again for results it has not folded (a result is committed before
+its worker tries the lock, so the holder's next look sees it). Under load one fold takes many
+results at once, and no worker queues behind the job's lock. After ``FOLD_ROUNDS`` rounds a
+holder leaves what keeps arriving to a dispatch message; the reaper sends one too for a job whose
+results wait unfolded (a safety net).
 
 ``dispatch`` creates waiting trials while the job has fewer than ``max_concurrent_trials_per_job``
 active (waiting + running) ones; the caller sends one run-trial message per new trial AFTER the
 commit (a message lost in between is re-sent by the reaper). Only ``cap`` messages per job are
 ever in the queue, so several jobs interleave fairly on a FIFO queue. When the algorithm has
 nothing left (done) or nothing for now (Hyperband waits for a round to end), no trial is created;
-the job ends once nothing of it is active.
+the job ends once nothing of it is active. Every step that meets a transient database error is run
+again from its start (``db.transient``).
 
 The search algorithm (``worker.training.oracle.Search``) is imported lazily: it needs Keras Tuner,
 which only pool processes load.
@@ -26,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import session_scope
 from db.models import Job
-from db.repositories import artifacts, jobs, trials
+from db.repositories import artifacts, jobs, search, trials
 from db.repositories.trials import ClaimedTrial, TrialResult
 from db.settings import get_settings
 from db.transient import DatabaseUnavailableError, run_retried
@@ -39,15 +49,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: rounds a worker folds results that keep arriving before it leaves them to a dispatch message.
+FOLD_ROUNDS = 3
+
 
 def dispatch(job_id: str) -> list[int]:
-    """Create the job's next trials (or end it); returns the new trial ids, to be sent.
+    """Fold the job's new results into its search and create its next trials (or end it);
+    returns the new trial ids, to be sent.
 
     A database that stays away past the retry budget leaves the job as it is (the reaper sends
-    it again: a job with no active trial and no recent dispatch); anything else wrong with the
-    job (a stored spec that no longer validates, an algorithm's bug) fails it."""
+    it again); anything else wrong with the job (a stored spec that no longer validates, an
+    algorithm's bug) fails it."""
     try:
-        return run_retried("dispatch a job", _dispatch, job_id)
+        return _fold(job_id)
     except DatabaseUnavailableError as error:
         log.warning("job %s not dispatched: %s; the reaper will send it again", job_id, error)
         return []
@@ -60,94 +74,115 @@ def dispatch(job_id: str) -> list[int]:
         return []
 
 
-def _dispatch(job_id: str) -> list[int]:
+def _fold(job_id: str) -> list[int]:
+    sent: list[int] = []
+    for _ in range(FOLD_ROUNDS):
+        new, folded = run_retried("fold results into a job's search", _fold_once, job_id)
+        sent += new
+        if folded is None or not search.has_unreported(job_id):
+            return sent
+    from worker.messages import send_dispatch
+
+    send_dispatch(job_id)  # results keep arriving: whoever takes the message folds the rest
+    return sent
+
+
+def _fold_once(job_id: str) -> tuple[list[int], int | None]:
+    """One fold under the job's search and row locks: the new trial ids, and how many results
+    were folded (None: another session holds the search and folds them)."""
     with session_scope() as session:
-        job = jobs.lock_job(session, job_id)
+        if not jobs.try_lock_search(session, job_id):
+            return [], None
+        job = jobs.lock_job(session, job_id, with_search_state=True)
         if job is None:
-            return []
-        return dispatch_locked(session, job)
+            return [], 0
+        ended = search.unreported(session, job_id)
+        informing = [t for t in ended if t.status.informs_search]
+        algorithm, spec = None, None
+        if informing and not job.status.is_final:
+            spec = parse_spec(job.spec, session)
+            algorithm = _search(session, job, spec)
+            for t in informing:
+                algorithm.report(t.number, t.score, t.best_epoch or 0, t.failure_reason)
+        search.mark_reported(session, [t.id for t in ended])
+        jobs.count_results(job, ended)
+        return dispatch_locked(session, job, algorithm, spec), len(ended)
 
 
-def dispatch_locked(session: Session, job: Job, search: Search | None = None) -> list[int]:
-    """``dispatch`` inside a transaction that already holds the job's lock."""
-    if jobs.settle_job(session, job):
-        return []
-    from worker.training.oracle import planned_trials
-
-    spec = parse_spec(job.spec, session)
-    now = utcnow()
-    jobs.mark_dispatched(job, planned_trials(spec), now)
-    cap = get_settings().max_concurrent_trials_per_job
-    active = trials.active_trials(session, job.id)
-    if active >= cap:
-        return []
-    search = search or _search(session, job, spec)
+def dispatch_locked(
+    session: Session, job: Job, algorithm: Search | None = None, spec: JobSpec | None = None
+) -> list[int]:
+    """``dispatch`` inside a transaction that already holds the job's lock. ``search`` and
+    ``spec``: the job's, if the caller has them already (its state is stored here, once)."""
     new = []
-    while active < cap:
-        proposal = search.propose()
-        if proposal.number is not None:
-            new.append(
-                trials.add_waiting_trial(
-                    session, job.id, proposal.number, proposal.values or {}, now
+    if not jobs.settle_job(session, job):
+        from worker.training.oracle import planned_trials
+
+        spec = spec or parse_spec(job.spec, session)
+        now = utcnow()
+        jobs.mark_dispatched(job, planned_trials(spec), now)
+        cap = get_settings().max_concurrent_trials_per_job
+        active = search.in_flight(session, job.id)
+        if active < cap:
+            algorithm = algorithm or _search(session, job, spec)
+        while algorithm is not None and active < cap:
+            proposal = algorithm.propose()
+            if proposal.number is not None:
+                new.append(
+                    search.add_waiting_trial(
+                        session, job.id, proposal.number, proposal.values or {}, now
+                    )
                 )
-            )
-            active += 1
-            continue
-        if active == 0:
-            if not proposal.done:
-                log.warning("job %s: search idle with no active trial; ending it", job.id)
-            jobs.end_search(session, job)
-        break
-    jobs.save_oracle_state(job, search.state())
+                active += 1
+                continue
+            if active == 0:
+                if not proposal.done:
+                    log.warning("job %s: search idle with no active trial; ending it", job.id)
+                jobs.end_search(session, job)
+            break
+    if algorithm is not None:
+        jobs.save_oracle_state(job, algorithm.state())
     session.flush()
     return [t.id for t in new]
 
 
 def conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
-    """Record a trial's result and dispatch the job's next trials, in one transaction under the
-    job's lock. Returns the trial ids to send; nothing if the lease was lost (another worker
-    re-runs the trial: its result wins, this one is dropped). ``DatabaseUnavailableError`` if
-    the database stayed away past the retry budget (nothing recorded)."""
-    return run_retried("record a trial's result", _conclude, claim, result)
+    """Record a trial's result under its lease (with its model and checkpoint), then fold it into
+    the job's search and dispatch the next trials, unless another worker holds the search (it
+    folds this result too). Returns the trial ids to send; nothing if the lease was lost (another
+    worker re-runs the trial: its result wins, this one is dropped). ``DatabaseUnavailableError``
+    if the result could not be written before the retry budget ran out."""
+    if not run_retried("record a trial's result", _record, claim, result):
+        log.warning(
+            "trial %s of job %s: lease lost before its result was recorded; result dropped",
+            claim.number,
+            claim.job_id,
+        )
+        return []
+    return dispatch(claim.job_id)
+
+
+def _record(claim: ClaimedTrial, result: TrialResult) -> bool:
+    with session_scope() as session:
+        if not trials.record_result(session, claim.id, claim.lease, result):
+            return trials.result_recorded(session, claim.id, claim.lease)
+        score = result.finite_score
+        if result.artifact is not None and score is not None:
+            job = session.get_one(Job, claim.job_id)
+            top_k = int((job.spec.get("search") or {}).get("top_k") or 1)
+            artifacts.store_model(session, job, claim.number, score, result.artifact, top_k)
+        if result.checkpoint is not None:
+            artifacts.store_checkpoint(session, claim.job_id, claim.number, result.checkpoint)
+        return True
 
 
 def _search(session: Session, job: Job, spec: JobSpec) -> Search:
     """The job's search algorithm, restored from its state; it reads trial rows on demand."""
     from worker.training.oracle import Search
 
+    state = job.oracle_state
+    # Every trial the algorithm proposed is a row, created in the same transaction.
+    count = len(state["start_order"]) if state and "start_order" in state else 0
     return Search(
-        spec,
-        job.oracle_state,
-        trials.trial_count(session, job.id),
-        lambda numbers: trials.search_records(session, job.id, numbers),
+        spec, state, count, lambda numbers: search.search_records(session, job.id, numbers)
     )
-
-
-def _conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
-    with session_scope() as session:
-        job = jobs.lock_job(session, claim.job_id)
-        if job is None or not trials.record_result(session, claim.id, claim.lease, result):
-            log.warning(
-                "trial %s of job %s: lease lost before its result was recorded; result dropped",
-                claim.number,
-                claim.job_id,
-            )
-            return []
-        spec = parse_spec(job.spec, session)
-        search = None
-        if result.status.informs_search:
-            search = _search(session, job, spec)
-            search.report(
-                claim.number, result.finite_score, result.best_epoch or 0, result.failure_reason
-            )
-            jobs.save_oracle_state(job, search.state())
-        score = result.finite_score
-        if result.artifact is not None and score is not None:
-            artifacts.store_model(
-                session, job, claim.number, score, result.artifact, spec.search.top_k
-            )
-        if result.checkpoint is not None:
-            artifacts.store_checkpoint(session, job.id, claim.number, result.checkpoint)
-        session.flush()
-        jobs.refresh_counters(session, job)
-        return dispatch_locked(session, job, search)

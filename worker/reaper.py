@@ -11,7 +11,9 @@ TensorFlow) that repairs what crashes and lost messages leave behind, every
 (c) jobs that are not final but have no active trial and no dispatch for ``stale_after_s`` get
     a dispatch-job message again (a lost submission message, a dispatch that gave up);
 (d) cancelled jobs are settled at once: waiting trials cancelled, the job ended if no trial of
-    it runs (a running one stops at its next epoch and ends the job).
+    it runs (a running one stops at its next epoch and ends the job);
+(e) jobs with results left unfolded into their search for ``reaper_interval_s`` get a
+    dispatch-job message (a safety net: the worker holding the search folds them normally).
 
 A database outage is not a worker's death: a reaper whose pass failed for a database reason
 writes, once the database is back, a ``database_recovered`` marker, and every reaper then leaves
@@ -107,6 +109,11 @@ def reap_once(send: Any) -> ReapReport:
     )
     report.resent = recovery.resend_waiting_trials(stale)
     report.dispatched = recovery.jobs_to_dispatch(stale)
+    report.dispatched += [
+        j
+        for j in recovery.jobs_with_unfolded_results(get_settings().reaper_interval_s)
+        if j not in report.dispatched
+    ]
     for trial_id in [*report.requeued, *report.resent]:
         send(RUN_TRIAL_TASK, trial_id)
     for job_id in report.dispatched:

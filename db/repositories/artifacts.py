@@ -111,13 +111,19 @@ def store_model(
             content=payload.content,
         ),
     )
+    prune_models(session, job, top_k)
+
+
+def prune_models(session: Session, job: Job, top_k: int) -> None:
+    """Drop the stored models past the ``top_k`` best."""
     drop = [row.id for row in artifact_ranking(session, job)[top_k:]]
     if drop:
         session.execute(delete(ModelArtifact).where(ModelArtifact.id.in_(drop)))
 
 
-def rank_models(session: Session, job: Job) -> None:
-    """Write ranks 1..k on the job's stored models (the job ended)."""
+def rank_models(session: Session, job: Job, top_k: int) -> None:
+    """Keep the ``top_k`` best stored models and write their ranks 1..k (the job ended)."""
+    prune_models(session, job, top_k)
     for rank, row in enumerate(artifact_ranking(session, job), start=1):
         session.execute(
             update(ModelArtifact)

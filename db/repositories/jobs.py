@@ -6,17 +6,19 @@ one transaction holding the job's lock (``lock_job``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from db.engine import session_scope
 from db.models import Job, JobStatus, Trial, TrialStatus
-from db.repositories import artifacts, leaderboard, trials
+from db.repositories import artifacts, leaderboard, search
+from db.repositories.trials import ACTIVE
 from db.transient import retried
 from db.values import as_utc, is_id, json_safe, utcnow
 
@@ -42,9 +44,7 @@ def delete_final_job(session: Session, job_id: str) -> bool:
     """Remove a job that has ended (and everything under it); False if it is not final or a
     trial of it is still winding down (a cancelled job's last trial stops at its next epoch)."""
     final = [s for s in JobStatus if s.is_final]
-    winding_down = (
-        select(Trial.id).where(Trial.job_id == job_id, Trial.status.in_(trials.ACTIVE)).exists()
-    )
+    winding_down = select(Trial.id).where(Trial.job_id == job_id, Trial.status.in_(ACTIVE)).exists()
     result = session.execute(
         delete(Job).where(Job.id == job_id, Job.status.in_(final), ~winding_down)
     )
@@ -113,13 +113,16 @@ def jobs_using_dataset(session: Session, dataset_name: str) -> list[str]:
 # --- the workers -------------------------------------------------------------------------------
 
 
-def lock_job(session: Session, job_id: str, *, skip_locked: bool = False) -> Job | None:
+def lock_job(
+    session: Session, job_id: str, *, skip_locked: bool = False, with_search_state: bool = False
+) -> Job | None:
     """Take the job's write lock for the rest of this transaction and return its fresh row.
 
     PostgreSQL: ``SELECT ... FOR UPDATE`` on the job row (other jobs are not blocked); a wait
     ends after ``lock_timeout`` (a transient error: the transaction is run again). With
     ``skip_locked``, None at once when another session holds it (the reaper never waits).
-    SQLite: a no-op UPDATE first, which takes the database's single writer lock at once (what
+    ``with_search_state``: the search algorithm's state (deferred otherwise) comes in the same
+    query. SQLite: a no-op UPDATE first, which takes the database's single writer lock at once (what
     ``BEGIN IMMEDIATE`` does), so the reads that follow cannot go stale before the commit.
     """
     if session.get_bind().dialect.name == "sqlite":
@@ -132,7 +135,20 @@ def lock_job(session: Session, job_id: str, *, skip_locked: bool = False) -> Job
         stmt = select(Job).where(Job.id == job_id)
     else:
         stmt = select(Job).where(Job.id == job_id).with_for_update(skip_locked=skip_locked)
+    if with_search_state:
+        stmt = stmt.options(undefer(Job.oracle_state))
     return session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+
+
+def try_lock_search(session: Session, job_id: str) -> bool:
+    """Take the right to change the job's search for the rest of this transaction, if no other
+    session has it (PostgreSQL: a transaction-scoped advisory lock; SQLite: its writer lock,
+    taken by ``lock_job``, already serialises). False at once if another session has it: it
+    folds in what this one would have."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    key = int(hashlib.blake2b(job_id.encode(), digest_size=8).hexdigest(), 16) - 2**63
+    return bool(session.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
 
 
 @dataclass(frozen=True)
@@ -205,13 +221,13 @@ def settle_job(session: Session, job: Job) -> bool:
     if job.status.is_final:
         return True
     if job.cancel_requested:
-        trials.cancel_waiting(session, job.id, "job cancelled")
-        if not trials.active_trials(session, job.id, TrialStatus.RUNNING):
+        search.cancel_waiting(session, job.id, "job cancelled")
+        if not search.active_trials(session, job.id, TrialStatus.RUNNING):
             finalize_job(session, job, JobStatus.CANCELLED)
         return True
     if time_limit_reached(job):
-        trials.cancel_waiting(session, job.id, "the job's time limit was reached before it started")
-        if not trials.active_trials(session, job.id, TrialStatus.RUNNING):
+        search.cancel_waiting(session, job.id, "the job's time limit was reached before it started")
+        if not search.active_trials(session, job.id, TrialStatus.RUNNING):
             end_search(session, job, timed_out=True)
         return True
     return False
@@ -243,11 +259,11 @@ def finalize_job(session: Session, job: Job, status: JobStatus, error: str | Non
     ``finished_at``; trials still active are closed; Hyperband checkpoints are deleted."""
     now = utcnow()
     closed = TrialStatus.CANCELLED if status is JobStatus.CANCELLED else TrialStatus.FAILED
-    trials.close_active(session, job.id, closed, error or f"job {status.value}")
+    search.close_active(session, job.id, closed, error or f"job {status.value}")
     artifacts.delete_checkpoints(session, job.id)
     session.flush()
     refresh_counters(session, job)
-    artifacts.rank_models(session, job)
+    artifacts.rank_models(session, job, int((job.spec.get("search") or {}).get("top_k") or 1))
     job.status = status
     job.error = error
     job.finished_at = now
@@ -266,6 +282,22 @@ def finish_job(job_id: str, status: JobStatus, error: str | None = None) -> None
 def fail_job(job_id: str, error: str) -> None:
     """Mark a job failed unless it already reached a final state."""
     finish_job(job_id, JobStatus.FAILED, error)
+
+
+def count_results(job: Job, ended: Sequence[Any]) -> None:
+    """Under the job's lock: add results folded just now to the job's counters and best trial
+    (each result is folded once; ``refresh_counters`` recounts from the rows)."""
+    for trial in ended:
+        if trial.status is TrialStatus.COMPLETED:
+            job.trials_completed += 1
+            if trial.score is not None and job.direction.better(trial.score, job.best_score):
+                job.best_trial_number, job.best_score = trial.number, trial.score
+            elif trial.score is not None and trial.score == job.best_score:
+                job.best_trial_number = min(job.best_trial_number or trial.number, trial.number)
+        elif trial.status is TrialStatus.FAILED:
+            job.trials_failed += 1
+        elif trial.status is TrialStatus.DIVERGED:
+            job.trials_diverged += 1
 
 
 def refresh_counters(session: Session, job: Job) -> None:

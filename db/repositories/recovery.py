@@ -190,6 +190,28 @@ def jobs_to_dispatch(stale_after_s: float) -> list[str]:
         return ids
 
 
+@retried("find results nobody folded")
+def jobs_with_unfolded_results(older_than_s: float) -> list[str]:
+    """Active jobs with a result that waits more than ``older_than_s`` to be folded into their
+    search (its worker found the search taken, and the holder stopped before it: rare)."""
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    ended = [s for s in TrialStatus if not s.is_active]
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(Trial.job_id)
+                .join(Job, Job.id == Trial.job_id)
+                .where(
+                    Job.status.in_(ACTIVE_JOB_STATUSES),
+                    Trial.reported.is_(False),
+                    Trial.status.in_(ended),
+                    Trial.finished_at < cutoff,
+                )
+                .distinct()
+            )
+        )
+
+
 @retried("find cancelled jobs")
 def cancelled_jobs() -> list[str]:
     """Jobs cancelled but not final yet."""

@@ -11,10 +11,9 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.orm import Session
 
 from db.engine import session_scope
@@ -46,15 +45,23 @@ class ClaimedTrial:
 def claim_trial(trial_id: int, worker: str) -> ClaimedTrial | None:
     """Compare-and-set ``waiting`` -> ``running`` with a fresh lease; None if the trial is not
     waiting (a duplicate delivery, another worker has it, or it is final). A re-run starts
-    clean: the epochs of an earlier, interrupted attempt are deleted."""
+    clean: the epochs of an earlier, interrupted attempt are deleted. One statement (``UPDATE ...
+    RETURNING``) on a first claim."""
     return _claim(trial_id, worker, new_id())
 
 
 @retried("claim a trial")
 def _claim(trial_id: int, worker: str, lease: str) -> ClaimedTrial | None:
     now = utcnow()
+    columns = (
+        Trial.job_id,
+        Trial.number,
+        Trial.hyperparameters,
+        Trial.attempts,
+        Trial.failure_reason,
+    )
     with session_scope() as session:
-        result = session.execute(
+        row = session.execute(
             update(Trial)
             .where(Trial.id == trial_id, Trial.status == TrialStatus.WAITING)
             .values(
@@ -68,23 +75,19 @@ def _claim(trial_id: int, worker: str, lease: str) -> ClaimedTrial | None:
                 release_requested=False,
                 epochs_run=0,
             )
+            .returning(*columns)
             .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:
-            session.execute(delete(Epoch).where(Epoch.trial_id == trial_id))
-        row = session.execute(
-            select(
-                Trial.job_id,
-                Trial.number,
-                Trial.hyperparameters,
-                Trial.attempts,
-                Trial.failure_reason,
-            ).where(Trial.id == trial_id, Trial.lease == lease)
         ).one_or_none()
-        # No row: not ours. A row although the CAS matched nothing: this claim's own commit
-        # landed in an earlier try whose answer the connection lost.
         if row is None:
-            return None
+            # Not ours, unless this claim's own commit landed in an earlier try whose answer
+            # the connection lost.
+            row = session.execute(
+                select(*columns).where(Trial.id == trial_id, Trial.lease == lease)
+            ).one_or_none()
+            if row is None:
+                return None
+        elif row.attempts > 1:  # a re-run starts clean
+            session.execute(delete(Epoch).where(Epoch.trial_id == trial_id))
         return ClaimedTrial(
             trial_id,
             row.job_id,
@@ -122,21 +125,19 @@ class Control(enum.StrEnum):
     RELEASE = "release"
 
 
-@retried("read a trial's control flags")
-def trial_control(trial_id: int, lease: str) -> Control:
-    """One cheap query between epochs: job cancelled, lease lost, or warm shutdown?"""
-    with session_scope() as session:
-        row = session.execute(
-            select(
-                Trial.status,
-                Trial.lease,
-                Trial.release_requested,
-                Job.cancel_requested,
-                Job.status.label("job_status"),
-            )
-            .join(Job, Job.id == Trial.job_id)
-            .where(Trial.id == trial_id)
-        ).one_or_none()
+def _control(session: Session, trial_id: int, lease: str) -> Control:
+    """What the trial should do now: one query."""
+    row = session.execute(
+        select(
+            Trial.status,
+            Trial.lease,
+            Trial.release_requested,
+            Job.cancel_requested,
+            Job.status.label("job_status"),
+        )
+        .join(Job, Job.id == Trial.job_id)
+        .where(Trial.id == trial_id)
+    ).one_or_none()
     if row is None or row.status != TrialStatus.RUNNING or row.lease != lease:
         return Control.LEASE_LOST
     if row.cancel_requested or JobStatus(row.job_status).is_final:
@@ -144,6 +145,13 @@ def trial_control(trial_id: int, lease: str) -> Control:
     if row.release_requested:
         return Control.RELEASE
     return Control.GO_ON
+
+
+@retried("read a trial's control flags")
+def trial_control(trial_id: int, lease: str) -> Control:
+    """One cheap query: job cancelled, lease lost, or warm shutdown?"""
+    with session_scope() as session:
+        return _control(session, trial_id, lease)
 
 
 @retried("record an epoch")
@@ -155,36 +163,41 @@ def record_epoch(
     metrics: dict[str, Any],
     learning_rate: float | None,
     duration_s: float,
-) -> bool:
+) -> Control:
     """Write one epoch row while the lease is ours (checked and counted in the same
-    transaction). False if the lease is lost. Idempotent: an epoch already written (by a try
-    whose answer was lost) is not written twice."""
+    transaction), and say what the trial should do next: ``LEASE_LOST`` (nothing written),
+    ``CANCEL``, ``RELEASE`` or ``GO_ON``. Idempotent: an epoch already written (by a try whose
+    answer was lost) is not written twice."""
     with session_scope() as session:
+        control = _control(session, trial_id, lease)
+        if control is Control.LEASE_LOST:
+            return control
         written = session.scalar(
             select(Epoch.id).where(
                 Epoch.trial_id == trial_id, Epoch.execution == execution, Epoch.epoch == epoch
             )
         )
-        result = session.execute(
+        if written:
+            return control
+        counted = session.execute(
             update(Trial)
             .where(*_owned(trial_id, lease))
-            .values(epochs_run=Trial.epochs_run + (0 if written else 1))
+            .values(epochs_run=Trial.epochs_run + 1)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
-            return False
-        if not written:
-            session.add(
-                Epoch(
-                    trial_id=trial_id,
-                    execution=execution,
-                    epoch=epoch,
-                    metrics=json_safe(metrics),
-                    learning_rate=learning_rate,
-                    duration_s=duration_s,
-                )
+        if counted.rowcount != 1:
+            return Control.LEASE_LOST
+        session.add(
+            Epoch(
+                trial_id=trial_id,
+                execution=execution,
+                epoch=epoch,
+                metrics=json_safe(metrics),
+                learning_rate=learning_rate,
+                duration_s=duration_s,
             )
-        return True
+        )
+        return control
 
 
 @retried("hand a trial back to the queue")
@@ -253,7 +266,8 @@ class TrialResult:
 
 def record_result(session: Session, trial_id: int, lease: str, result: TrialResult) -> bool:
     """Close the trial with its result, in ONE statement conditional on the lease: False, and
-    nothing written, if the trial was taken back from this worker."""
+    nothing written, if the trial was taken back from this worker. The result is not folded into
+    the job's search yet (``reported`` false: see ``unreported``)."""
     written = session.execute(
         update(Trial)
         .where(*_owned(trial_id, lease))
@@ -268,107 +282,18 @@ def record_result(session: Session, trial_id: int, lease: str, result: TrialResu
             duration_s=result.duration_s,
             fit_duration_s=result.fit_duration_s,
             release_requested=False,
-            lease=None,
+            reported=False,
         )
         .execution_options(synchronize_session=False)
     )
     return written.rowcount == 1
 
 
-# --- a job's trials, under the job's lock -----------------------------------------------------
-
-
-def add_waiting_trial(
-    session: Session, job_id: str, number: int, hyperparameters: dict[str, Any], now: datetime
-) -> Trial:
-    """A new trial the search algorithm proposed, waiting for its message to be taken."""
-    trial = Trial(
-        job_id=job_id,
-        number=number,
-        status=TrialStatus.WAITING,
-        hyperparameters=json_safe(hyperparameters),
-        started_at=None,
-        enqueued_at=now,
-        attempts=0,
-        epochs_run=0,
+def result_recorded(session: Session, trial_id: int, lease: str) -> bool:
+    """Whether the attempt with ``lease`` has its result recorded (by a try whose commit answer
+    was lost): the trial ended, and its lease is still that attempt's."""
+    ended = [s for s in TrialStatus if not s.is_active]
+    found = session.scalar(
+        select(Trial.id).where(Trial.id == trial_id, Trial.lease == lease, Trial.status.in_(ended))
     )
-    session.add(trial)
-    return trial
-
-
-@dataclass(frozen=True)
-class SearchRecord:
-    """A trial as the search algorithm learns of it."""
-
-    values: dict[str, Any]
-    status: TrialStatus
-    score: float | None
-    best_epoch: int | None
-    failure_reason: str | None
-
-
-def trial_count(session: Session, job_id: str) -> int:
-    """How many trials the job's search algorithm has proposed (its rows, numbered 0..n-1)."""
-    return int(
-        session.execute(
-            select(func.count()).select_from(Trial).where(Trial.job_id == job_id)
-        ).scalar_one()
-    )
-
-
-def search_records(
-    session: Session, job_id: str, numbers: list[int] | None = None
-) -> dict[int, SearchRecord]:
-    """The job's trials (only ``numbers``, if given) as the search algorithm reads them."""
-    query = select(
-        Trial.number,
-        Trial.hyperparameters,
-        Trial.status,
-        Trial.score,
-        Trial.best_epoch,
-        Trial.failure_reason,
-    ).where(Trial.job_id == job_id)
-    if numbers is not None:
-        query = query.where(Trial.number.in_(numbers))
-    return {
-        row.number: SearchRecord(
-            row.hyperparameters,
-            TrialStatus(row.status),
-            row.score,
-            row.best_epoch,
-            row.failure_reason,
-        )
-        for row in session.execute(query)
-    }
-
-
-def active_trials(session: Session, job_id: str, status: TrialStatus | None = None) -> int:
-    """How many of the job's trials are waiting or running (or only ``status``)."""
-    statuses = [status] if status else list(ACTIVE)
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(Trial)
-            .where(Trial.job_id == job_id, Trial.status.in_(statuses))
-        ).scalar_one()
-    )
-
-
-def cancel_waiting(session: Session, job_id: str, reason: str) -> None:
-    """The job's waiting trials will never run: ``cancelled``, with ``reason``."""
-    session.execute(
-        update(Trial)
-        .where(Trial.job_id == job_id, Trial.status == TrialStatus.WAITING)
-        .values(status=TrialStatus.CANCELLED, failure_reason=reason, finished_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-
-
-def close_active(session: Session, job_id: str, status: TrialStatus, reason: str) -> None:
-    """The job ended: its waiting and running trials end as ``status`` with ``reason``."""
-    session.execute(
-        update(Trial)
-        .where(Trial.job_id == job_id, Trial.status.in_(ACTIVE))
-        .values(status=status, failure_reason=reason, finished_at=utcnow(), lease=None)
-        .execution_options(synchronize_session=False)
-    )
+    return found is not None

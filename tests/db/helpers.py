@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import Epoch, Job, Trial
-from db.repositories import jobs, trials
+from db.repositories import jobs, search, trials
 from db.repositories.trials import ClaimedTrial
 from db.values import utcnow
 
@@ -32,7 +32,7 @@ def waiting(job_id: str, count: int = 1, first: int = 0) -> list[int]:
     """``count`` new waiting trials, numbered from ``first``."""
     with session_scope() as session:
         rows = [
-            trials.add_waiting_trial(session, job_id, n, {"units": 8 * (n + 1)}, utcnow())
+            search.add_waiting_trial(session, job_id, n, {"units": 8 * (n + 1)}, utcnow())
             for n in range(first, first + count)
         ]
         session.flush()
@@ -73,7 +73,8 @@ def epochs(trial_id: int) -> list[tuple[int, int]]:
 
 
 def record(claim: ClaimedTrial, epoch: int, execution: int = 0) -> bool:
-    """Record one epoch of the claimed attempt."""
-    return trials.record_epoch(
+    """Record one epoch of the claimed attempt; False if the lease was lost."""
+    control = trials.record_epoch(
         claim.id, claim.lease, execution, epoch, {"loss": 1.0 / (epoch + 1)}, 0.01, 0.1
     )
+    return control is not trials.Control.LEASE_LOST

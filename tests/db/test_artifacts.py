@@ -59,7 +59,7 @@ def test_ranks_given_at_the_end_come_first(store: str) -> None:
     job_id = new_job("max")
     _store(job_id, {0: 0.5, 1: 0.7}, top_k=2)
     with session_scope() as session:
-        artifacts.rank_models(session, job(job_id))
+        artifacts.rank_models(session, job(job_id), top_k=2)
         session.execute(  # a rank says more than a score once given
             update(ModelArtifact)
             .where(ModelArtifact.job_id == job_id, ModelArtifact.trial_number == 0)

@@ -82,7 +82,7 @@ def test_a_job_past_its_time_limit_ends_with_what_it_completed(store: str) -> No
 
 
 def test_the_end_of_a_search_ranks_models_closes_trials_and_drops_checkpoints(store: str) -> None:
-    job_id = new_job("min")
+    job_id = new_job("min", spec={"search": {"top_k": 2}})
     numbers = [_finish(job_id, TrialStatus.COMPLETED, s) for s in (0.3, 0.1)]
     stuck = claimed(job_id)
     payload = artifacts.ArtifactPayload(b"model", "0" * 64, {})
@@ -101,6 +101,21 @@ def test_the_end_of_a_search_ranks_models_closes_trials_and_drops_checkpoints(st
         assert session.query(TrialCheckpoint).count() == 0
     jobs.finish_job(job_id, JobStatus.FAILED, "too late")  # a final job stays as it ended
     assert job(job_id).status is JobStatus.SUCCEEDED
+
+
+def test_the_end_of_a_search_keeps_only_its_top_k_models(store: str) -> None:
+    """Two workers storing models at once may each keep one more for a moment."""
+    job_id = new_job("max", spec={"search": {"top_k": 1}})
+    payload = artifacts.ArtifactPayload(b"model", "0" * 64, {})
+    with session_scope() as session:
+        row = jobs.lock_job(session, job_id)
+        for number, score in ((0, 0.3), (1, 0.9)):
+            artifacts.store_model(session, row, number, score, payload, top_k=2)  # type: ignore[arg-type]
+    jobs.finish_job(job_id, JobStatus.SUCCEEDED)
+    with session_scope() as session:
+        assert [
+            (a.rank, a.trial_number) for a in artifacts.artifact_ranking(session, job(job_id))
+        ] == [(1, 1)]
 
 
 def test_a_search_with_nothing_completed_fails_saying_why(store: str) -> None:

@@ -84,6 +84,23 @@ def test_lost_messages_and_silent_jobs_are_found_once_per_period(store: str) -> 
     assert recovery.jobs_to_dispatch(STALE) == []
 
 
+def test_results_left_unfolded_are_found(store: str) -> None:
+    job_id = new_job(status=JobStatus.RUNNING)
+    claim = claimed(job_id)
+    with session_scope() as session:
+        trials.record_result(
+            session, claim.id, claim.lease, trials.TrialResult(TrialStatus.COMPLETED, score=0.5)
+        )
+    assert recovery.jobs_with_unfolded_results(STALE) == []  # just now: its worker folds it
+    with session_scope() as session:
+        session.execute(
+            update(Trial)
+            .where(Trial.id == claim.id)
+            .values(finished_at=utcnow() - timedelta(seconds=STALE + 1))
+        )
+    assert recovery.jobs_with_unfolded_results(STALE) == [job_id]
+
+
 def test_cancelled_jobs_are_settled(store: str) -> None:
     job_id = new_job(status=JobStatus.RUNNING, cancel_requested=True)
     waiting(job_id)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import threading
 
+from sqlalchemy import update
+
 from db.engine import session_scope
-from db.models import TrialStatus
-from db.repositories import jobs, trials
+from db.models import Trial, TrialStatus
+from db.repositories import jobs, search, trials
 from db.repositories.trials import Control, TrialResult
 from tests.db.helpers import claimed, epochs, new_job, record, trial, waiting
 
@@ -90,9 +92,43 @@ def test_a_result_is_written_only_under_the_lease_it_claimed(store: str) -> None
     with session_scope() as session:
         assert trials.record_result(session, claim.id, claim.lease, result)
     row = trial(claim.id)
-    assert (row.status, row.score, row.lease) == (TrialStatus.COMPLETED, 0.9, None)
-    with session_scope() as session:  # a second, late result finds no lease
+    assert (row.status, row.score, row.reported) == (TrialStatus.COMPLETED, 0.9, False)
+    with session_scope() as session:  # a second, late result finds no running lease...
         assert not trials.record_result(session, claim.id, claim.lease, result)
+        # ...but knows its own result is the one recorded (a commit whose answer was lost)
+        assert trials.result_recorded(session, claim.id, claim.lease)
+        assert not trials.result_recorded(session, claim.id, "0" * 32)
+
+
+def test_results_wait_to_be_folded_into_the_search_once(store: str) -> None:
+    job_id = new_job()
+    first, second = claimed(job_id), claimed(job_id)
+    assert not search.has_unreported(job_id)
+    with session_scope() as session:
+        trials.record_result(session, second.id, second.lease, TrialResult(TrialStatus.FAILED))
+        trials.record_result(
+            session, first.id, first.lease, TrialResult(TrialStatus.COMPLETED, score=0.5)
+        )
+    assert search.has_unreported(job_id)
+    with session_scope() as session:
+        ended = search.unreported(session, job_id)
+        assert [(t.number, t.status, t.score) for t in ended] == [
+            (second.number, TrialStatus.FAILED, None),
+            (first.number, TrialStatus.COMPLETED, 0.5),
+        ]
+        search.mark_reported(session, [t.id for t in ended])
+    assert not search.has_unreported(job_id)
+
+
+def test_one_session_at_a_time_changes_a_jobs_search(postgres_url: str) -> None:
+    job_id = new_job()
+    with session_scope() as first:
+        assert jobs.try_lock_search(first, job_id)
+        with session_scope() as second:
+            assert not jobs.try_lock_search(second, job_id)  # at once, no wait
+            assert jobs.try_lock_search(second, new_job())  # other jobs are free
+    with session_scope() as third:  # released with the first transaction
+        assert jobs.try_lock_search(third, job_id)
 
 
 def test_a_non_finite_score_is_stored_as_missing(store: str) -> None:
@@ -123,9 +159,53 @@ def test_active_trials_and_closing_them(store: str) -> None:
     waiting(job_id, 2)
     claimed(job_id)
     with session_scope() as session:
-        assert trials.active_trials(session, job_id) == 3
-        assert trials.active_trials(session, job_id, TrialStatus.RUNNING) == 1
-        trials.cancel_waiting(session, job_id, "job cancelled")
-        assert trials.active_trials(session, job_id) == 1
-        trials.close_active(session, job_id, TrialStatus.FAILED, "job failed")
-        assert trials.active_trials(session, job_id) == 0
+        assert search.active_trials(session, job_id) == 3
+        assert search.active_trials(session, job_id, TrialStatus.RUNNING) == 1
+        assert search.in_flight(session, job_id) == 3
+        search.cancel_waiting(session, job_id, "job cancelled")
+        assert search.active_trials(session, job_id) == 1
+        search.close_active(session, job_id, TrialStatus.FAILED, "job failed")
+        assert search.active_trials(session, job_id) == 0
+        assert search.in_flight(session, job_id) == 0  # closed by the job's end: nothing to fold
+
+
+def test_a_result_not_folded_yet_is_still_in_flight(store: str) -> None:
+    job_id = new_job()
+    claim = claimed(job_id)
+    with session_scope() as session:
+        trials.record_result(
+            session, claim.id, claim.lease, TrialResult(TrialStatus.COMPLETED, 0.5)
+        )
+        assert search.active_trials(session, job_id) == 0
+        assert search.in_flight(session, job_id) == 1  # the search has not learnt it yet
+        search.mark_reported(session, [claim.id])
+        assert search.in_flight(session, job_id) == 0
+
+
+def test_an_epoch_record_says_what_to_do_next(store: str) -> None:
+    job_id = new_job()
+    claim = claimed(job_id)
+    loss = {"loss": 1.0}
+    assert trials.record_epoch(claim.id, claim.lease, 0, 0, loss, None, 0.1) is Control.GO_ON
+    trials.request_release("host:1:")
+    assert trials.record_epoch(claim.id, claim.lease, 0, 1, loss, None, 0.1) is Control.RELEASE
+    with session_scope() as session:
+        jobs.cancel_queued_job(session, job_id)
+    assert trials.record_epoch(claim.id, claim.lease, 0, 2, loss, None, 0.1) is Control.CANCEL
+    lost = trials.record_epoch(claim.id, "0" * 32, 0, 3, loss, None, 0.1)
+    assert lost is Control.LEASE_LOST and epochs(claim.id) == [(0, 0), (0, 1), (0, 2)]
+
+
+def test_a_rerun_starts_without_the_earlier_attempts_epochs(store: str) -> None:
+    claim = claimed(new_job())
+    record(claim, 0)
+    record(claim, 1)
+    with session_scope() as session:  # taken back, as the reaper does
+        session.execute(
+            update(Trial)
+            .where(Trial.id == claim.id)
+            .values(status=TrialStatus.WAITING, lease=None, worker=None)
+        )
+    again = trials.claim_trial(claim.id, "b:1:2")
+    assert again is not None and again.attempts == 2
+    assert epochs(claim.id) == [] and trial(claim.id).epochs_run == 0

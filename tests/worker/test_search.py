@@ -266,11 +266,10 @@ def test_cancel_while_running(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) 
     job_id = create_job(tiny_spec(max_trials=3))
     original = trial_store.record_epoch
 
-    def cancel_after_first_epoch(*args: Any, **kwargs: Any) -> bool:
-        recorded = original(*args, **kwargs)
-        with session_scope() as session:
+    def cancel_after_first_epoch(*args: Any, **kwargs: Any) -> Any:
+        with session_scope() as session:  # cancelled while the first epoch trained
             session.get_one(Job, job_id).cancel_requested = True
-        return recorded
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(trial_store, "record_epoch", cancel_after_first_epoch)
     drive(job_id)  # all three were dispatched (cap 4): the last two messages find them cancelled
@@ -404,10 +403,9 @@ def test_warm_shutdown_hands_the_trial_back(
     (trial_id,) = dispatch(job_id)
     original = trial_store.record_epoch
 
-    def shutdown_after_first_epoch(*args: Any, **kwargs: Any) -> bool:
-        recorded = original(*args, **kwargs)
-        assert trial_store.request_release("leaving:") == 1
-        return recorded
+    def shutdown_after_first_epoch(*args: Any, **kwargs: Any) -> Any:
+        assert trial_store.request_release("leaving:") == 1  # SIGTERM during the first epoch
+        return original(*args, **kwargs)
 
     monkeypatch.setattr(trial_store, "record_epoch", shutdown_after_first_epoch)
     assert run_trial(trial_id, "leaving:1:2") == [trial_id]  # to be sent again at once

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from db.models import TrialStatus
-from db.repositories.trials import SearchRecord
+from db.repositories.search import SearchRecord
 from search_spaces.schema import JobSpec
 from tests.worker.helpers import tiny_spec
 from worker.training.oracle import Search, build_oracle

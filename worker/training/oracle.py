@@ -61,8 +61,14 @@ class DbStateMixin:
         """Never stop the search for failures (we record them), and so never read every trial."""
 
     def get_db_state(self) -> dict[str, Any]:
-        """The oracle's own state (not its trials), as plain JSON values."""
+        """The oracle's own state (not its trials), as plain JSON values.
+
+        Two of Keras Tuner's per-trial maps are left out, as they only matter for what we never
+        do: ``id_to_hash`` (a trial's values changing after it was proposed) and ``run_times``
+        (retrying a trial, ``max_retries_per_trial`` is 0). Restored empty, they behave the same.
+        """
         state = self.get_state()  # type: ignore[attr-defined]
+        state["id_to_hash"], state["run_times"] = {}, {}
         state["extra"] = self._extra_state()
         return json.loads(json.dumps(state, default=_json_default))
 
@@ -242,6 +248,7 @@ class Search:
         self.oracle = build_oracle(spec)
         self.trials = StoredTrials(self.oracle, count, load)
         if state:
+            self.trials.prefetch(list((state.get("ongoing_trials") or {}).values()))
             self.oracle.set_db_state(state, self.trials)
         else:
             self.oracle.trials = self.trials  # type: ignore[attr-defined]

@@ -10,13 +10,14 @@ grow with the trials run.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 from keras_tuner.src.engine import trial as trial_module
 
 from db.models import TrialStatus
-from db.repositories.trials import SearchRecord
+from db.repositories.search import SearchRecord
 
 #: our statuses as Keras Tuner's (a cancelled trial never informs the search).
 KT_STATUS = {
@@ -39,6 +40,12 @@ class StoredTrials(MutableMapping[str, Any]):
     def __init__(self, oracle: Any, count: int, load: LoadRecords) -> None:
         self._oracle, self._count, self._load = oracle, count, load
         self._built: dict[str, Any] = {}
+
+    def prefetch(self, keys: list[str]) -> None:
+        """Build these trials from their rows in one query (the ones in flight, say)."""
+        numbers = [int(k) for k in keys if k not in self._built and self._stored(k)]
+        if numbers:
+            self._build(self._load(numbers))
 
     def kt_id(self, number: int) -> str:
         """Keras Tuner's id of trial ``number`` (its number, zero-padded as Keras Tuner does)."""
@@ -92,7 +99,9 @@ class StoredTrials(MutableMapping[str, Any]):
 
 def to_kt_trial(oracle: Any, kt_id: str, record: SearchRecord) -> Any:
     """A Keras Tuner ``Trial`` as the oracle would hold it for this row."""
-    hyperparameters = oracle.hyperparameters.copy()
+    # A shallow copy shares the space's definitions, which no trial changes (Keras Tuner's own
+    # copy() rebuilds them from their config: ~1.5 ms a trial).
+    hyperparameters = copy.copy(oracle.hyperparameters)
     hyperparameters.values = dict(record.values)
     trial = trial_module.Trial(
         hyperparameters=hyperparameters, trial_id=kt_id, status=KT_STATUS[record.status]
