@@ -15,7 +15,12 @@ import logging
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready, worker_shutting_down
+from celery.signals import (
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutting_down,
+)
 
 from db.broker import celery_config, tune_embedded_transport
 from db.engine import reset_engines
@@ -33,6 +38,8 @@ app.conf.include = ["worker.tasks"]
 _reaper: Any = None
 #: seconds a warm shutdown retries handing its running trials back.
 SHUTDOWN_RETRY_BUDGET_S = 3.0
+#: seconds a stopping pool process waits for its last folds.
+FOLD_DRAIN_S = 5.0
 
 
 @worker_process_init.connect
@@ -40,9 +47,19 @@ def _init_worker_process(**_: Any) -> None:
     """In each forked child: no DB sockets shared with the parent, TF loaded and tuned here."""
     # close=False: the parent's pooled connections stay usable by the parent (its reaper).
     reset_engines(close=False)
+    from worker import folding
     from worker.training.threads import configure_tensorflow
 
     configure_tensorflow(get_settings().tf_threads)
+    folding.enable()  # a trial's result is folded into its job's search while the next one starts
+
+
+@worker_process_shutdown.connect
+def _finish_folds(**_: Any) -> None:
+    """A pool process that stops finishes the folds it was asked for (a few seconds at most)."""
+    from worker import folding
+
+    folding.drain(FOLD_DRAIN_S)
 
 
 @worker_ready.connect

@@ -42,6 +42,7 @@ from db.settings import get_settings
 from db.transient import DatabaseUnavailableError, run_retried
 from db.values import utcnow
 from search_spaces.schema import JobSpec
+from worker import folding
 from worker.specs import parse_spec
 
 if TYPE_CHECKING:
@@ -151,13 +152,18 @@ def conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
     the job's search and dispatch the next trials, unless another worker holds the search (it
     folds this result too). Returns the trial ids to send; nothing if the lease was lost (another
     worker re-runs the trial: its result wins, this one is dropped). ``DatabaseUnavailableError``
-    if the result could not be written before the retry budget ran out."""
+    if the result could not be written before the retry budget ran out. In a Celery pool process
+    the fold runs in the background (``worker.folding``) and this returns once the result is
+    written."""
     if not run_retried("record a trial's result", _record, claim, result):
         log.warning(
             "trial %s of job %s: lease lost before its result was recorded; result dropped",
             claim.number,
             claim.job_id,
         )
+        return []
+    if folding.enabled():
+        folding.fold_soon(claim.job_id)
         return []
     return dispatch(claim.job_id)
 

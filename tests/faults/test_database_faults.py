@@ -5,7 +5,6 @@ holder of a job's lock, and a worker told to stop while the database is away."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -110,9 +109,9 @@ def test_outages_longer_than_a_lease_count_no_attempt(
     assert "leases get one period of grace" in service.logs()
 
 
-def _frozen_conclusion(database: ThrowawayCluster, job_id: str) -> tuple[int, int] | None:
-    """``(pool pid, trial id)`` of a worker process that holds the job's lock, silent in its
-    transaction, while it records the result of a trial it runs."""
+def _lock_holder_training(database: ThrowawayCluster, job_id: str) -> tuple[int, int] | None:
+    """``(pool pid, trial id)`` of a worker process that holds a job's row lock, silent in its
+    transaction (it folds results into the search), while it trains a trial of ``job_id``."""
     admin = create_engine(database.url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
@@ -133,22 +132,21 @@ def _frozen_conclusion(database: ThrowawayCluster, job_id: str) -> tuple[int, in
     return None
 
 
-def test_a_frozen_lock_holder_stalls_no_other_job_and_its_late_result_is_dropped(
+def test_a_frozen_lock_holder_stalls_no_other_job_and_writes_nothing_late(
     service: Service, database: ThrowawayCluster
 ) -> None:
     slow = submit(
         service,
         digits_spec(max_trials=8, epochs=2, algorithm="bayesian", num_initial_points=2),
     )
-    found = wait_for(
-        "a worker holding the job's lock while it records a result",
-        lambda: _frozen_conclusion(database, slow),
+    pid, victim = wait_for(
+        "a worker holding a job's lock while it trains",
+        lambda: _lock_holder_training(database, slow),
         service,
         timeout=180,
         every=0.005,
     )
-    pid, victim = found
-    os.kill(pid, signal.SIGSTOP)
+    os.kill(pid, signal.SIGSTOP)  # frozen inside its transaction, holding the lock
     frozen_at = time.monotonic()
     try:
         other = submit(service, digits_spec(max_trials=2, epochs=2))
@@ -170,21 +168,15 @@ def test_a_frozen_lock_holder_stalls_no_other_job_and_its_late_result_is_dropped
             timeout=120,
         )
     finally:
-        os.kill(pid, signal.SIGCONT)
+        os.kill(pid, signal.SIGCONT)  # it wakes up, finds its lease and its session gone
     wait_final(slow, service, timeout=240)
     rows = trials(slow)
     assert [t.number for t in rows] == list(range(8))
     assert all(t.status is TrialStatus.COMPLETED for t in rows)
-    final = next(t for t in rows if t.id == victim)
+    time.sleep(3)  # whatever the woken process still does lands now
+    final = next(t for t in trials(slow) if t.id == victim)
     assert (final.worker, final.score, final.attempts) == (rerun.worker, rerun.score, 2)
-    wait_for(
-        "the woken worker to drop its late result",
-        lambda: re.search(
-            r"lease lost before its result was recorded; result dropped", service.logs()
-        ),
-        service,
-        timeout=60,
-    )
+    assert epochs_of(victim) == [(0, 0), (0, 1)]
     assert other_s < 90, other_s
 
 

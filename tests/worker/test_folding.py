@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from datetime import timedelta
+
+from sqlalchemy import update
 
 from db.engine import session_scope
-from db.models import JobStatus, TrialStatus
-from db.repositories import jobs, trials
+from db.models import JobStatus, Trial, TrialStatus
+from db.repositories import jobs, recovery, trials
 from db.repositories.trials import TrialResult
+from db.values import utcnow
 from tests.worker.helpers import create_job, get_job, get_trials, tiny_spec
 from worker.dispatcher import conclude, dispatch
 
@@ -40,6 +44,28 @@ def test_a_result_met_by_a_taken_search_is_folded_by_the_next_holder(postgres_ur
     assert next(t for t in rows if t.id == first).reported
     assert job.trials_completed == 1 and job.best_trial_number == 0
     assert job.oracle_state["end_order"] == [str(claim.number)]
+
+
+def test_a_late_result_from_a_worker_whose_trial_was_requeued_is_dropped(
+    postgres_url: str,
+) -> None:
+    job_id = create_job(_spec(2))
+    first, *_ = dispatch(job_id)
+    late = trials.claim_trial(first, "frozen:1:2")
+    assert late is not None
+    with session_scope() as session:  # its lease went stale: the reaper took it back
+        session.execute(
+            update(Trial)
+            .where(Trial.id == first)
+            .values(heartbeat_at=utcnow() - timedelta(hours=1))
+        )
+    assert recovery.requeue_lost_trials(60, {}) == [first]
+    rerun = trials.claim_trial(first, "other:1:2")
+    assert rerun is not None
+    conclude(rerun, _result(7))
+    assert conclude(late, _result(0)) == []  # woken up: its result is dropped, not written
+    row = next(t for t in get_trials(job_id) if t.id == first)
+    assert (row.worker, row.score, row.attempts) == ("other:1:2", _result(7).score, 2)
 
 
 def test_concurrent_results_are_each_folded_once(postgres_url: str) -> None:
