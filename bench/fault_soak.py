@@ -34,6 +34,8 @@ from bench.common import REDIS_URL, arg_parser, write_result
 from tests.pg_cluster import ThrowawayCluster
 
 RESULT = "fault_soak"
+#: jobs kept queued or running while the faults go on.
+ACTIVE_JOBS = 2
 KINDS = ("restart", "blip", "lock_freeze")
 #: the service's settings for the soak: short leases and bounds, so faults bite and heal fast.
 SETTINGS = {
@@ -52,7 +54,8 @@ import sys, time
 from sqlalchemy import create_engine, text
 engine = create_engine(sys.argv[1])
 with engine.connect() as conn:
-    conn.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": sys.argv[2]})
+    # the lock a worker takes to change a job's search
+    conn.execute(text("SELECT id FROM jobs WHERE id = :id FOR NO KEY UPDATE"), {"id": sys.argv[2]})
     print("locked", flush=True)
     time.sleep(3600)
 """
@@ -61,7 +64,7 @@ with engine.connect() as conn:
 def spec(index: int) -> dict[str, Any]:
     """Tiny nets on digits, a few seconds a trial, the algorithms in turn."""
     algorithm = ("random", "bayesian", "hyperband")[index % 3]
-    search: dict[str, Any] = {"algorithm": algorithm, "max_trials": 6, "seed": index}
+    search: dict[str, Any] = {"algorithm": algorithm, "max_trials": 10, "seed": index}
     if algorithm == "bayesian":
         search["num_initial_points"] = 2
     if algorithm == "hyperband":
@@ -74,7 +77,7 @@ def spec(index: int) -> dict[str, Any]:
             "units": {"type": "choice", "values": [8, 16, 32]},
         },
         "optimizer": {"learning_rate": {"type": "choice", "values": [0.01, 0.003]}},
-        "training": {"epochs": 6, "batch_size": 8, "early_stopping": {"enabled": False}},
+        "training": {"epochs": 8, "batch_size": 8, "early_stopping": {"enabled": False}},
         "search": search,
     }
 
@@ -100,6 +103,9 @@ class Soak:
     def running_job(self) -> str | None:
         rows = self.sql("SELECT id FROM jobs WHERE status = 'running' ORDER BY random() LIMIT 1")
         return rows[0][0] if rows else None
+
+    def active_jobs(self) -> int:
+        return len(self.sql("SELECT id FROM jobs WHERE status IN ('queued', 'running')"))
 
     def fault(self, kind: str) -> dict[str, Any]:
         started = time.monotonic()
@@ -210,7 +216,7 @@ def run(faults: int, every_s: float, seed: int) -> dict[str, Any]:
                 soak = Soak(pg, client, logs)
                 index = 0
                 for n in range(faults):
-                    if soak.running_job() is None or n % 2 == 0:
+                    while soak.active_jobs() < ACTIVE_JOBS:  # work for every fault to hit
                         soak.jobs.append(_submit(client, spec(index)))
                         index += 1
                     time.sleep(every_s)

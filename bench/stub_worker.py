@@ -21,9 +21,7 @@ import worker.dispatcher
 from db.models import TrialStatus
 from db.repositories import jobs, trials
 from db.repositories.trials import ClaimedTrial, TrialResult
-from db.settings import get_settings
 from worker.celery_app import app
-from worker.lease import Heartbeat
 
 __all__ = ["app"]
 
@@ -49,10 +47,9 @@ def _stub_train_and_conclude(claim: ClaimedTrial) -> list[int]:
     started = time.perf_counter()
     jobs.load_job(claim.job_id)
     loaded = time.perf_counter()
-    with Heartbeat(claim, get_settings().heartbeat_interval_s):
-        time.sleep(TRIAL_S)
-        score = _score(claim.hyperparameters)
-        trials.record_epoch(claim.id, claim.lease, 0, 0, {"val_accuracy": score}, None, TRIAL_S)
+    time.sleep(TRIAL_S)  # the attempt's heartbeat keeps the lease meanwhile
+    score = _score(claim.hyperparameters)
+    trials.record_epoch(claim.id, claim.lease, 0, 0, {"val_accuracy": score}, None, TRIAL_S)
     trained = time.perf_counter()
     result = TrialResult(
         TrialStatus.COMPLETED,

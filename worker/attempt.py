@@ -1,11 +1,11 @@
 """One attempt at one trial, from claim to conclusion: the module that owns a trial's life.
 
 claim (a compare-and-set that hands out a lease) -> train (``worker.training``, in this pool
-process, with a heartbeat keeping the lease) -> conclude (``dispatcher.conclude``: the result,
+process) -> conclude (``dispatcher.conclude``: the result,
 written only under the lease, and the job's next trials).
 
-A duplicate delivery, or two workers racing for one message, runs the trial once: the claim is a
-compare-and-set. ``attempts`` counts the claims that ended with the worker lost: past
+A heartbeat keeps the lease from the claim until the result is written. A duplicate delivery, or
+two workers racing for one message, runs the trial once: the claim is a compare-and-set. ``attempts`` counts the claims that ended with the worker lost: past
 ``max_trial_attempts`` the trial is failed instead (a poison trial that kills its worker every
 time) and the job goes on. Between epochs the trial records the epoch and reads its control
 flags: job cancelled (stop, the job ends cancelled), lease lost (stop, record nothing), worker
@@ -73,6 +73,12 @@ def attempt_trial(trial_id: int, worker: str | None = None) -> list[int]:
     if claim is None:
         log.info("trial %s not claimed (taken, final, or a duplicate message)", trial_id)
         return []
+    # The lease is kept for the whole attempt: loading the data, training, writing the result.
+    with Heartbeat(claim, get_settings().heartbeat_interval_s):
+        return _run_claimed(claim)
+
+
+def _run_claimed(claim: ClaimedTrial) -> list[int]:
     limit = get_settings().max_trial_attempts
     if claim.attempts > limit:
         lost = claim.attempts - 1
@@ -128,17 +134,16 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
         return _conclude(claim, TrialResult(TrialStatus.CANCELLED, failure_reason=reason))
     direction, top_k = ctx.spec.direction, ctx.spec.search.top_k
     try:
-        with Heartbeat(claim, get_settings().heartbeat_interval_s):
-            trained = train(
-                ctx,
-                claim.number,
-                claim.hyperparameters,
-                on_epoch=_epoch_hook(claim, deadline),
-                load_checkpoint=lambda number: artifacts.load_checkpoint(job.id, number),
-                wants_model=lambda score: artifacts.qualifies_for_top_k(
-                    job.id, score, direction, top_k
-                ),
-            )
+        trained = train(
+            ctx,
+            claim.number,
+            claim.hyperparameters,
+            on_epoch=_epoch_hook(claim, deadline),
+            load_checkpoint=lambda number: artifacts.load_checkpoint(job.id, number),
+            wants_model=lambda score: artifacts.qualifies_for_top_k(
+                job.id, score, direction, top_k
+            ),
+        )
         for note in trained.notes:
             log.warning("job %s trial %s: %s", job.id, claim.number, note)
         if trained.stop is Stop.LEASE_LOST:

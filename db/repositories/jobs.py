@@ -118,8 +118,9 @@ def lock_job(
 ) -> Job | None:
     """Take the job's write lock for the rest of this transaction and return its fresh row.
 
-    PostgreSQL: ``SELECT ... FOR UPDATE`` on the job row (other jobs are not blocked); a wait
-    ends after ``lock_timeout`` (a transient error: the transaction is run again). With
+    PostgreSQL: ``SELECT ... FOR NO KEY UPDATE`` on the job row (other jobs are not blocked, nor
+    the foreign-key checks of rows written under the job: a model, a checkpoint); a wait ends
+    after ``lock_timeout`` (a transient error: the transaction is run again). With
     ``skip_locked``, None at once when another session holds it (the reaper never waits).
     ``with_search_state``: the search algorithm's state (deferred otherwise) comes in the same
     query. SQLite: a no-op UPDATE first, which takes the database's single writer lock at once (what
@@ -134,7 +135,11 @@ def lock_job(
         )
         stmt = select(Job).where(Job.id == job_id)
     else:
-        stmt = select(Job).where(Job.id == job_id).with_for_update(skip_locked=skip_locked)
+        stmt = (
+            select(Job)
+            .where(Job.id == job_id)
+            .with_for_update(skip_locked=skip_locked, key_share=True)
+        )
     if with_search_state:
         stmt = stmt.options(undefer(Job.oracle_state))
     return session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()

@@ -3,11 +3,13 @@ the top-k kept, a re-run trial's model replacing its earlier one. On SQLite and 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import update
 
 from db.engine import session_scope
-from db.models import ModelArtifact
+from db.models import Job, ModelArtifact
 from db.repositories import artifacts, jobs
 from search_spaces.direction import Direction
 from tests.db.helpers import job, new_job
@@ -17,7 +19,7 @@ PAYLOAD = artifacts.ArtifactPayload(b"model", "0" * 64, {"task": "binary"})
 
 def _store(job_id: str, scores: dict[int, float], top_k: int) -> None:
     with session_scope() as session:
-        row = jobs.lock_job(session, job_id)
+        row = session.get_one(Job, job_id)
         for number, score in scores.items():
             artifacts.store_model(session, row, number, score, PAYLOAD, top_k)  # type: ignore[arg-type]
 
@@ -100,3 +102,17 @@ def test_checkpoints_are_kept_per_trial_and_replaced(store: str) -> None:
         artifacts.store_checkpoint(session, job_id, 3, b"second")
     assert artifacts.load_checkpoint(job_id, 3) == b"second"
     assert artifacts.load_checkpoint(job_id, 4) is None
+
+
+def test_a_model_is_stored_while_another_session_holds_the_job(postgres_url: str) -> None:
+    """The job's lock (FOR NO KEY UPDATE) does not block the foreign-key check of a model or a
+    checkpoint written under the job: a worker writing its result never waits for a fold."""
+    job_id = new_job("max", spec={"search": {"top_k": 2}})
+    with session_scope() as holder:
+        jobs.lock_job(holder, job_id)
+        started = time.monotonic()
+        _store(job_id, {0: 0.5}, top_k=2)
+        with session_scope() as session:
+            artifacts.store_checkpoint(session, job_id, 0, b"weights")
+        assert time.monotonic() - started < 1  # no lock wait (lock_timeout would raise)
+    assert _ranking(job_id) == [0]
