@@ -44,6 +44,7 @@ SETTINGS = {
     "HPSEARCH_REAPER_INTERVAL_S": "1",
     "HPSEARCH_DB_LOCK_TIMEOUT_S": "2",
     "HPSEARCH_DB_IDLE_IN_TRANSACTION_TIMEOUT_S": "5",
+    "HPSEARCH_SEARCH_STEP_TIMEOUT_S": "60",
     "HPSEARCH_MAX_CONCURRENT_TRIALS_PER_JOB": "2",
     "HPSEARCH_LOG_LEVEL": "WARNING",
 }
@@ -103,6 +104,14 @@ class Soak:
     def running_job(self) -> str | None:
         rows = self.sql("SELECT id FROM jobs WHERE status = 'running' ORDER BY random() LIMIT 1")
         return rows[0][0] if rows else None
+
+    def wait_training(self, timeout: float = 60) -> None:
+        """Until a trial trains (it has recorded an epoch): each fault hits work in flight."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not self.sql(
+            "SELECT 1 FROM trials WHERE status = 'running' AND epochs_run > 0 LIMIT 1"
+        ):
+            time.sleep(0.1)
 
     def active_jobs(self) -> int:
         return len(self.sql("SELECT id FROM jobs WHERE status IN ('queued', 'running')"))
@@ -216,10 +225,11 @@ def run(faults: int, every_s: float, seed: int) -> dict[str, Any]:
                 soak = Soak(pg, client, logs)
                 index = 0
                 for n in range(faults):
+                    time.sleep(every_s)
                     while soak.active_jobs() < ACTIVE_JOBS:  # work for every fault to hit
                         soak.jobs.append(_submit(client, spec(index)))
                         index += 1
-                    time.sleep(every_s)
+                    soak.wait_training()
                     record = soak.fault(KINDS[n % len(KINDS)])
                     print(json.dumps(record), flush=True)
                     soak.faults.append(record)

@@ -135,12 +135,20 @@ class Settings(BaseSettings):
         "job's, held while its next trials are chosen) before its step is retried.",
     )
     db_idle_in_transaction_timeout_s: float = Field(
-        default=60.0,
+        default=30.0,
         gt=0,
         description="PostgreSQL idle_in_transaction_session_timeout: a session that holds a "
         "transaction open without a statement for this long (a frozen or dead worker holding a "
-        "job's lock) is cut off and its locks released. Must exceed the longest step of a search "
-        "algorithm run under a job's lock (Bayesian proposals: seconds).",
+        "row) is cut off and its locks released; its work is retried. Transactions that run a "
+        "search algorithm's step have search_step_timeout_s instead.",
+    )
+    search_step_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a search algorithm's step (learning new results, proposing the "
+        "next trials: a Bayesian proposal takes seconds on a busy machine) may hold a job's "
+        "search before a worker that froze meanwhile is cut off and its lock released. Other "
+        "jobs are never held up; this job's next trials wait at most this long.",
     )
     broker_connect_timeout_s: float = Field(
         default=3.0, gt=0, description="How long a submission waits for the broker before a 503."

@@ -92,7 +92,7 @@ def _fold_once(job_id: str) -> tuple[list[int], int | None]:
     """One fold under the job's search and row locks: the new trial ids, and how many results
     were folded (None: another session holds the search and folds them)."""
     with session_scope() as session:
-        if not jobs.try_lock_search(session, job_id):
+        if not jobs.try_lock_search(session, job_id, get_settings().search_step_timeout_s):
             return [], None
         job = jobs.lock_job(session, job_id, with_search_state=True)
         if job is None:

@@ -145,13 +145,25 @@ def lock_job(
     return session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
 
 
-def try_lock_search(session: Session, job_id: str) -> bool:
+def try_lock_search(session: Session, job_id: str, step_timeout_s: float | None = None) -> bool:
     """Take the right to change the job's search for the rest of this transaction, if no other
     session has it (PostgreSQL: a transaction-scoped advisory lock; SQLite: its writer lock,
     taken by ``lock_job``, already serialises). False at once if another session has it: it
-    folds in what this one would have."""
+    folds in what this one would have.
+
+    ``step_timeout_s``: how long this transaction may stay silent while the search algorithm
+    computes (a Bayesian proposal takes seconds on a busy machine) before the server cuts it
+    off, in place of the shorter idle-in-transaction bound of every other transaction."""
     if session.get_bind().dialect.name != "postgresql":
         return True
+    if step_timeout_s is not None:
+        session.execute(
+            select(
+                func.set_config(
+                    "idle_in_transaction_session_timeout", str(round(step_timeout_s * 1000)), True
+                )
+            )
+        )
     key = int(hashlib.blake2b(job_id.encode(), digest_size=8).hexdigest(), 16) - 2**63
     return bool(session.execute(select(func.pg_try_advisory_xact_lock(key))).scalar_one())
 

@@ -101,3 +101,22 @@ def test_a_silent_lock_holder_is_cut_off_and_the_lock_freed(
     holder.join()
     assert waited < 2.5, waited  # about the idle timeout, not the holder's 3 s
     assert holder_error, "the silent holder kept its transaction"
+
+
+def test_a_search_step_may_stay_silent_longer_than_other_transactions(
+    cluster: ThrowawayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HPSEARCH_DB_IDLE_IN_TRANSACTION_TIMEOUT_S", "1")
+    get_settings.cache_clear()
+    reset_engines()
+    job_id = new_job()
+    with session_scope() as step:  # a Bayesian proposal computing under the job's search
+        assert jobs.try_lock_search(step, job_id, step_timeout_s=5)
+        jobs.lock_job(step, job_id)
+        time.sleep(2)
+        assert jobs.lock_job(step, job_id) is not None  # still alive
+    with pytest.raises(Exception) as cut, session_scope() as plain:
+        jobs.lock_job(plain, job_id)
+        time.sleep(2)
+        jobs.lock_job(plain, job_id)
+    assert "idle-in-transaction" in str(cut.value) or "terminat" in str(cut.value)

@@ -56,12 +56,14 @@ def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayCluster]:
 
 @pytest.fixture
 def service(tmp_path: Path, database: ThrowawayCluster, redis_url: str) -> Iterator[Service]:
-    """API and two workers; a silent lock holder is cut after 3 s, a lock wait after 1 s."""
+    """API and two workers; a silent lock holder is cut after 3 s (a search step after 6 s), a
+    lock wait after 1 s."""
     service = cluster(
         tmp_path,
         database.url,
         redis_url,
         HPSEARCH_DB_IDLE_IN_TRANSACTION_TIMEOUT_S="3",
+        HPSEARCH_SEARCH_STEP_TIMEOUT_S="6",
         HPSEARCH_DB_LOCK_TIMEOUT_S="1",
     )
     try:
