@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, text
 from db.engine import reset_engines
 from db.migrate import upgrade
 from db.settings import get_settings
+from tests.pg_cluster import ThrowawayCluster
+from tests.pg_cluster import available as pg_cluster_available
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "HPSEARCH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -98,6 +100,26 @@ def database_url(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue(
         {"sqlite": "sqlite_url", "postgresql": "postgres_url"}[request.param]
     )
+
+
+@pytest.fixture
+def throwaway_postgres(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayCluster]:
+    """A PostgreSQL cluster of the test's own (to restart, stop and start), migrated and set as
+    the configured database; destroyed afterwards. The shared server is never touched."""
+    if not pg_cluster_available():
+        if REQUIRE_SERVICES:
+            pytest.fail("PostgreSQL's server binaries are needed (HPSEARCH_REQUIRE_SERVICES=1)")
+        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
+    cluster = ThrowawayCluster().create()
+    try:
+        upgrade(cluster.url)
+        monkeypatch.setenv("HPSEARCH_DATABASE_URL", cluster.url)
+        get_settings.cache_clear()
+        reset_engines()
+        yield cluster
+    finally:
+        reset_engines()
+        cluster.destroy()
 
 
 @pytest.fixture

@@ -6,40 +6,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from db.engine import reset_engines, session_scope
-from db.migrate import upgrade
 from db.models import TrialStatus
 from db.repositories import jobs, trials
 from db.settings import get_settings
 from db.transient import DatabaseUnavailableError, retry_budget
-from tests.conftest import REQUIRE_SERVICES
 from tests.db.helpers import claimed, epochs, new_job, record, trial
-from tests.pg_cluster import ThrowawayCluster, available
+from tests.pg_cluster import ThrowawayCluster
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayCluster]:
-    """A migrated throwaway cluster, set as the configured database."""
-    if not available():
-        if REQUIRE_SERVICES:
-            pytest.fail("PostgreSQL's server binaries are needed (HPSEARCH_REQUIRE_SERVICES=1)")
-        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
-    cluster = ThrowawayCluster().create()
-    try:
-        upgrade(cluster.url)
-        monkeypatch.setenv("HPSEARCH_DATABASE_URL", cluster.url)
-        get_settings.cache_clear()
-        reset_engines()
-        yield cluster
-    finally:
-        reset_engines()
-        cluster.destroy()
+def cluster(throwaway_postgres: ThrowawayCluster) -> ThrowawayCluster:
+    """The test's own cluster (tests/conftest.py)."""
+    return throwaway_postgres
 
 
 def test_a_restart_while_a_trial_records_epochs_loses_and_doubles_nothing(

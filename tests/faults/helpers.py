@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import select
 
 from db.engine import session_scope
-from db.models import Epoch, Job, Trial
+from db.models import Job, Trial
 from tests.e2e.service import Service
 
 T = TypeVar("T")
@@ -79,16 +79,6 @@ def trials(job_id: str) -> list[Trial]:
         return list(
             session.scalars(select(Trial).where(Trial.job_id == job_id).order_by(Trial.number))
         )
-
-
-def epochs_of(trial_id: int) -> list[tuple[int, int]]:
-    with session_scope() as session:
-        rows = session.execute(
-            select(Epoch.execution, Epoch.epoch)
-            .where(Epoch.trial_id == trial_id)
-            .order_by(Epoch.execution, Epoch.epoch)
-        ).all()
-        return [(r.execution, r.epoch) for r in rows]
 
 
 def wait_final(job_id: str, service: Service, timeout: float = 120) -> Job:

@@ -13,16 +13,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from db.engine import reset_engines
-from db.migrate import upgrade
 from db.models import JobStatus, TrialStatus
-from db.settings import get_settings
-from tests.conftest import REQUIRE_SERVICES
+from tests.db.helpers import epochs as epochs_of
 from tests.e2e.service import Service, session_processes
 from tests.faults.helpers import (
     cluster,
     digits_spec,
-    epochs_of,
     job,
     submit,
     training_trial,
@@ -30,28 +26,15 @@ from tests.faults.helpers import (
     wait_final,
     wait_for,
 )
-from tests.pg_cluster import ThrowawayCluster, available
+from tests.pg_cluster import ThrowawayCluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(400)]
 
 
 @pytest.fixture
-def database(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayCluster]:
-    """A migrated throwaway cluster, also the test's own configured database."""
-    if not available():
-        if REQUIRE_SERVICES:
-            pytest.fail("PostgreSQL's server binaries are needed (HPSEARCH_REQUIRE_SERVICES=1)")
-        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
-    pg = ThrowawayCluster().create()
-    try:
-        upgrade(pg.url)
-        monkeypatch.setenv("HPSEARCH_DATABASE_URL", pg.url)
-        get_settings.cache_clear()
-        reset_engines()
-        yield pg
-    finally:
-        reset_engines()
-        pg.destroy()
+def database(throwaway_postgres: ThrowawayCluster) -> ThrowawayCluster:
+    """The test's own cluster (tests/conftest.py), also this process's configured database."""
+    return throwaway_postgres
 
 
 @pytest.fixture

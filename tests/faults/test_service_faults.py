@@ -18,11 +18,11 @@ from celery import Celery
 from db.broker import DISPATCH_JOB_TASK, RUN_TRIAL_TASK, celery_config
 from db.models import JobStatus, TrialStatus
 from db.settings import get_settings
+from tests.db.helpers import epochs as epochs_of
 from tests.e2e.service import free_port
 from tests.faults.helpers import (
     cluster,
     digits_spec,
-    epochs_of,
     job,
     submit,
     training_trial,

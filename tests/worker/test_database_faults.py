@@ -6,20 +6,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from db.engine import reset_engines, session_scope
-from db.migrate import upgrade
+from db.engine import session_scope
 from db.models import JobStatus, TrialStatus
 from db.repositories import jobs
 from db.repositories import trials as trial_store
 from db.settings import get_settings
-from tests.conftest import POSTGRES_ADMIN_URL, REQUIRE_SERVICES
-from tests.pg_cluster import ThrowawayCluster, available
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.pg_cluster import ThrowawayCluster
 from tests.worker.helpers import create_job, drive, get_epochs, get_job, get_trials, tiny_spec
 from worker import lease
 from worker.attempt import attempt_trial
@@ -29,21 +27,9 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[ThrowawayCluster]:
-    if not available():
-        if REQUIRE_SERVICES:
-            pytest.fail("PostgreSQL's server binaries are needed (HPSEARCH_REQUIRE_SERVICES=1)")
-        pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl) are not installed")
-    cluster = ThrowawayCluster().create()
-    try:
-        upgrade(cluster.url)
-        monkeypatch.setenv("HPSEARCH_DATABASE_URL", cluster.url)
-        get_settings.cache_clear()
-        reset_engines()
-        yield cluster
-    finally:
-        reset_engines()
-        cluster.destroy()
+def cluster(throwaway_postgres: ThrowawayCluster) -> ThrowawayCluster:
+    """The test's own cluster (tests/conftest.py)."""
+    return throwaway_postgres
 
 
 def _slow_spec(epochs: int = 6) -> dict[str, Any]:

@@ -298,25 +298,6 @@ def test_duplicate_delivery_does_nothing(sqlite_url: str) -> None:
     assert trial.status is TrialStatus.RUNNING and trial.epochs_run == 0
 
 
-def test_two_workers_racing_for_one_message_run_it_once(sqlite_url: str) -> None:
-    job_id = create_job(tiny_spec(max_trials=1))
-    (trial_id,) = dispatch(job_id)
-    results: list[Any] = []
-    barrier = threading.Barrier(8)
-
-    def claim(n: int) -> None:
-        barrier.wait()
-        results.append(trial_store.claim_trial(trial_id, f"w{n}"))
-
-    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    winners = [r for r in results if r is not None]
-    assert len(winners) == 1 and winners[0].attempts == 1
-
-
 class WorkerDied(BaseException):
     """Stands for a killed worker process: escapes attempt_trial's error handling."""
 
