@@ -14,6 +14,7 @@ import logging
 import queue
 import threading
 import time
+from typing import Any
 
 from db.repositories import trials
 from db.repositories.trials import ClaimedTrial
@@ -57,6 +58,8 @@ class Heartbeat:
 
 
 _pending: queue.SimpleQueue[ClaimedTrial] = queue.SimpleQueue()
+#: trials waiting to be handed back, the one being tried included.
+_waiting = 0
 _handback_thread: threading.Thread | None = None
 _handback_lock = threading.Lock()
 
@@ -71,6 +74,9 @@ def hand_back(claim: ClaimedTrial) -> list[int]:
             released = trials.release_trial(claim.id, claim.lease)
     except DatabaseUnavailableError:
         log.warning("trial %s: the database is away; handing it back once it returns", claim.id)
+        global _waiting
+        with _handback_lock:
+            _waiting += 1
         _start_handback_thread()
         _pending.put(claim)
         return []
@@ -88,26 +94,37 @@ def _start_handback_thread() -> None:
 
 
 def _handback_loop() -> None:
+    global _waiting
     from worker import messages
 
     while True:
         claim = _pending.get()
-        while True:
-            try:
-                with retry_budget(60.0):
-                    released = trials.release_trial(claim.id, claim.lease)
-            except DatabaseUnavailableError:
-                continue
-            except Exception:  # a bug: the reaper takes the trial back when its lease is stale
-                log.exception("could not hand back trial %s", claim.id)
-                break
-            if released:
-                log.warning("trial %s handed back to the queue after the outage", claim.id)
-                messages.send_trials([claim.id])
-            break
+        try:
+            _hand_back_for_good(claim, messages.send_trials)
+        finally:
+            with _handback_lock:
+                _waiting -= 1
         time.sleep(BACKOFF_MAX_S / 10)
+
+
+def _hand_back_for_good(claim: ClaimedTrial, send: Any) -> None:
+    """Release ``claim`` once the database answers (then send it), or give up if it is not
+    ours any more."""
+    while True:
+        try:
+            with retry_budget(60.0):
+                released = trials.release_trial(claim.id, claim.lease)
+        except DatabaseUnavailableError:
+            continue
+        except Exception:  # a bug: the reaper takes the trial back when its lease is stale
+            log.exception("could not hand back trial %s", claim.id)
+            return
+        if released:
+            log.warning("trial %s handed back to the queue after the outage", claim.id)
+            send([claim.id])
+        return
 
 
 def pending_handbacks() -> int:
     """How many trials wait for the database to be handed back (tests, logs)."""
-    return _pending.qsize()
+    return _waiting

@@ -16,6 +16,7 @@ from api import cli, cli_common, cli_datasets, cli_keys
 from api.client import ApiClient, ApiError
 from db.models import JobStatus, TrialStatus
 from db.settings import get_settings
+from search_spaces import limits
 from tests.api.conftest import ClientFactory
 from tests.api.helpers import SPEC, insert_artifact, insert_job, insert_trial
 
@@ -81,7 +82,7 @@ def test_invalid_spec_lists_fields(wired: TestClient, tmp_path: Path) -> None:
     result = _invoke("submit", str(spec_file))
     assert result.exit_code == 1
     assert "search.max_trials" in result.output
-    assert "limit 500" in result.output
+    assert f"limit {limits.MAX_TRIALS}" in result.output
 
 
 def test_watch_trials_and_model(wired: TestClient, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ def _errors(client: TestClient, body: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("sections", "field", "limit"),
     [
-        ({"search": {"max_trials": 501}}, "search.max_trials", limits.MAX_TRIALS),
+        ({"search": {"max_trials": limits.MAX_TRIALS + 1}}, "search.max_trials", limits.MAX_TRIALS),
         ({"model": {"units": {"type": "int", "min": 1, "max": 100_000}}}, "model.units.max", 4096),
         ({"model": {"units": 5000}}, "model.units", limits.MAX_UNITS),
         ({"training": {"epochs": 501}}, "training.epochs", limits.MAX_EPOCHS),

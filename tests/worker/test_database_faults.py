@@ -57,7 +57,7 @@ def test_dispatch_survives_its_backend_terminated_while_it_waits_for_the_job_loc
                 waiting_pid = conn.execute(
                     text(
                         "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND query LIKE '%FOR UPDATE%' AND datname = :db"
+                        "AND query LIKE '%FOR NO KEY UPDATE%' AND datname = :db"
                     ),
                     {"db": postgres_url.rsplit("/", 1)[1]},
                 ).scalar()
