@@ -29,7 +29,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from api.client import ApiClient
-from api.demo import child_process, free_port, wait_until_healthy
+from api.demo import child_process, free_port, stop_group, wait_until_healthy
 from bench.common import REDIS_URL, arg_parser, fresh_postgres_database, write_result
 
 RESULT = "control_plane"
@@ -173,7 +173,7 @@ def run(trials: int, processes: int, trial_s: float, queued_per_process: int) ->
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
-            stack.callback(_stop, worker)
+            stack.callback(stop_group, worker, 60)
             client = stack.enter_context(ApiClient(f"http://127.0.0.1:{port}"))
             wait_until_healthy(client, {"api": api}, logs, timeout=120)
             print("warming up the worker processes (TensorFlow imports in each)...", flush=True)
@@ -193,18 +193,6 @@ def run(trials: int, processes: int, trial_s: float, queued_per_process: int) ->
     steps = _timings(timings, since)
     report = _report(job, job_row["job"], rows, steps, trials, processes, trial_s, wall_client)
     return {"max_concurrent_trials_per_job": processes * queued_per_process, **report}
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _report(

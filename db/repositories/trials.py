@@ -147,13 +147,6 @@ def _control(session: Session, trial_id: int, lease: str) -> Control:
     return Control.GO_ON
 
 
-@retried("read a trial's control flags")
-def trial_control(trial_id: int, lease: str) -> Control:
-    """One cheap query: job cancelled, lease lost, or warm shutdown?"""
-    with session_scope() as session:
-        return _control(session, trial_id, lease)
-
-
 @retried("record an epoch")
 def record_epoch(
     trial_id: int,
