@@ -145,10 +145,11 @@ class Settings(BaseSettings):
     search_step_timeout_s: float = Field(
         default=120.0,
         gt=0,
-        description="How long a search algorithm's step (learning new results, proposing the "
-        "next trials: a Bayesian proposal takes seconds on a busy machine) may hold a job's "
-        "search before a worker that froze meanwhile is cut off and its lock released. Other "
-        "jobs are never held up; this job's next trials wait at most this long.",
+        description="How long a worker that froze (stopped, swapped out) while it held a job's "
+        "search (learning new results, proposing the next trials) keeps it before the server "
+        "cuts it off and releases it. A live worker's step is kept alive however slow (a "
+        "Bayesian proposal takes seconds on a busy machine), up to 16 times this bound. Other "
+        "jobs are never held up.",
     )
     broker_connect_timeout_s: float = Field(
         default=3.0, gt=0, description="How long a submission waits for the broker before a 503."

@@ -3,8 +3,8 @@ lives in the database.
 
 A trial's result is written by its worker under the trial's lease, without the job's lock
 (``conclude``). Folding results into the search and proposing the next trials is ONE transaction
-that holds the job's search (``jobs.try_lock_search``, an advisory lock on PostgreSQL) and its row
-(``jobs.lock_job``): restore the search algorithm from the job's stored state, tell it every
+that holds the job's search (``search_hold.hold_search``: an advisory lock on PostgreSQL, kept
+alive while the algorithm computes) and its row (``jobs.lock_job``): restore the search algorithm from the job's stored state, tell it every
 result it has not learnt yet, let it propose, store it back with the new trial rows. So two
 workers never get the same trial, and a Bayesian proposal sees every trial that ended before it.
 
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from db.engine import session_scope
 from db.models import Job
 from db.repositories import artifacts, jobs, search, trials
+from db.repositories.search_hold import hold_search
 from db.repositories.trials import ClaimedTrial, TrialResult
 from db.settings import get_settings
 from db.transient import DatabaseUnavailableError, run_retried
@@ -91,8 +92,9 @@ def _fold(job_id: str) -> list[int]:
 def _fold_once(job_id: str) -> tuple[list[int], int | None]:
     """One fold under the job's search and row locks: the new trial ids, and how many results
     were folded (None: another session holds the search and folds them)."""
-    with session_scope() as session:
-        if not jobs.try_lock_search(session, job_id, get_settings().search_step_timeout_s):
+    step_timeout_s = get_settings().search_step_timeout_s
+    with session_scope() as session, hold_search(session, job_id, step_timeout_s) as held:
+        if not held:
             return [], None
         job = jobs.lock_job(session, job_id, with_search_state=True)
         if job is None:
