@@ -20,6 +20,8 @@ MAX_NAME_LENGTH = 200
 #: characters (NUL included) and no path separators.
 NAME_PATTERN = r"^[^\x00-\x1f\x7f/\\]*$"
 MAX_PIECEWISE_BOUNDARIES = 16
+#: points of a grid search (its parameters' value counts multiplied), checked at submission.
+MAX_GRID_POINTS = 100_000
 MAX_SEED = 2**31 - 1
 
 LIMITS: dict[str, int] = {
@@ -34,4 +36,5 @@ LIMITS: dict[str, int] = {
     "max_rows": MAX_ROWS,
     "max_parameters": MAX_PARAMETERS,
     "max_time_limit_s": MAX_TIME_LIMIT_S,
+    "max_grid_points": MAX_GRID_POINTS,
 }

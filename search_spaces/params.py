@@ -83,6 +83,8 @@ class FloatRange(StrictModel, Generic[T]):
             raise ValueError("max must be >= min")
         if self.sampling != "linear" and self.min <= 0:  # type: ignore[operator]
             raise ValueError("log sampling needs min > 0")
+        if self.sampling != "linear" and self.step is not None and self.step <= 1:
+            raise ValueError("with log sampling, step multiplies: it must be > 1")
         return self
 
     def candidates(self) -> list[T]:

@@ -28,6 +28,7 @@ from search_spaces.datasets import (
 )
 from search_spaces.direction import Direction
 from search_spaces.errors import SpecError
+from search_spaces.grid import grid_points
 from search_spaces.params import (
     AnyParam,
     CatParam,
@@ -341,13 +342,25 @@ class JobSpec(StrictModel):
                 limits.MAX_PARAMETERS,
             )
         if self.search.algorithm == "grid":
-            unbounded = [name for name, p in self.iter_params() if not is_finite(p)]
-            if unbounded:
-                raise SpecError(
-                    "search.algorithm",
-                    f"grid search needs finite parameters; give a step to: {', '.join(unbounded)}",
-                )
+            self._check_grid()
         return self
+
+    def _check_grid(self) -> None:
+        unbounded = [name for name, p in self.iter_params() if not is_finite(p)]
+        if unbounded:
+            raise SpecError(
+                "search.algorithm",
+                f"grid search needs finite parameters; give a step to: {', '.join(unbounded)}",
+            )
+        points = grid_points(self) or 0
+        if points > limits.MAX_GRID_POINTS:
+            shown = f"{points:,}" if points < 10**15 else f"about 10^{len(str(points)) - 1}"
+            raise SpecError(
+                "search.algorithm",
+                f"the grid has {shown} points, over the limit of {limits.MAX_GRID_POINTS:,} "
+                "(max_grid_points): fewer choices, larger steps, or a random or bayesian search",
+                limits.MAX_GRID_POINTS,
+            )
 
     def iter_params(self) -> list[tuple[str, AnyParam]]:
         """Every searchable parameter of the spec, with its dotted path."""

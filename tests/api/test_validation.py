@@ -43,6 +43,8 @@ def _errors(client: TestClient, body: Any) -> list[dict[str, Any]]:
         ({"model": {"activation": {"type": "choice", "values": ["relu"] * 33}}}, "model.activation.values", limits.MAX_CHOICES),
         # a rule spanning fields (worst-case parameter count) is blamed on the section
         ({"model": {"layers": [4096] * 20}}, "model", limits.MAX_PARAMETERS),
+        # a grid is counted, never built: 9e297 points are refused at once
+        ({"search": {"algorithm": "grid"}, "optimizer": {"learning_rate": {"type": "float", "min": 0.001, "max": 0.01, "step": 1e-300}}}, "search.algorithm", limits.MAX_GRID_POINTS),
     ],
 )  # fmt: skip
 def test_over_limit_names_field_and_limit(

@@ -27,6 +27,7 @@ import keras_tuner as kt
 from keras_tuner.src.engine import trial as trial_module
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
+from search_spaces.grid import grid_points
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.schema import JobSpec
 from worker.training.stored_trials import LoadRecords, StoredTrials
@@ -153,17 +154,6 @@ def hyperband_trial_count(max_epochs: int, factor: int, iterations: int) -> int:
     return total * iterations
 
 
-def grid_size(spec: JobSpec) -> int:
-    """An upper bound on the grid's size: the product of every hyperparameter's value count."""
-    sizes = []
-    for hp in build_hyperparameters(spec).space:
-        try:
-            sizes.append(len(list(hp.values)))
-        except (AttributeError, NotImplementedError, TypeError, ValueError):
-            return 10**9  # a continuous parameter: unbounded
-    return math.prod(sizes)
-
-
 def default_initial_points(spec: JobSpec) -> int:
     """Keras Tuner's rule, 3 random trials per dimension (at least 3), counting only what is
     searched: Keras Tuner counts fixed values as dimensions too, which for a typical spec (a
@@ -223,7 +213,7 @@ def planned_trials(spec: JobSpec) -> int:
             spec.max_epochs, search.hyperband_factor, search.hyperband_iterations
         )
     if search.algorithm == "grid":
-        return min(search.max_trials, grid_size(spec))
+        return min(search.max_trials, grid_points(spec) or search.max_trials)
     return search.max_trials
 
 

@@ -1,0 +1,76 @@
+"""How many points a grid search has, counted without building the grid.
+
+A parameter's value count is arithmetic (``(max - min) // step + 1``, or the number of
+multiplications by ``step`` from ``min`` to ``max`` with log sampling), the way Keras Tuner
+enumerates it, and a grid's size is the product over every hyperparameter the spec declares: a
+per-layer parameter once per possible layer. Conditional parameters (a leaky slope searched only
+with leaky_relu) count as if always active, so this is an upper bound; it is exact for specs
+without conditions. ``max_grid_points`` is checked at submission, so no dispatch ever meets a
+grid that costs more than that to walk.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from search_spaces.params import AnyParam, Choice, Fixed, FloatRange, IntRange
+
+if TYPE_CHECKING:
+    from search_spaces.schema import JobSpec
+
+#: the count of a range whose step is too small for a float to count its values.
+OVERFLOW = 10**400
+
+#: a per-layer parameter brings these children per layer too (``hyperparameters.py``).
+PER_LAYER_CHILDREN = {
+    "activation": ("leaky_alpha", "rrelu_lower", "rrelu_upper"),
+    "kernel_initializer": (
+        "variance_scaling.scale",
+        "variance_scaling.mode",
+        "variance_scaling.distribution",
+    ),
+}
+
+
+def value_count(param: AnyParam) -> int | None:
+    """How many values the parameter can take (None: a continuous range)."""
+    if isinstance(param, Fixed):
+        return 1
+    if isinstance(param, Choice):
+        return len(param.values)
+    if param.min == param.max:
+        return 1
+    if isinstance(param, IntRange):
+        return (param.max - param.min) // param.step + 1  # type: ignore[operator]
+    if isinstance(param, FloatRange):
+        if param.step is None:
+            return None
+        if param.sampling == "linear":
+            steps = (param.max - param.min) // param.step  # type: ignore[operator]
+        else:
+            steps = math.log(param.max / param.min, param.step) + 1e-8  # type: ignore[operator]
+        # a step like 1e-320 makes the count overflow a float: more than any limit
+        return int(steps) + 1 if math.isfinite(steps) else OVERFLOW
+    raise TypeError(f"unknown parameter type {type(param).__name__}")
+
+
+def _per_layer_fields(spec: JobSpec) -> set[str]:
+    fields = {f"model.{name}" for name in spec.model.per_layer}
+    for name in spec.model.per_layer:
+        fields |= {f"model.{child}" for child in PER_LAYER_CHILDREN.get(name, ())}
+    return fields
+
+
+def grid_points(spec: JobSpec) -> int | None:
+    """The number of combinations a grid search over ``spec`` can walk (an upper bound), or
+    None if some searched parameter is continuous."""
+    per_layer = _per_layer_fields(spec)
+    depth = spec.model.max_depth
+    points = 1
+    for name, param in spec.iter_params():
+        count = value_count(param)
+        if count is None:
+            return None
+        points *= count**depth if name in per_layer else count
+    return points
