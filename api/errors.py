@@ -15,7 +15,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.json_body import InvalidJsonError
 from db.transient import DatabaseUnavailableError
+from search_spaces.limits import NAME_PATTERN, NAME_RULE
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,19 @@ class QuotaExceededError(ApiError):
 
 class NotFoundError(ApiError):
     """A job, trial or model does not exist."""
+
+
+#: the longest identifier an error message quotes in full (a job id has 32 characters).
+MAX_QUOTED_ID = 64
+
+
+def quoted_id(value: object) -> str:
+    """``value`` quoted for an error message, cut to ``MAX_QUOTED_ID`` characters: a client's
+    10,000-character id is not echoed back."""
+    text = str(value)
+    if len(text) <= MAX_QUOTED_ID:
+        return repr(text)
+    return f"{text[:MAX_QUOTED_ID]!r}... ({len(text)} characters)"
 
 
 class ConflictError(ApiError):
@@ -159,15 +174,16 @@ def format_validation_errors(errors: Iterable[dict[str, Any]]) -> list[dict[str,
         kind = err.get("type", "value_error")
         if kind == "json_invalid":  # the loc is a character offset, not a field
             field = "body"
-            message = (
-                f"{err.get('msg', 'invalid JSON')} at character {err.get('loc', ('', '?'))[-1]}"
-            )
+            reason = ctx.get("error") or err.get("msg", "invalid JSON")
+            message = f"{reason} at character {err.get('loc', ('', '?'))[-1]}"
         elif kind == "spec_rule":
             field = str(ctx.get("field", dotted_field(err.get("loc", ()))))
             message = str(ctx.get("message", err.get("msg", "")))
         else:
             field = dotted_field(err.get("loc", ()))
             message = str(err.get("msg", ""))
+            if kind == "string_pattern_mismatch" and ctx.get("pattern") == NAME_PATTERN:
+                message = NAME_RULE
         limit = next((ctx[k] for k in LIMIT_KEYS if k in ctx), None)
         detail.append(
             {"field": field, "message": message, "limit": _json_safe(limit), "type": kind}
@@ -209,11 +225,15 @@ _HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+    415: "unsupported_media_type",
 }
 
 
 async def _http_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc, InvalidJsonError):
+        body = {"field": "body", "message": exc.message, "limit": None, "type": "json_invalid"}
+        return error_response(422, "validation_error", [body])
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     response = error_response(exc.status_code, code, exc.detail)
     if exc.headers:

@@ -16,9 +16,33 @@ MAX_ROWS = 100_000
 MAX_PARAMETERS = 20_000_000
 MAX_TIME_LIMIT_S = 7 * 24 * 3600
 MAX_NAME_LENGTH = 200
-#: names the service stores (job and dataset names) are labels, never paths: no control
-#: characters (NUL included) and no path separators.
-NAME_PATTERN = r"^[^\x00-\x1f\x7f/\\]*$"
+#: characters no name may hold: Unicode's control (Cc), format (Cf: bidi overrides like U+202E,
+#: zero-width spaces), line and paragraph separator characters (Unicode 14). A lone surrogate
+#: (Cs) never gets this far: it is not a valid string to the validator.
+UNPRINTABLE_RANGES: list[tuple[int, int]] = [
+    (0x0000, 0x001F), (0x007F, 0x009F), (0x00AD, 0x00AD), (0x0600, 0x0605), (0x061C, 0x061C),
+    (0x06DD, 0x06DD), (0x070F, 0x070F), (0x0890, 0x0891), (0x08E2, 0x08E2), (0x180E, 0x180E),
+    (0x200B, 0x200F), (0x2028, 0x202E), (0x2060, 0x2064), (0x2066, 0x206F), (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+    (0x13430, 0x13438), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+]  # fmt: skip
+
+
+def _escape(code: int) -> str:
+    return f"\\u{code:04X}" if code <= 0xFFFF else f"\\U{code:08X}"
+
+
+_REFUSED = r"/\\" + "".join(
+    f"{_escape(a)}-{_escape(b)}" if a != b else _escape(a) for a, b in UNPRINTABLE_RANGES
+)
+#: names the service stores (job and dataset names) are labels, never paths: they start with a
+#: visible character and hold none of ``UNPRINTABLE_RANGES`` and no path separator.
+NAME_PATTERN = rf"^[^\s{_REFUSED}][^{_REFUSED}]*$"
+NAME_RULE = (
+    "a name starts with a visible character and holds no control or format character (line "
+    "breaks, bidirectional overrides, zero-width spaces), no / and no \\"
+)
 MAX_PIECEWISE_BOUNDARIES = 16
 #: points of a grid search (its parameters' value counts multiplied), checked at submission.
 MAX_GRID_POINTS = 100_000

@@ -26,7 +26,7 @@ T = TypeVar("T")
 class StrictModel(BaseModel):
     """Base of every spec model: unknown fields are an error, never ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
 
 class Fixed(StrictModel, Generic[T]):

@@ -35,6 +35,7 @@ from search_spaces.params import (
     FloatParam,
     IntParam,
     StrictModel,
+    fixed_value,
     is_finite,
     is_fixed,
     upper_bound,
@@ -285,7 +286,7 @@ class JobSpec(StrictModel):
         default=None,
         max_length=limits.MAX_NAME_LENGTH,
         pattern=limits.NAME_PATTERN,
-        description="A label (no control characters, no / or \\).",
+        description=f"A label: {limits.NAME_RULE}.",
     )
     dataset: DatasetSpec
     model: ModelSpec = Field(default_factory=ModelSpec)
@@ -325,6 +326,13 @@ class JobSpec(StrictModel):
             raise SpecError(
                 "training.early_stopping.monitor",
                 f"{self.early_stopping_monitor!r} is not logged for a {self.task} task; use one of {allowed}",
+            )
+        loss = self.training.loss
+        if self.task != "regression" and not (is_fixed(loss) and fixed_value(loss) == "mse"):
+            raise SpecError(
+                "training.loss",
+                f"loss is chosen for regression tasks only; a {self.task} task trains with "
+                "cross-entropy (leave loss out)",
             )
         info = self.dataset.info
         if self.model.input.flatten is False and len(info.input_shape) > 1:

@@ -8,13 +8,14 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 
 from api.auth import PrincipalDep
 from api.deps import Offset, SettingsDep
+from api.json_body import JsonRoute
 from api.schemas import DatasetDetail, DatasetPublic, Page, error_responses
 from api.services import API_PREFIX
 from api.services import datasets as services
 from search_spaces.datasets import Task
-from search_spaces.limits import MAX_NAME_LENGTH, NAME_PATTERN
+from search_spaces.limits import MAX_NAME_LENGTH, NAME_PATTERN, NAME_RULE
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=JsonRoute)
 
 #: the upload path, whose body limit is ``max_upload_bytes`` (see ``create_app``).
 UPLOAD_PATH = "/datasets"
@@ -48,7 +49,7 @@ def upload_dataset(
         Form(
             max_length=MAX_NAME_LENGTH,
             pattern=NAME_PATTERN,
-            description="A label (default: the file's name); no control characters, / or \\.",
+            description=f"A label (default: the file's name): {NAME_RULE}.",
         ),
     ] = None,
     fmt: Annotated[

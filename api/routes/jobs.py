@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.exceptions import RequestValidationError
 
 from api.auth import PrincipalDep
 from api.deps import Offset, QueueDep, SettingsDep
+from api.json_body import JsonRoute
 from api.schemas import JobPublic, JobSubmitted, Page, error_responses
 from api.services import jobs as services
 from db.models import JobStatus
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=JsonRoute)
 
 JobId = str
 
 
 async def json_body(request: Request) -> Any:
-    """The raw JSON body: the spec is validated by the service, which can resolve uploaded
-    datasets (pydantic validation context) where FastAPI's own body parsing could not."""
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        pos = exc.pos if isinstance(exc, json.JSONDecodeError) else exc.start
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body", pos), "msg": "JSON decode error"}]
-        ) from None
-    except RecursionError:  # e.g. "[[[[...": no spec nests anywhere near this deep
-        raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body", 0), "msg": "JSON nested too deeply"}]
-        ) from None
+    """The JSON body, read strictly (``api.json_body``): the spec is validated by the service,
+    which can resolve uploaded datasets (pydantic validation context) where FastAPI's own body
+    parsing could not."""
+    return await request.json()
 
 
 #: the request body's schema is the spec's (registered in the components by ``create_app``).

@@ -8,10 +8,11 @@ from fastapi import APIRouter, Query, Response
 
 from api.auth import PrincipalDep
 from api.deps import PredictorDep, SettingsDep
+from api.json_body import JsonRoute
 from api.schemas import PredictRequest, PredictResponse, error_responses
 from api.services import models as services
 
-router = APIRouter(prefix="/jobs/{job_id}", tags=["models"])
+router = APIRouter(prefix="/jobs/{job_id}", tags=["models"], route_class=JsonRoute)
 
 
 @router.get(

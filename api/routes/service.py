@@ -7,11 +7,12 @@ from fastapi.responses import JSONResponse
 
 from api.auth import PrincipalDep, authenticate
 from api.deps import QueueDep, SettingsDep
+from api.json_body import JsonRoute
 from api.schemas import Account, Health, error_responses
 from api.services import account as services
 from search_spaces.limits import LIMITS
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["service"], route_class=JsonRoute)
 
 
 @router.get("/me", response_model=Account, responses=error_responses(401))

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query
 
 from api.auth import PrincipalDep
 from api.deps import Offset, SettingsDep, TrialNumber
+from api.json_body import JsonRoute
 from api.schemas import Page, TrialDetail, TrialPublic, error_responses
 from api.services import trials as services
 from db.models import TrialStatus
 
-router = APIRouter(prefix="/jobs/{job_id}/trials", tags=["trials"])
+router = APIRouter(prefix="/jobs/{job_id}/trials", tags=["trials"], route_class=JsonRoute)
 
 #: the allow-list of sort keys (see ``db.repositories.leaderboard.TRIAL_SORT_COLUMNS``).
 SortKey = Literal["score", "number", "duration_s", "epochs_run", "started_at"]

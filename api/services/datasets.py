@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api import quotas
-from api.errors import ConflictError, InputValidationError, NotFoundError
+from api.errors import ConflictError, InputValidationError, NotFoundError, quoted_id
 from api.schemas import DatasetDetail, DatasetPublic, Page
 from api.services import transaction
 from db.models import UploadedDataset
@@ -100,7 +100,7 @@ def _upload_or_404(
 ) -> UploadedDataset:
     row = uploads.get_upload(session, dataset_id.removeprefix(UPLOAD_PREFIX), owner, lock=lock)
     if row is None:
-        raise NotFoundError(f"dataset {dataset_id!r} not found")
+        raise NotFoundError(f"dataset {quoted_id(dataset_id)} not found")
     return row
 
 
@@ -141,7 +141,7 @@ def stored_name(name: str | None, filename: str | None) -> str:
     if name:
         return name
     base = PureWindowsPath(PurePosixPath(filename or "").name).name
-    base = "".join(ch for ch in base if ch.isprintable())[:MAX_NAME_LENGTH]
+    base = "".join(ch for ch in base if ch.isprintable()).strip()[:MAX_NAME_LENGTH]
     return base if base not in ("", ".", "..") else "dataset"
 
 

@@ -10,7 +10,13 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from api import quotas
-from api.errors import BrokerUnavailableError, ConflictError, InputValidationError, NotFoundError
+from api.errors import (
+    BrokerUnavailableError,
+    ConflictError,
+    InputValidationError,
+    NotFoundError,
+    quoted_id,
+)
 from api.queue import JobQueue
 from api.schemas import JobPublic, JobSubmitted, Page
 from api.services import API_PREFIX, transaction
@@ -29,7 +35,7 @@ def job_or_404(session: Session, job_id: str, owner: str) -> Job:
     this caller to learn)."""
     job = jobs.get_owned_job(session, job_id, owner)
     if job is None:
-        raise NotFoundError(f"job {job_id!r} not found")
+        raise NotFoundError(f"job {quoted_id(job_id)} not found")
     return job
 
 

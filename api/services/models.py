@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.errors import ConflictError, NotFoundError
+from api.errors import ConflictError, NotFoundError, quoted_id
 from api.inference import Predictor, format_output, prepare_rows
 from api.schemas import ModelRef, PredictRequest, PredictResponse
 from api.services import transaction
@@ -46,7 +46,7 @@ def find_model(settings: Settings, owner: str, job_id: str, rank: int) -> Stored
                 raise ConflictError(
                     f"job {job_id} is {job.status.value} and has no stored model of rank {rank} yet"
                 )
-            raise NotFoundError(f"job {job_id} has no stored model of rank {rank}")
+            raise NotFoundError(f"job {quoted_id(job_id)} has no stored model of rank {rank}")
         return StoredModel(
             id=artifact.id,
             job_id=job_id,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from api.errors import NotFoundError
+from api.errors import NotFoundError, quoted_id
 from api.schemas import Page, TrialDetail, TrialPublic
 from api.services import transaction
 from api.services.jobs import job_or_404
@@ -44,7 +44,7 @@ def get_trial(settings: Settings, owner: str, job_id: str, number: int) -> Trial
         job_or_404(session, job_id, owner)
         trial = leaderboard.get_trial(session, job_id, number, with_epochs=True)
         if trial is None:
-            raise NotFoundError(f"trial {number} of job {job_id} not found")
+            raise NotFoundError(f"trial {number} of job {quoted_id(job_id)} not found")
         return TrialDetail.model_validate(trial)
 
     return transaction(settings, "read a trial", read)

@@ -75,11 +75,15 @@ def encode_target(
 ) -> tuple[np.ndarray, Task, Task, list[str] | None]:
     """Encode the target: (y, task, inferred task, class labels)."""
     uniques = np.unique(values)
+    if len(uniques) < 2:  # nothing to learn, whatever the task
+        raise UploadError(
+            "target",
+            f"the target has {len(uniques)} distinct value(s); a model needs at least 2 to "
+            "learn from",
+        )
     integral = numeric and bool(np.all(np.mod(values.astype(np.float64), 1) == 0))
     if not numeric or (integral and len(uniques) <= MAX_INFERRED_CLASSES):
         inferred = Task.BINARY if len(uniques) == 2 else Task.MULTICLASS
-        if len(uniques) < 2:
-            inferred = Task.REGRESSION if numeric else inferred
     else:
         inferred = Task.REGRESSION
     task = requested or inferred
@@ -91,10 +95,6 @@ def encode_target(
                 kind="invalid_task",
             )
         return values.astype(np.float32), task, inferred, None
-    if len(uniques) < 2:
-        raise UploadError(
-            "target", f"the target has {len(uniques)} distinct value(s); classes need at least 2"
-        )
     if task is Task.BINARY and len(uniques) != 2:
         raise UploadError(
             "task",

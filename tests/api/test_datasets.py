@@ -182,6 +182,9 @@ def test_form_errors_name_the_field(client: TestClient) -> None:
         (b"a,label\n1,x\n2,y\n", ["at least 10"]),
         (b"a,label\n1,x\ninf,y\n" + b"1,x\n" * 10, ["column 'a'", "row 2", "infinite"]),
         (b"a,label\n" + b"1,x\n" * 12, ["1 distinct"]),
+        # a numeric target with one value is not a "regression" task: nothing to learn
+        (b"a,label\n" + b"1,7\n2,7\n" * 6, ["1 distinct", "at least 2"]),
+        (b"a,label\n" + b"1,0.5\n2,0.5\n" * 6, ["1 distinct"]),
     ],
 )
 def test_malformed_csv_is_a_422_naming_the_problem(

@@ -77,13 +77,13 @@ def test_unknown_fields_and_bad_types(client: TestClient) -> None:
     detail = _errors(client, {**SPEC, "bogus": 1, "search": {"max_trials": "many"}})
     by_field = {d["field"]: d for d in detail}
     assert by_field["bogus"]["type"] == "extra_forbidden"
-    assert by_field["search.max_trials"]["type"] == "int_parsing"
+    assert by_field["search.max_trials"]["type"] == "int_type"  # strict: no coercion
 
     detail = _errors(client, _spec(model={"units": {"type": "int", "min": 8, "max": 16, "foo": 1}}))
     assert detail[0]["field"] == "model.units.foo"
     detail = _errors(client, _spec(training={"epochs": "ten"}))
     assert detail[0]["field"] == "training.epochs"
-    assert detail[0]["type"] == "int_parsing"
+    assert detail[0]["type"] == "int_type"
 
 
 def test_not_json_or_not_an_object(client: TestClient) -> None:
@@ -94,7 +94,7 @@ def test_not_json_or_not_an_object(client: TestClient) -> None:
     assert response.json()["error"] == "validation_error"
     (problem,) = response.json()["detail"]
     assert problem["field"] == "body"
-    assert problem["message"] == "JSON decode error at character 1"
+    assert problem["message"] == "Expecting property name enclosed in double quotes at character 1"
     assert _errors(client, [1, 2])[0]["field"] == ""
 
 
@@ -122,3 +122,33 @@ def test_oversized_body_is_413(sqlite_url: str, make_client: ClientFactory) -> N
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
     assert job_count() == 0
+
+
+@pytest.mark.parametrize(
+    "name", ["", "   ", " leading", "next\u0085line", "evil\u202etxt.exe", "zero\u200bwidth", "a/b", "tag\U000e0041"]
+)  # fmt: skip
+def test_names_refuse_control_and_format_characters(client: TestClient, name: str) -> None:
+    (detail,) = _errors(client, {**SPEC, "name": name})
+    assert detail["field"] == "name"
+    assert detail["message"] == limits.NAME_RULE
+
+
+@pytest.mark.parametrize("name", ["résumé 😀 v2", "lr sweep (adam) #3", "数据集"])
+def test_names_may_be_any_visible_text(client: TestClient, name: str) -> None:
+    response = client.post(f"{API}/jobs", json={**SPEC, "name": name})
+    assert response.status_code == 202, response.text
+    assert client.get(response.headers["Location"]).json()["name"] == name
+
+
+def test_every_unprintable_character_is_refused_in_a_name() -> None:
+    import re
+    import unicodedata
+
+    pattern = re.compile(limits.NAME_PATTERN)
+    for low, high in limits.UNPRINTABLE_RANGES:
+        for code in range(low, high + 1):
+            assert not pattern.match(f"a{chr(code)}b"), hex(code)
+    # and every such character this Python knows of in the BMP (Unicode grows; the list is 14.0)
+    for code in range(0x10000):
+        if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp"):
+            assert not pattern.match(f"a{chr(code)}b"), hex(code)

@@ -195,6 +195,8 @@ def test_wrong_category_value() -> None:
             "search.algorithm",
         ),
         ({"schedule": {"kind": "piecewise"}}, "schedule.boundaries"),
+        ({"training": {"loss": "huber"}}, "training.loss"),  # a multiclass task
+        ({"training": {"loss": {"type": "choice", "values": ["mse", "huber"]}}}, "training.loss"),
         (
             {"schedule": {"kind": "piecewise", "boundaries": [5, 2], "multipliers": [1, 0.5, 0.1]}},
             "schedule.boundaries",
