@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from api.auth import authenticate, log_auth_mode
 from api.errors import install_error_handlers
@@ -47,13 +49,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured API application (default settings: the environment's ``HPSEARCH_*``)."""
     settings = settings or get_settings()
     settings.apply_log_level()
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the service itself (the fastapi-offline
+    # package ships them), never from a CDN: they work on a machine with no internet.
+    app = FastAPIOffline(
         title="hpsearch",
         version=service_version(),
         description="Hyperparameter search for Keras dense networks: submit a spec, follow its "
         "trials, download or query the best models.",
         docs_url="/docs",
-        openapi_url=f"{API_PREFIX}/openapi.json",
+        redoc_url="/redoc",
+        openapi_url="/openapi.json",
+        static_url="/static/docs",
         lifespan=_lifespan(settings),
     )
     app.state.settings = settings
@@ -71,6 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX, dependencies=keyed)
     app.include_router(service.router, prefix=API_PREFIX)
     _document_spec_body(app)
+
+    @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
+    def versioned_openapi() -> JSONResponse:
+        """The same document under the API's prefix, where earlier versions served it."""
+        return JSONResponse(app.openapi())
+
     return app
 
 

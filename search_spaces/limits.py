@@ -41,7 +41,7 @@ _REFUSED = r"/\\" + "".join(
 NAME_PATTERN = rf"^[^\s{_REFUSED}][^{_REFUSED}]*$"
 NAME_RULE = (
     "a name starts with a visible character and holds no control or format character (line "
-    "breaks, bidirectional overrides, zero-width spaces), no / and no \\"
+    "breaks, bidirectional overrides, zero-width spaces), no slash and no backslash"
 )
 MAX_PIECEWISE_BOUNDARIES = 16
 #: points of a grid search (its parameters' value counts multiplied), checked at submission.
