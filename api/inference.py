@@ -113,6 +113,8 @@ def format_output(
 # --- in the child process ---------------------------------------------------------------------
 
 _models: OrderedDict[str, Any] = OrderedDict()
+#: the MC-dropout twin of each cached model (``_dropout_sampler``), by sha256.
+_samplers: OrderedDict[str, Any] = OrderedDict()
 
 
 def _child_init() -> None:
@@ -138,6 +140,37 @@ def _load(sha256: str, content: bytes) -> Any:
     return model
 
 
+def _dropout_sampler(model: Any) -> Any:
+    """``model`` with only its dropout layers sampling (MC dropout): the same layers and weights,
+    each dropout layer wrapped to run as in training, every other layer (batch normalization
+    above all, which would otherwise normalize a batch by its own statistics) in inference."""
+    import keras
+
+    dropouts = (
+        keras.layers.Dropout,
+        keras.layers.AlphaDropout,
+        keras.layers.GaussianDropout,
+        keras.layers.SpatialDropout1D,
+        keras.layers.SpatialDropout2D,
+        keras.layers.SpatialDropout3D,
+    )
+
+    class AlwaysSampling(keras.layers.Layer):
+        def __init__(self, inner: Any) -> None:
+            super().__init__(name=f"{inner.name}_sampling")
+            self.inner = inner
+
+        def call(self, inputs: Any, training: Any = None) -> Any:
+            return self.inner(inputs, training=True)
+
+    return keras.models.clone_model(
+        model,
+        clone_function=lambda layer: (
+            AlwaysSampling(layer) if isinstance(layer, dropouts) else layer
+        ),
+    )
+
+
 def _child_predict(
     sha256: str, content: bytes | None, x: np.ndarray, mc_samples: int
 ) -> tuple[np.ndarray, np.ndarray | None] | str:
@@ -153,11 +186,16 @@ def _child_predict(
         return np.asarray(model.predict(x, batch_size=BATCH_SIZE, verbose=0)), None
     import keras
 
+    sampler = _samplers.get(sha256)
+    if sampler is None:
+        sampler = _samplers[sha256] = _dropout_sampler(model)
+        while len(_samplers) > CHILD_CACHE_SIZE:
+            _samplers.popitem(last=False)
     chunks_mean, chunks_std = [], []
     for start in range(0, len(x), BATCH_SIZE):
         batch = x[start : start + BATCH_SIZE]
         samples = np.stack(
-            [keras.ops.convert_to_numpy(model(batch, training=True)) for _ in range(mc_samples)]
+            [keras.ops.convert_to_numpy(sampler(batch, training=False)) for _ in range(mc_samples)]
         )
         chunks_mean.append(samples.mean(axis=0))
         chunks_std.append(samples.std(axis=0))
