@@ -28,7 +28,6 @@ from search_spaces.datasets import (
 )
 from search_spaces.direction import Direction
 from search_spaces.errors import SpecError
-from search_spaces.grid import grid_points
 from search_spaces.params import (
     AnyParam,
     CatParam,
@@ -40,6 +39,7 @@ from search_spaces.params import (
     is_fixed,
     upper_bound,
 )
+from search_spaces.space_size import default_initial_points, grid_points, searched_dimensions
 from search_spaces.vocabulary import (
     Activation,
     Algorithm,
@@ -270,8 +270,9 @@ class SearchSettings(StrictModel):
         default=None,
         ge=1,
         le=limits.MAX_TRIALS,
-        description="Bayesian: random trials before the GP. Default: 3 per searched "
-        "hyperparameter (fixed values do not count), at least 3.",
+        description="Bayesian: random trials before the Gaussian process. Default: 3 per "
+        "searched hyperparameter (a per-layer one once per layer; fixed values do not count), "
+        "at most a quarter of max_trials, at least 2. A submitted job records the value used.",
     )
     hyperband_factor: int = Field(default=3, ge=2, le=10)
     hyperband_iterations: int = Field(default=1, ge=1, le=5)
@@ -390,6 +391,21 @@ class JobSpec(StrictModel):
     def is_single_configuration(self) -> bool:
         """True if every parameter is fixed: the job trains exactly one model."""
         return all(is_fixed(p) for _, p in self.iter_params())
+
+    @property
+    def initial_points(self) -> int:
+        """Bayesian: the random trials before the Gaussian process (the spec's, else the
+        default of ``default_initial_points``)."""
+        if self.search.num_initial_points is not None:
+            return self.search.num_initial_points
+        return default_initial_points(searched_dimensions(self), self.search.max_trials)
+
+    def with_recorded_defaults(self) -> JobSpec:
+        """This spec with the defaults the service chose written in (what a job records)."""
+        if self.search.algorithm != "bayesian" or self.search.num_initial_points is not None:
+            return self
+        search = self.search.model_copy(update={"num_initial_points": self.initial_points})
+        return self.model_copy(update={"search": search})
 
     @property
     def max_epochs(self) -> int:

@@ -63,7 +63,8 @@ def validate_spec(settings: Settings, owner: str, body: Any) -> JobSpec:
 
 def submit_job(settings: Settings, queue: JobQueue, owner: str, spec: JobSpec) -> JobSubmitted:
     """Store the job (within ``owner``'s quotas: 429), then enqueue it; if the broker cannot
-    take it, the row is removed (503)."""
+    take it, the row is removed (503). The stored spec records the defaults chosen for it."""
+    spec = spec.with_recorded_defaults()
     warnings = spec_warnings(spec)
 
     def store(session: Session) -> str:

@@ -158,3 +158,16 @@ def test_cancel_transitions(any_client: TestClient) -> None:
 
     with session_scope() as session:
         assert session.get(Job, running).cancel_requested is True
+
+
+def test_a_bayesian_job_records_the_random_start_it_uses(client: TestClient) -> None:
+    spec = {
+        **SPEC,
+        "model": {"depth": {"type": "int", "min": 1, "max": 2}, "units": 8},
+        "search": {"algorithm": "bayesian", "max_trials": 12},
+    }
+    submitted = client.post(f"{API}/jobs", json=spec)
+    assert submitted.status_code == 202, submitted.text
+    job = client.get(submitted.headers["Location"]).json()
+    assert job["spec"]["search"]["num_initial_points"] == 3  # 3 x 1 searched, a quarter of 12
+    assert JobSpec.model_validate(job["spec"]).initial_points == 3

@@ -488,6 +488,6 @@ def test_bayesian_random_start_counts_only_searched_hyperparameters() -> None:
         "learning_rate": {"type": "float", "min": 1e-3, "max": 1e-2, "sampling": "log"},
     }
     oracle = build_oracle(JobSpec.model_validate(spec))
-    assert oracle.num_initial_points == 6  # type: ignore[attr-defined]
+    assert oracle.num_initial_points == 5  # 3 x 2 searched, capped at a quarter of 20 trials
     spec["search"]["num_initial_points"] = 4
     assert build_oracle(JobSpec.model_validate(spec)).num_initial_points == 4  # type: ignore[attr-defined]

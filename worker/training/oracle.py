@@ -27,9 +27,9 @@ import keras_tuner as kt
 from keras_tuner.src.engine import trial as trial_module
 from keras_tuner.src.tuners.gridsearch import LinkedList
 
-from search_spaces.grid import grid_points
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.schema import JobSpec
+from search_spaces.space_size import grid_points
 from worker.training.stored_trials import LoadRecords, StoredTrials
 
 log = logging.getLogger(__name__)
@@ -154,18 +154,6 @@ def hyperband_trial_count(max_epochs: int, factor: int, iterations: int) -> int:
     return total * iterations
 
 
-def default_initial_points(spec: JobSpec) -> int:
-    """Keras Tuner's rule, 3 random trials per dimension (at least 3), counting only what is
-    searched: Keras Tuner counts fixed values as dimensions too, which for a typical spec (a
-    dozen fixed settings) would make a whole 50-trial Bayesian search random."""
-    searched = [
-        hp
-        for hp in build_hyperparameters(spec).space
-        if not isinstance(hp, kt.engine.hyperparameters.Fixed)
-    ]
-    return max(3 * len(searched), 3)
-
-
 def build_oracle(spec: JobSpec) -> DbStateMixin:
     """The oracle for ``spec.search.algorithm``, seeded, with the spec's search space."""
     search = spec.search
@@ -185,7 +173,7 @@ def build_oracle(spec: JobSpec) -> DbStateMixin:
     elif search.algorithm == "bayesian":
         oracle = BayesianOracle(
             max_trials=search.max_trials,
-            num_initial_points=search.num_initial_points or default_initial_points(spec),
+            num_initial_points=spec.initial_points,
             **common,
         )
     elif search.algorithm == "hyperband":

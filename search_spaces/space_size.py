@@ -1,4 +1,5 @@
-"""How many points a grid search has, counted without building the grid.
+"""How big a spec's search space is, counted without building it: a grid's points, and the
+dimensions a Bayesian search explores (which set its random start).
 
 A parameter's value count is arithmetic (``(max - min) // step + 1``, or the number of
 multiplications by ``step`` from ``min`` to ``max`` with log sampling), the way Keras Tuner
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from search_spaces.params import AnyParam, Choice, Fixed, FloatRange, IntRange
+from search_spaces.params import AnyParam, Choice, Fixed, FloatRange, IntRange, is_fixed
 
 if TYPE_CHECKING:
     from search_spaces.schema import JobSpec
@@ -74,3 +75,23 @@ def grid_points(spec: JobSpec) -> int | None:
             return None
         points *= count**depth if name in per_layer else count
     return points
+
+
+def searched_dimensions(spec: JobSpec) -> int:
+    """How many hyperparameters a search explores: the searched (not fixed) ones, a per-layer
+    one once per possible layer."""
+    per_layer = _per_layer_fields(spec)
+    depth = spec.model.max_depth
+    return sum(
+        depth if name in per_layer else 1
+        for name, param in spec.iter_params()
+        if not is_fixed(param)
+    )
+
+
+def default_initial_points(dimensions: int, max_trials: int) -> int:
+    """A Bayesian search's random start when the spec sets none: Keras Tuner's 3 per searched
+    dimension, but at most a quarter of the budget (and at least 2), so that the Gaussian
+    process chooses most trials. Keras Tuner's own rule made a 30-trial search with per-layer
+    parameters all random."""
+    return min(max_trials, max(2, min(3 * dimensions, math.ceil(max_trials / 4))))

@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from search_spaces import limits
-from search_spaces.grid import grid_points, value_count
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.params import FloatRange, IntRange
+from search_spaces.space_size import grid_points, searched_dimensions, value_count
 from tests.search_spaces.helpers import make_spec, spec_dict
 
 GRID = {"search": {"algorithm": "grid"}}
@@ -108,3 +108,41 @@ def test_value_counts() -> None:
     assert value_count(FloatRange[float](type="float", min=0.1, max=0.2)) is None
     with pytest.raises(ValidationError, match="step multiplies"):
         FloatRange[float](type="float", min=0.1, max=1.0, step=0.5, sampling="log")
+
+
+def _bayesian(max_trials: int, **model: Any) -> Any:
+    return make_spec(search={"algorithm": "bayesian", "max_trials": max_trials}, model=model)
+
+
+def test_the_random_start_leaves_the_gaussian_process_most_of_the_budget() -> None:
+    per_layer = {
+        "depth": {"type": "int", "min": 1, "max": 3},
+        "units": {"type": "choice", "values": [8, 16, 32]},
+        "activation": {"type": "choice", "values": ["relu", "tanh"]},
+        "dropout": {"type": "float", "min": 0.0, "max": 0.5},
+        "per_layer": ["units", "activation", "dropout"],
+    }
+    spec = _bayesian(30, **per_layer)
+    assert searched_dimensions(spec) == 1 + 3 * 3  # depth, then 3 per-layer params x 3 layers
+    assert spec.initial_points == 8  # Keras Tuner's rule said 30: the whole budget, all random
+    recorded = spec.with_recorded_defaults()
+    assert recorded.search.num_initial_points == 8 and recorded.initial_points == 8
+    assert _bayesian(30, depth={"type": "int", "min": 1, "max": 2}).initial_points == 3
+    assert _bayesian(1, depth={"type": "int", "min": 1, "max": 2}).initial_points == 1
+    assert make_spec().with_recorded_defaults() == make_spec()  # random: nothing to record
+
+
+def test_a_random_start_covering_the_budget_is_warned_of() -> None:
+    from search_spaces.advice import advise
+
+    spec = make_spec(
+        search={"algorithm": "bayesian", "max_trials": 10, "num_initial_points": 10},
+        model={"depth": {"type": "int", "min": 1, "max": 2}},
+    )
+    codes = {a.code: a for a in advise(spec)}
+    assert "10 trials" in codes["bayesian_all_random"].message
+    spec = make_spec(
+        search={"algorithm": "bayesian", "max_trials": 10},
+        model={"depth": {"type": "int", "min": 1, "max": 2}},
+    )
+    assert "bayesian_all_random" not in {a.code for a in advise(spec)}
