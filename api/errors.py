@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from api.json_body import InvalidJsonError
 from db.transient import DatabaseUnavailableError
@@ -229,8 +230,29 @@ _HTTP_CODES = {
 }
 
 
-async def _http_handler(_: Request, exc: Exception) -> JSONResponse:
+#: the methods a 405's ``Allow`` header may list.
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at this request's path: each is tried
+    against the app's routes (Starlette's 405 names only the methods of the first route that
+    matched the path, and FastAPI makes one route per method)."""
+    allowed = []
+    for method in HTTP_METHODS:
+        probe = {**request.scope, "method": method}
+        if any(route.matches(probe)[0] is Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        allow = ", ".join(allowed_methods(request))
+        exc = StarletteHTTPException(
+            405, f"{request.method} is not allowed here; allowed: {allow}", {"Allow": allow}
+        )
     if isinstance(exc, InvalidJsonError):
         body = {"field": "body", "message": exc.message, "limit": None, "type": "json_invalid"}
         return error_response(422, "validation_error", [body])

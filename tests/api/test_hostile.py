@@ -158,3 +158,24 @@ def test_a_404_does_not_echo_a_huge_id(client: TestClient, path: str) -> None:
     assert response.status_code == 404, response.text
     detail = response.json()["detail"]
     assert len(detail) < 200 and "(10000 characters)" in detail, detail
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("OPTIONS", "/jobs", "GET, POST"),
+        ("DELETE", "/jobs", "GET, POST"),
+        ("PUT", "/jobs/abc", "GET, DELETE"),
+        ("GET", "/jobs/abc/cancel", "POST"),
+        ("PATCH", "/health", "GET"),
+    ],
+)
+def test_a_405_names_every_allowed_method(
+    client: TestClient, method: str, path: str, allowed: str
+) -> None:
+    response = client.request(method, API + path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    assert response.json()["error"] == "method_not_allowed"
+    for other in allowed.split(", "):  # and each one it names is really answered
+        assert client.request(other, API + path).status_code != 405
