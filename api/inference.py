@@ -97,6 +97,7 @@ def format_output(
         p1 = mean[:, -1]
         classes = (p1 >= 0.5).astype(int)
         out["probabilities"] = p1.tolist()
+        out["probability_of"] = class_labels[1] if class_labels and len(class_labels) > 1 else 1
         if std is not None:
             out["std"] = std[:, -1].tolist()
     else:
@@ -124,6 +125,11 @@ def _child_init() -> None:
         import search_spaces.keras_objects  # noqa: F401  (registers custom layers/schedules)
     except ImportError:  # pragma: no cover  (only plain Keras objects can be loaded then)
         log.warning("search_spaces.keras_objects is unavailable; custom layers will not load")
+
+
+def _child_warm() -> None:
+    """Import Keras (and TensorFlow) now: the child's cold start, paid before any request."""
+    import keras  # noqa: F401
 
 
 def _load(sha256: str, content: bytes) -> Any:
@@ -273,6 +279,11 @@ class Predictor:
         if isinstance(result, str) and result == _NEED_MODEL:
             result = self._call(sha256, load_content(), x, mc_samples)
         return result
+
+    def warm(self) -> None:
+        """Start the prediction process and its Keras import in the background (returns at
+        once); a prediction sent meanwhile waits for it, none pays it twice."""
+        self._pool().submit(_child_warm)
 
     def shutdown(self) -> None:
         """Stop the child process (app shutdown) and wait for it: nothing may outlive the API,

@@ -36,6 +36,8 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         if settings.migrate_on_start:
             log.info("applying database migrations")
             upgrade(settings.resolved_database_url())
+        if settings.prewarm_predictor:
+            app.state.predictor.warm()
         try:
             yield
         finally:

@@ -162,6 +162,11 @@ class PredictResponse(BaseModel):
 
     predictions: list[Any]
     probabilities: list[Any] | None = None
+    probability_of: Any = Field(
+        default=None,
+        description="Binary tasks: the class each probability is of (its label for an uploaded "
+        "dataset, else 1); a row is predicted as that class when its probability is >= 0.5.",
+    )
     labels: list[Any] | None = None
     std: list[Any] | None = None
     model: ModelRef

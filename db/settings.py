@@ -181,6 +181,12 @@ class Settings(BaseSettings):
     predict_timeout_s: float = Field(
         default=120.0, gt=0, description="A prediction slower than this answers 504."
     )
+    prewarm_predictor: bool = Field(
+        default=True,
+        description="Start the prediction process (and its TensorFlow import, seconds to tens "
+        "of seconds) in the background when the API starts, so the first prediction does not "
+        "wait for it. Off: started by the first prediction (saves its memory until then).",
+    )
     auth_mode: Literal["open", "keys"] = Field(
         default="open",
         description="keys: every route but /health needs `Authorization: Bearer <key>` (keys "

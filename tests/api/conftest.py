@@ -21,6 +21,8 @@ def make_client() -> Iterator[ClientFactory]:
 
     def make(**overrides: Any) -> TestClient:
         overrides.setdefault("migrate_on_start", False)
+        # no TensorFlow child per test app: the few prediction tests start it on demand
+        overrides.setdefault("prewarm_predictor", False)
         client = TestClient(create_app(Settings(**overrides)), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)

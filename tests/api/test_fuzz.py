@@ -22,7 +22,7 @@ from db.settings import Settings
 
 @pytest.fixture
 def api_schema(database_url: str) -> Iterator[schemathesis.BaseSchema]:
-    app = create_app(Settings(migrate_on_start=False, auth_mode="keys"))
+    app = create_app(Settings(migrate_on_start=False, auth_mode="keys", prewarm_predictor=False))
     with TestClient(app):  # runs the app's startup/shutdown
         yield schemathesis.openapi.from_asgi("/api/v1/openapi.json", app)
 

@@ -136,6 +136,12 @@ def test_prepare_rows() -> None:
 
 def test_format_output() -> None:
     binary = format_output("binary", np.array([[0.2], [0.7]]), None, ["no", "yes"])
-    assert binary == {"probabilities": [0.2, 0.7], "predictions": [0, 1], "labels": ["no", "yes"]}
+    assert binary == {
+        "probabilities": [0.2, 0.7],
+        "probability_of": "yes",  # each probability is the class "yes"'s
+        "predictions": [0, 1],
+        "labels": ["no", "yes"],
+    }
+    assert format_output("binary", np.array([[0.9]]), None)["probability_of"] == 1
     regression = format_output("regression", np.array([[1.5], [2.5]]), np.array([[0.1], [0.2]]))
     assert regression == {"predictions": [1.5, 2.5], "std": [0.1, 0.2]}

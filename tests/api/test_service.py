@@ -90,7 +90,7 @@ import json, sys
 from fastapi.testclient import TestClient
 import api.main
 from db.settings import Settings
-with TestClient(api.main.create_app(Settings(migrate_on_start=False))) as client:
+with TestClient(api.main.create_app(Settings(migrate_on_start=False, prewarm_predictor=False))) as client:
     health = client.get("/api/v1/health").status_code
     submit = client.post("/api/v1/jobs", json=json.loads(sys.argv[1])).status_code
     jobs = client.get("/api/v1/jobs").status_code

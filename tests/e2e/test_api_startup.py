@@ -1,9 +1,11 @@
-"""/docs (Swagger UI) and /redoc render in a real headless browser that cannot reach the
-internet: the service serves their scripts and styles itself. The OpenAPI document is at
-/openapi.json (and, as before, under /api/v1)."""
+"""What `hpsearch serve` offers from its start: /docs (Swagger UI) and /redoc render in a real
+headless browser that cannot reach the internet (the service serves their scripts and styles
+itself); the OpenAPI document is at /openapi.json (and, as before, under /api/v1); the
+prediction process is already warm."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import httpx
 import pytest
 
 from tests.browser import offline_page
-from tests.e2e.service import Service, compose_command
+from tests.e2e.service import Service, compose_command, session_processes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -62,3 +64,25 @@ def test_redoc_renders_offline(api: Service, tmp_path: Path) -> None:
     assert [u for u in browser.refused if not u.startswith(REDOCLY_LOGO)] == []
     assert sections >= 15, sections
     assert "/api/v1/jobs" in text
+
+
+def _loaded_tensorflow(pid: int) -> bool:
+    try:
+        return "tensorflow" in (Path(f"/proc/{pid}/maps")).read_text()
+    except OSError:
+        return False
+
+
+def test_the_prediction_process_is_warmed_at_start(api: Service) -> None:
+    """The first prediction must not pay the child's TensorFlow import: it starts with the API,
+    before any request asks for it."""
+    session = api.processes["api"].pid
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        children = [
+            int(line.split()[0]) for line in session_processes(session) if "spawn_main" in line
+        ]
+        if any(_loaded_tensorflow(pid) for pid in children):
+            return
+        time.sleep(1)
+    raise AssertionError(f"no prediction process with TensorFlow loaded:\n{api.logs()}")
