@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import SettingsDep
@@ -37,10 +37,12 @@ class Principal:
 
 
 def authenticate(
+    request: Request,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    """The caller's principal; 401 for a missing, malformed, unknown or revoked key."""
+    """The caller's principal; 401 for a missing, malformed, unknown, revoked or expired key,
+    429 for a key over its request rate (``api.rate_limit``)."""
     if settings.auth_mode == "open":
         return Principal(owner=OPEN_MODE_OWNER, key_id=None)
     if credentials is None:
@@ -50,9 +52,10 @@ def authenticate(
         )
     token = credentials.credentials
     key = transaction(settings, "check an API key", lambda s: owners.verify_key(s, token))
-    if key is None:
-        raise AuthenticationError("invalid or revoked API key")
-    return Principal(owner=key.owner, key_id=key.id)
+    if key.refused is not None or key.key_id is None or key.owner is None:
+        raise AuthenticationError(key.refused or "invalid or revoked API key")
+    request.app.state.rate_limiter.hit(key.key_id, key.requests_per_minute)
+    return Principal(owner=key.owner, key_id=key.key_id)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]

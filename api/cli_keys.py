@@ -6,6 +6,7 @@ only asks for keys when ``HPSEARCH_AUTH_MODE=keys``.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -25,13 +26,19 @@ def _session():  # type: ignore[no-untyped-def]
 @keys_app.command("create")
 def create(
     name: Annotated[str, typer.Argument(help="The owner the key acts as (created if new).")],
+    expires_in_days: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=3650.0, help="The key is refused after this many days."),
+    ] = None,
 ) -> None:
     """Create a key for owner NAME and print it (only its hash is stored: keep it now)."""
     from db.repositories.owners import InvalidOwnerName, create_key
+    from db.values import utcnow
 
+    expires = None if expires_in_days is None else utcnow() + timedelta(days=expires_in_days)
     try:
         with _session() as session:
-            key = create_key(session, name)
+            key = create_key(session, name, expires)
     except InvalidOwnerName as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
@@ -40,19 +47,30 @@ def create(
     print(key.token)
 
 
+def _when(moment: datetime | None, none: str = "-") -> str:
+    return moment.isoformat(timespec="seconds") if moment else none
+
+
 @keys_app.command("list")
 def list_keys(
     owner: Annotated[str | None, typer.Option(help="Only this owner's keys.")] = None,
 ) -> None:
-    """List keys (ids and owners; the secrets are not stored)."""
+    """List keys: ids, owners, when each expires and was last used (the secrets are not
+    stored)."""
     from db.repositories.owners import list_keys as query
 
     with _session() as session:
         keys = query(session, owner)
-        table = Table("key id", "owner", "created", "revoked")
+        table = Table("key id", "owner", "created", "expires", "last used", "revoked")
         for key in keys:
-            revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-"
-            table.add_row(key.id, key.owner, key.created_at.isoformat(timespec="seconds"), revoked)
+            table.add_row(
+                key.id,
+                key.owner,
+                _when(key.created_at),
+                _when(key.expires_at, "never"),
+                _when(key.last_used_at, "never"),
+                _when(key.revoked_at),
+            )
     console.print(table)
 
 
@@ -79,6 +97,9 @@ def quota(
     stored_bytes: Annotated[
         int | None, typer.Option(min=0, help="Bytes of datasets, models and checkpoints.")
     ] = None,
+    requests_per_minute: Annotated[
+        int | None, typer.Option(min=1, help="Requests a minute each of its keys may make.")
+    ] = None,
     reset: Annotated[
         bool, typer.Option("--reset", help="Drop the owner's overrides first (back to defaults).")
     ] = False,
@@ -96,14 +117,17 @@ def quota(
                 active_jobs=active_jobs,
                 pending_trials=pending_trials,
                 stored_bytes=stored_bytes,
+                requests_per_minute=requests_per_minute,
                 reset=reset,
             )
             limits, used = Quotas.of(row, get_settings()), usage(session, owner)
+            rate = row.requests_per_minute or get_settings().requests_per_minute
     except InvalidOwnerName as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(1) from exc
     table = Table("quota", "limit", "used")
     for name in ("active_jobs", "pending_trials", "stored_bytes"):
         table.add_row(name, str(getattr(limits, name)), str(getattr(used, name)))
+    table.add_row("requests_per_minute (per key)", str(rate), "-")
     console.print(f"owner [bold]{owner}[/]")
     console.print(table)

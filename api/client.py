@@ -8,6 +8,7 @@ with ApiClient("http://127.0.0.1:8000") as client:
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -53,6 +54,10 @@ class ApiError(Exception):
         return f"HTTP {self.status_code} {self.error}: {self.detail}"
 
 
+#: times a GET over the key's request rate is tried again after its Retry-After.
+RATE_LIMIT_RETRIES = 3
+
+
 class ApiClient:
     """Typed-ish wrappers over the API's endpoints; every method returns the decoded JSON.
 
@@ -94,6 +99,15 @@ class ApiClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**self._headers, **kwargs.pop("headers", {})}
         response = self.http.request(method, f"{API_PREFIX}{path}", headers=headers, **kwargs)
+        for _ in range(RATE_LIMIT_RETRIES):
+            # A read over the key's request rate waits as the server says (Retry-After).
+            if method != "GET" or response.status_code != 429:
+                break
+            is_json = response.headers.get("content-type", "").startswith("application/json")
+            if is_json and response.json().get("error") != "rate_limited":
+                break
+            time.sleep(min(float(response.headers.get("Retry-After", "1")), 60.0))
+            response = self.http.request(method, f"{API_PREFIX}{path}", headers=headers, **kwargs)
         if response.status_code >= 400:
             try:
                 body: Any = response.json()

@@ -55,6 +55,17 @@ class QuotaExceededError(ApiError):
             self.headers = {"Retry-After": str(retry_after_s)}
 
 
+class RateLimitedError(ApiError):
+    """An API key is over its request rate (``api.rate_limit``)."""
+
+    def __init__(self, limit: int, retry_after_s: int) -> None:
+        super().__init__(
+            f"more than {limit} requests a minute with this API key; retry in {retry_after_s} s"
+        )
+        self.headers = {"Retry-After": str(retry_after_s)}
+        self.extra = {"limit": limit}
+
+
 class NotFoundError(ApiError):
     """A job, trial or model does not exist."""
 
@@ -111,6 +122,7 @@ class RequestTooLargeError(StarletteHTTPException):
 ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     (AuthenticationError, 401, "unauthorized"),
     (QuotaExceededError, 429, "quota_exceeded"),
+    (RateLimitedError, 429, "rate_limited"),
     (NotFoundError, 404, "not_found"),
     (ConflictError, 409, "conflict"),
     (InputValidationError, 422, "validation_error"),

@@ -19,6 +19,7 @@ from api.errors import install_error_handlers
 from api.inference import Predictor
 from api.middleware import BodySizeLimitMiddleware
 from api.queue import JobQueue
+from api.rate_limit import RateLimiter
 from api.routes import datasets, jobs, models, service, trials
 from api.services import API_PREFIX
 from api.services.account import service_version
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.queue = JobQueue(settings)
     app.state.predictor = Predictor(settings.predict_timeout_s)
+    app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
     app.add_middleware(
         BodySizeLimitMiddleware,

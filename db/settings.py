@@ -216,6 +216,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Retry-After sent with a 429 for the job quotas (running jobs free up).",
     )
+    requests_per_minute: int = Field(
+        default=600,
+        ge=1,
+        description="Requests each API key may make per minute (moving window; `hpsearch keys "
+        "quota OWNER --requests-per-minute N` sets an owner's own); one more gets 429 with "
+        "Retry-After. Counted in Redis when the broker is Redis (shared by every API process), "
+        "else in each API process.",
+    )
     migrate_on_start: bool = Field(
         default=True, description="The API applies pending migrations when it starts."
     )

@@ -12,8 +12,9 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from db.models import (
     TrialCheckpoint,
     UploadedDataset,
 )
-from db.values import utcnow
+from db.values import as_utc, utcnow
 
 #: owner names: what a key names, shown in lists and logs.
 OWNER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
@@ -90,27 +91,60 @@ class NewKey:
     token: str
 
 
-def create_key(session: Session, owner: str) -> NewKey:
-    """A new key for ``owner`` (created if needed)."""
+def create_key(session: Session, owner: str, expires_at: datetime | None = None) -> NewKey:
+    """A new key for ``owner`` (created if needed), valid until ``expires_at`` (None: ever)."""
     check_owner_name(owner)
     ensure_owner(session, owner)
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-    session.add(ApiKey(id=key_id, owner=owner, secret_sha256=_digest(secret)))
+    session.add(
+        ApiKey(id=key_id, owner=owner, secret_sha256=_digest(secret), expires_at=expires_at)
+    )
     session.flush()
     return NewKey(id=key_id, owner=owner, token=f"hps_{key_id}_{secret}")
 
 
-def verify_key(session: Session, token: str) -> ApiKey | None:
-    """The live key ``token`` stands for, or None (malformed, unknown, wrong secret, revoked)."""
+#: ``last_used_at`` is written at most once per this many seconds per key (not once a request).
+LAST_USED_RESOLUTION_S = 60
+
+
+@dataclass(frozen=True)
+class KeyCheck:
+    """What a token stands for: the live key (``key_id``, ``owner`` and the owner's own rate
+    limit, if any), or why it is refused (``refused``)."""
+
+    key_id: str | None = None
+    owner: str | None = None
+    requests_per_minute: int | None = None
+    refused: str | None = None
+
+
+def verify_key(session: Session, token: str) -> KeyCheck:
+    """Check ``token``: malformed, unknown, wrong secret, revoked or expired keys are refused.
+    A live key's ``last_used_at`` is brought up to date (to ``LAST_USED_RESOLUTION_S``)."""
     match = KEY_PATTERN.fullmatch(token)
     if match is None:
-        return None
+        return KeyCheck(refused="invalid or revoked API key")
     key = session.get(ApiKey, match[1])
     if key is None or key.revoked_at is not None:
-        return None
+        return KeyCheck(refused="invalid or revoked API key")
     if not hmac.compare_digest(key.secret_sha256, _digest(match[2])):
-        return None
-    return key
+        return KeyCheck(refused="invalid or revoked API key")
+    now = utcnow()
+    expires = as_utc(key.expires_at)
+    if expires is not None and expires <= now:
+        return KeyCheck(refused=f"API key expired at {expires.isoformat(timespec='seconds')}")
+    stale = now - timedelta(seconds=LAST_USED_RESOLUTION_S)
+    session.execute(
+        update(ApiKey)
+        .where(
+            ApiKey.id == key.id,
+            or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < stale),
+        )
+        .values(last_used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    rate = session.scalar(select(Owner.requests_per_minute).where(Owner.name == key.owner))
+    return KeyCheck(key_id=key.id, owner=key.owner, requests_per_minute=rate)
 
 
 def list_keys(session: Session, owner: str | None = None) -> list[ApiKey]:
@@ -178,6 +212,7 @@ def set_quotas(
     active_jobs: int | None = None,
     pending_trials: int | None = None,
     stored_bytes: int | None = None,
+    requests_per_minute: int | None = None,
     reset: bool = False,
 ) -> Owner:
     """Override some of ``owner``'s quotas (the others keep their values); ``reset`` first drops
@@ -185,11 +220,14 @@ def set_quotas(
     row = lock_owner(session, check_owner_name(owner))
     if reset:
         row.quota_active_jobs = row.quota_pending_trials = row.quota_stored_bytes = None
+        row.requests_per_minute = None
     if active_jobs is not None:
         row.quota_active_jobs = active_jobs
     if pending_trials is not None:
         row.quota_pending_trials = pending_trials
     if stored_bytes is not None:
         row.quota_stored_bytes = stored_bytes
+    if requests_per_minute is not None:
+        row.requests_per_minute = requests_per_minute
     session.flush()
     return row

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+import time
+from datetime import timedelta
 
 import pytest
 
 from db.engine import session_scope
-from db.models import JobStatus, TrialStatus
+from db.models import ApiKey, JobStatus, TrialStatus
 from db.repositories import artifacts, jobs, owners, trials
 from db.repositories.trials import TrialResult
+from db.values import as_utc, utcnow
 from tests.db.helpers import claimed, new_job
 
 
@@ -44,14 +47,46 @@ def test_keys_verify_until_revoked(store: str) -> None:
     with session_scope() as session:
         key = owners.create_key(session, "alice")
     with session_scope() as session:
-        assert owners.verify_key(session, key.token).owner == "alice"  # type: ignore[union-attr]
-        assert owners.verify_key(session, key.token[:-1] + "x") is None
+        check = owners.verify_key(session, key.token)
+        assert (check.owner, check.key_id, check.refused) == ("alice", key.id, None)
+        assert owners.verify_key(session, key.token[:-1] + "x").refused
         assert owners.revoke_key(session, key.id)
         assert not owners.revoke_key(session, key.id)
     with session_scope() as session:
-        assert owners.verify_key(session, key.token) is None
+        assert owners.verify_key(session, key.token).refused == "invalid or revoked API key"
     with pytest.raises(owners.InvalidOwnerName):
         owners.check_owner_name("../etc")
+
+
+def test_keys_expire_and_record_their_last_use(store: str) -> None:
+    with session_scope() as session:
+        soon = owners.create_key(session, "alice", utcnow() + timedelta(seconds=1))
+        never = owners.create_key(session, "alice")
+    with session_scope() as session:
+        assert owners.verify_key(session, soon.token).refused is None
+    with session_scope() as session:
+        used = {k.id: as_utc(k.last_used_at) for k in owners.list_keys(session, "alice")}
+    assert used[soon.id] is not None and used[never.id] is None
+    assert utcnow() - used[soon.id] < timedelta(seconds=30)  # type: ignore[operator]
+    with session_scope() as session:  # within a minute: not written again
+        owners.verify_key(session, soon.token)
+        assert as_utc(session.get(ApiKey, soon.id).last_used_at) == used[soon.id]  # type: ignore[union-attr]
+    time.sleep(1.1)
+    with session_scope() as session:
+        refused = owners.verify_key(session, soon.token).refused
+        assert refused is not None and refused.startswith("API key expired at")
+        assert owners.verify_key(session, never.token).refused is None
+
+
+def test_an_owner_may_have_a_request_rate_of_its_own(store: str) -> None:
+    with session_scope() as session:
+        key = owners.create_key(session, "alice")
+        owners.set_quotas(session, "alice", requests_per_minute=5)
+    with session_scope() as session:
+        assert owners.verify_key(session, key.token).requests_per_minute == 5
+        owners.set_quotas(session, "alice", reset=True)
+    with session_scope() as session:
+        assert owners.verify_key(session, key.token).requests_per_minute is None
 
 
 def test_quota_overrides_and_reset(store: str) -> None:
