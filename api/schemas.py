@@ -139,8 +139,11 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    rows: list[Any] = Field(
-        min_length=1, description="Input rows, each of the model's input_shape (or flattened)."
+    rows: list[list[Any] | dict[str, Any]] = Field(
+        min_length=1,
+        description="Input rows, each of the model's input_shape (or flattened); for a job on an "
+        "uploaded table, rows may instead be objects keyed by its column names, encoded as the "
+        "upload was (text columns one-hot, a missing number its imputed median).",
     )
     rank: int = Field(default=1, ge=1, le=100, description="1 = the best stored model.")
     mc_samples: int = Field(

@@ -8,13 +8,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.errors import ConflictError, NotFoundError, quoted_id
+from api.errors import ConflictError, InputValidationError, NotFoundError, quoted_id
 from api.inference import Predictor, format_output, prepare_rows
 from api.schemas import ModelRef, PredictRequest, PredictResponse
 from api.services import transaction
 from api.services.jobs import job_or_404
-from db.repositories import artifacts
+from api.uploads.rows import Column, columns_of, encode_rows
+from db.repositories import artifacts, uploads
 from db.settings import Settings
+from search_spaces.datasets import UPLOAD_PREFIX
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,41 @@ def model_content(settings: Settings, model: StoredModel) -> bytes:
     )
 
 
+def _upload_columns(settings: Settings, owner: str, job_id: str) -> list[Column]:
+    """The columns of the uploaded dataset the job trained on (rows sent as objects)."""
+
+    def read(session: Session) -> list[Column]:
+        job = job_or_404(session, job_id, owner)
+        name = str((job.spec.get("dataset") or {}).get("name", ""))
+        upload = None
+        if name.startswith(UPLOAD_PREFIX):
+            upload = uploads.get_upload(session, name.removeprefix(UPLOAD_PREFIX), owner)
+        if upload is None or not upload.feature_names:
+            raise InputValidationError(
+                "rows",
+                f"rows as objects need a job on an uploaded dataset (its column names); this "
+                f"job's dataset is {name[:100]!r}: send each row as an array",
+            )
+        summary = upload.summary or {}
+        return columns_of(
+            upload.feature_names,
+            summary.get("categorical_columns") or {},
+            summary.get("imputed_medians") or {},
+        )
+
+    return transaction(settings, "read an upload's columns", read)
+
+
 def predict(
     settings: Settings, predictor: Predictor, owner: str, job_id: str, request: PredictRequest
 ) -> PredictResponse:
     """Validate the rows against the model's signature and predict in the child process."""
     model = find_model(settings, owner, job_id, request.rank)
     signature = model.signature
-    x = prepare_rows(request.rows, signature.get("input_shape") or [], settings.max_predict_rows)
+    rows: Any = request.rows
+    if rows and isinstance(rows[0], dict) and len(rows) <= settings.max_predict_rows:
+        rows = encode_rows(rows, _upload_columns(settings, owner, job_id))
+    x = prepare_rows(rows, signature.get("input_shape") or [], settings.max_predict_rows)
 
     def load() -> bytes:
         content = model_content(settings, model)

@@ -1,0 +1,98 @@
+"""The spec's training and search sections: the learning-rate schedule, epochs, batch size, loss
+and early stopping, and how the search runs (algorithm, objective, budget, seeds)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from search_spaces import limits
+from search_spaces.errors import SpecError
+from search_spaces.params import CatParam, FloatParam, IntParam, StrictModel
+from search_spaces.vocabulary import (
+    Algorithm,
+    BatchSize,
+    Epochs,
+    NonNegative,
+    Patience,
+    RegressionLoss,
+    ScheduleKind,
+    Seed,
+)
+
+
+class ScheduleSpec(StrictModel):
+    """Learning-rate schedule. Decay periods are in epochs.
+
+    power: lr / (1 + t/s)^c; exponential: lr * 0.1^(t/s); piecewise: lr * multipliers[i] after
+    boundaries[i-1] epochs; plateau: lr * factor after ``patience`` epochs without improvement;
+    one_cycle: up from lr/10 to lr over the first half, down to lr/10 then lr/1000 over the rest.
+    """
+
+    kind: CatParam(ScheduleKind) = "constant"
+    decay_epochs: FloatParam(Annotated[float, Field(gt=0.0, le=limits.MAX_EPOCHS)]) = 10.0
+    power: FloatParam(Annotated[float, Field(gt=0.0, le=10.0)]) = 1.0
+    boundaries: list[Annotated[int, Field(ge=1, le=limits.MAX_EPOCHS)]] = Field(
+        default_factory=list, max_length=limits.MAX_PIECEWISE_BOUNDARIES
+    )
+    multipliers: list[Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
+        default_factory=list, max_length=limits.MAX_PIECEWISE_BOUNDARIES + 1
+    )
+    factor: FloatParam(Annotated[float, Field(gt=0.0, lt=1.0)]) = 0.5
+    patience: IntParam(Patience) = 5
+
+    @model_validator(mode="after")
+    def _piecewise(self) -> ScheduleSpec:
+        if "piecewise" in self.kind.candidates():
+            if not self.boundaries:
+                raise SpecError(
+                    "schedule.boundaries", "piecewise needs boundaries (epochs) and multipliers"
+                )
+            if sorted(set(self.boundaries)) != self.boundaries:
+                raise SpecError("schedule.boundaries", "must be strictly increasing")
+            if len(self.multipliers) != len(self.boundaries) + 1:
+                raise SpecError("schedule.multipliers", "needs exactly len(boundaries) + 1 values")
+        return self
+
+
+class EarlyStoppingSpec(StrictModel):
+    enabled: bool = True
+    monitor: str | None = Field(default=None, description="Default: the search objective.")
+    patience: Patience = 5
+    min_delta: NonNegative = 0.0
+    restore_best_weights: bool = True
+
+
+class TrainingSpec(StrictModel):
+    epochs: IntParam(Epochs) = Field(default=10, description="Upper bound under early stopping.")
+    batch_size: IntParam(BatchSize) = 32
+    loss: CatParam(RegressionLoss) = Field(
+        default="mse", description="Regression loss (classification: crossentropy)."
+    )
+    early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+
+
+class SearchSettings(StrictModel):
+    algorithm: Algorithm = "random"
+    objective: str | None = Field(
+        default=None, description="Default: val_accuracy, or val_loss for regression."
+    )
+    direction: Literal["min", "max"] | None = Field(
+        default=None, description="Default: from the objective."
+    )
+    max_trials: int = Field(default=10, ge=1, le=limits.MAX_TRIALS)
+    executions_per_trial: int = Field(default=1, ge=1, le=limits.MAX_EXECUTIONS_PER_TRIAL)
+    seed: Seed | None = None
+    num_initial_points: int | None = Field(
+        default=None,
+        ge=1,
+        le=limits.MAX_TRIALS,
+        description="Bayesian: random trials before the Gaussian process. Default: 3 per "
+        "searched hyperparameter (a per-layer one once per layer; fixed values do not count), "
+        "at most a quarter of max_trials, at least 2. A submitted job records the value used.",
+    )
+    hyperband_factor: int = Field(default=3, ge=2, le=10)
+    hyperband_iterations: int = Field(default=1, ge=1, le=5)
+    top_k: int = Field(default=1, ge=1, le=limits.MAX_TOP_K, description="Best models stored.")
+    time_limit_s: int | None = Field(default=None, ge=1, le=limits.MAX_TIME_LIMIT_S)
