@@ -21,6 +21,7 @@ from api.middleware import BodySizeLimitMiddleware
 from api.queue import JobQueue
 from api.rate_limit import RateLimiter
 from api.routes import datasets, jobs, models, service, trials
+from api.schemas import error_responses
 from api.services import API_PREFIX
 from api.services.account import service_version
 from db.migrate import upgrade
@@ -63,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url="/redoc",
         openapi_url="/openapi.json",
         static_url="/static/docs",
+        # operation ids are the route functions' names (submit_job, list_trials...): what a
+        # generated client calls its methods
+        generate_unique_id_function=lambda route: route.name,
         lifespan=_lifespan(settings),
     )
     app.state.settings = settings
@@ -78,8 +82,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every route of these routers needs a key; the service routes declare their own needs.
     keyed = [Depends(authenticate)]
     for module in (jobs, trials, models, datasets):
-        app.include_router(module.router, prefix=API_PREFIX, dependencies=keyed)
-    app.include_router(service.router, prefix=API_PREFIX)
+        # a key can be refused (401) or over its rate (429); any parameter can be invalid (422)
+        app.include_router(
+            module.router,
+            prefix=API_PREFIX,
+            dependencies=keyed,
+            responses=error_responses(401, 422, 429),
+        )
+    app.include_router(service.router, prefix=API_PREFIX, responses=error_responses(422))
     _document_spec_body(app)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)

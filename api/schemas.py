@@ -243,11 +243,23 @@ class Health(BaseModel):
     version: str
 
 
-class ErrorBody(BaseModel):
-    """Every error: a stable code and a detail (a message, or a list of fields for 422)."""
+class FieldProblem(BaseModel):
+    """One problem of a 422: the dotted field, what is wrong, and the limit broken (if any)."""
 
-    error: str
-    detail: Any
+    field: str = Field(examples=["search.max_trials"])
+    message: str
+    limit: Any = None
+    type: str = Field(examples=["less_than_equal"])
+
+
+class ErrorBody(BaseModel):
+    """Every error: a stable code and a detail (a message, or for 422 a list of problems).
+    A 429 adds the quota or rate ``limit`` it met (and a quota's ``quota`` and ``used``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(examples=["not_found"])
+    detail: str | list[FieldProblem]
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

@@ -38,7 +38,7 @@ SPEC_BODY = {
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobSubmitted,
-    responses=error_responses(413, 422, 429, 503),
+    responses=error_responses(413, 415, 422, 429, 503),
     openapi_extra=SPEC_BODY,
 )
 def submit_job(

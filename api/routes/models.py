@@ -45,7 +45,9 @@ def download_model(
 
 
 @router.post(
-    "/predict", response_model=PredictResponse, responses=error_responses(404, 409, 413, 422, 504)
+    "/predict",
+    response_model=PredictResponse,
+    responses=error_responses(404, 409, 413, 415, 422, 500, 504),
 )
 def predict(
     job_id: str,

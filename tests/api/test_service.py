@@ -107,3 +107,20 @@ print(json.dumps({"statuses": [health, submit, jobs], "loaded": loaded}))
     )
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report == {"statuses": [200, 202, 200], "loaded": []}
+
+
+def test_the_openapi_document_names_operations_and_documents_errors(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    operations = [op for ops in doc["paths"].values() for op in ops.values()]
+    ids = [op["operationId"] for op in operations]
+    assert len(ids) == len(set(ids)) and "submit_job" in ids and "list_trials" in ids
+    assert all(id_.isidentifier() and id_.islower() for id_ in ids), ids
+    text = str(doc)
+    assert "HTTPValidationError" not in text  # every 422 is documented with the body it has
+    problem = doc["components"]["schemas"]["FieldProblem"]
+    assert set(problem["properties"]) == {"field", "message", "limit", "type"}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            if path.startswith("/api/v1/jobs") or path.startswith("/api/v1/datasets"):
+                assert {"401", "422", "429"} <= set(op["responses"]), (method, path)
+    assert "415" in doc["paths"]["/api/v1/jobs"]["post"]["responses"]
