@@ -25,6 +25,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     """``hpsearch serve`` on SQLite, no worker."""
     tmp_path = tmp_path_factory.mktemp("docs")
     service = Service.for_urls(tmp_path, f"sqlite:///{tmp_path / 'hpsearch.db'}", None)
+    service.env["HPSEARCH_PREWARM_PREDICTOR"] = "true"
     try:
         service.run_once("migrate", compose_command("migrate"))
         service.start_api()
