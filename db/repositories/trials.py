@@ -44,7 +44,8 @@ class ClaimedTrial:
 
 def claim_trial(trial_id: int, worker: str) -> ClaimedTrial | None:
     """Compare-and-set ``waiting`` -> ``running`` with a fresh lease; None if the trial is not
-    waiting (a duplicate delivery, another worker has it, or it is final). A re-run starts
+    waiting (a duplicate delivery, another worker has it, or it is final) or its job is being
+    cancelled. A re-run starts
     clean: the epochs of an earlier, interrupted attempt are deleted. One statement (``UPDATE ...
     RETURNING``) on a first claim."""
     return _claim(trial_id, worker, new_id())
@@ -63,7 +64,14 @@ def _claim(trial_id: int, worker: str, lease: str) -> ClaimedTrial | None:
     with session_scope() as session:
         row = session.execute(
             update(Trial)
-            .where(Trial.id == trial_id, Trial.status == TrialStatus.WAITING)
+            .where(
+                Trial.id == trial_id,
+                Trial.status == TrialStatus.WAITING,
+                # a cancelled job's waiting trials never start (its settling cancels them)
+                ~select(Job.id)
+                .where(Job.id == Trial.job_id, Job.cancel_requested.is_(True))
+                .exists(),
+            )
             .values(
                 status=TrialStatus.RUNNING,
                 worker=worker,

@@ -26,6 +26,14 @@ def test_a_claim_is_a_compare_and_set_with_a_fresh_lease(store: str) -> None:
     assert row.heartbeat_at is not None and row.started_at is not None
 
 
+def test_a_cancelled_jobs_waiting_trial_is_never_claimed(store: str) -> None:
+    job_id = new_job(cancel_requested=True)
+    (trial_id,) = waiting(job_id, 1)
+    assert trials.claim_trial(trial_id, "w:1:2") is None
+    assert trial(trial_id).status is TrialStatus.WAITING  # settling the job cancels it
+    assert trial(trial_id).started_at is None
+
+
 def test_racing_claims_have_one_winner(store: str) -> None:
     job_id = new_job()
     (trial_id,) = waiting(job_id)
