@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from db.engine import session_scope
 from db.models import Epoch, Job, Trial
@@ -37,6 +37,12 @@ def waiting(job_id: str, count: int = 1, first: int = 0) -> list[int]:
         ]
         session.flush()
         return [t.id for t in rows]
+
+
+def request_cancel(job_id: str) -> None:
+    """A client asked to cancel the job (after some of its trials started)."""
+    with session_scope() as session:
+        session.execute(update(Job).where(Job.id == job_id).values(cancel_requested=True))
 
 
 def claimed(job_id: str, worker: str = "host:1:2") -> ClaimedTrial:

@@ -12,7 +12,7 @@ from db.models import JobStatus, TrialCheckpoint, TrialStatus
 from db.repositories import artifacts, jobs, leaderboard, trials
 from db.repositories.trials import TrialResult
 from db.values import utcnow
-from tests.db.helpers import claimed, job, new_job, trial, waiting
+from tests.db.helpers import claimed, job, new_job, request_cancel, trial, waiting
 
 
 def _finish(job_id: str, status: TrialStatus, score: float | None) -> int:
@@ -53,9 +53,10 @@ def test_the_best_trial_ties_go_to_the_first(store: str) -> None:
 
 
 def test_a_cancelled_job_cancels_its_waiting_trials_and_ends_when_none_runs(store: str) -> None:
-    job_id = new_job(cancel_requested=True)
+    job_id = new_job()
     (waiting_id,) = waiting(job_id)
     running = claimed(job_id)
+    request_cancel(job_id)
     with session_scope() as session:
         row = jobs.lock_job(session, job_id)
         assert jobs.settle_job(session, row)  # type: ignore[arg-type]

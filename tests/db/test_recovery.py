@@ -14,7 +14,7 @@ from db.repositories import jobs, recovery, trials
 from db.settings import get_settings
 from db.transient import is_transient
 from db.values import utcnow
-from tests.db.helpers import claimed, job, new_job, trial, waiting
+from tests.db.helpers import claimed, job, new_job, request_cancel, trial, waiting
 
 STALE = 60.0
 
@@ -113,8 +113,9 @@ def test_cancelled_jobs_are_settled(store: str) -> None:
 def test_the_reaper_never_waits_for_a_row_another_session_holds(postgres_url: str) -> None:
     """A holder of a job's lock and of its trials' rows (a frozen dispatch or result): the
     reaper's queries skip them at once instead of waiting."""
-    job_id = new_job(status=JobStatus.RUNNING, cancel_requested=True)
+    job_id = new_job(status=JobStatus.RUNNING)
     stale = claimed(job_id, "h:1:2")
+    request_cancel(job_id)
     _age(stale.id, heartbeat_s=STALE + 30)
     (lost,) = waiting(job_id, first=1)
     _age(lost, enqueued_s=STALE + 1)
