@@ -54,8 +54,16 @@ class ApiError(Exception):
         return f"HTTP {self.status_code} {self.error}: {self.detail}"
 
 
-#: times a GET over the key's request rate is tried again after its Retry-After.
-RATE_LIMIT_RETRIES = 3
+#: tries of a GET that meets the key's request rate (each waits its Retry-After).
+RATE_LIMIT_RETRIES = 4
+
+
+def _rate_limited_read(method: str, response: httpx.Response) -> bool:
+    if method != "GET" or response.status_code != 429:
+        return False
+    if not response.headers.get("content-type", "").startswith("application/json"):
+        return False
+    return bool(response.json().get("error") == "rate_limited")
 
 
 class ApiClient:
@@ -98,16 +106,12 @@ class ApiClient:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {**self._headers, **kwargs.pop("headers", {})}
-        response = self.http.request(method, f"{API_PREFIX}{path}", headers=headers, **kwargs)
-        for _ in range(RATE_LIMIT_RETRIES):
-            # A read over the key's request rate waits as the server says (Retry-After).
-            if method != "GET" or response.status_code != 429:
-                break
-            is_json = response.headers.get("content-type", "").startswith("application/json")
-            if is_json and response.json().get("error") != "rate_limited":
-                break
-            time.sleep(min(float(response.headers.get("Retry-After", "1")), 60.0))
+        for attempt in range(1, RATE_LIMIT_RETRIES + 1):
             response = self.http.request(method, f"{API_PREFIX}{path}", headers=headers, **kwargs)
+            if attempt == RATE_LIMIT_RETRIES or not _rate_limited_read(method, response):
+                break
+            # A read over the key's request rate waits as the server says (Retry-After).
+            time.sleep(min(float(response.headers.get("Retry-After", "1")), 60.0))
         if response.status_code >= 400:
             try:
                 body: Any = response.json()
