@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,6 +93,23 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+_met_lock = threading.Lock()
+_met = 0
+
+
+def transient_errors_met() -> int:
+    """How many transient database errors this process has met so far, retried ones included:
+    a change between two reads means the database blinked in between, even if every unit of
+    work that met it succeeded on a later try."""
+    return _met
+
+
+def _count_met() -> None:
+    global _met
+    with _met_lock:
+        _met += 1
+
+
 _budget: ContextVar[float | None] = ContextVar("db_retry_budget_s", default=None)
 
 
@@ -134,6 +152,7 @@ def run_retried(what: str, work: Callable[P, T], *args: P.args, **kwargs: P.kwar
     def before_sleep(state: tenacity.RetryCallState) -> None:
         nonlocal failures
         failures += 1
+        _count_met()
         error = state.outcome.exception() if state.outcome else None
         if failures == 1 or failures % 10 == 0:
             log.warning(
@@ -156,6 +175,7 @@ def run_retried(what: str, work: Callable[P, T], *args: P.args, **kwargs: P.kwar
         result = retrying(work, *args, **kwargs)
     except Exception as error:
         if is_transient(error):
+            _count_met()
             waited = time.monotonic() - started
             raise DatabaseUnavailableError(what, waited, error) from error
         raise
@@ -190,4 +210,5 @@ __all__ = [
     "retry_budget",
     "retry_budget_s",
     "run_retried",
+    "transient_errors_met",
 ]

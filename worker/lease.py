@@ -2,10 +2,11 @@
 
 A heartbeat thread renews the lease every ``heartbeat_interval_s``; a worker that dies stops
 beating and the reaper takes the trial back. A beat that fails because the database is away is
-simply tried again at the next one (the reaper leaves leases alone for a lease period after an
-outage). Handing a trial back (warm shutdown, or a database that stayed away past the retry
-budget) does not count an attempt; if the database is still away, a daemon thread keeps trying
-until it is back, so the trial never waits for the reaper to count it as lost.
+simply tried again at the next one; the first that succeeds again notes that the database is
+back, and every reaper leaves leases alone for a lease period. Handing a trial back (warm
+shutdown, or a database that stayed away past the retry budget) does not count an attempt; if
+the database is still away, a daemon thread keeps trying until it is back, so the trial never
+waits for the reaper to count it as lost.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import threading
 import time
 from typing import Any
 
-from db.repositories import trials
+from db.repositories import recovery, trials
 from db.repositories.trials import ClaimedTrial
 from db.transient import BACKOFF_MAX_S, DatabaseUnavailableError, retry_budget
+from db.values import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class Heartbeat:
                 continue
             if failing:
                 log.warning("heartbeat of trial %s renewed again", self.claim.id)
-                failing = False
+                failing = not _note_recovered()
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -55,6 +57,18 @@ class Heartbeat:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def _note_recovered() -> bool:
+    """Tell every reaper the database just came back (its leases get one period of grace: the
+    other trials' beats failed too); False if that failed, to be told at the next beat."""
+    try:
+        with retry_budget(0):
+            recovery.note_database_recovered(utcnow())
+    except Exception as error:
+        log.warning("could not note that the database is back: %r", error)
+        return False
+    return True
 
 
 _pending: queue.SimpleQueue[ClaimedTrial] = queue.SimpleQueue()

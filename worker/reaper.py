@@ -30,6 +30,7 @@ import logging
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -38,7 +39,12 @@ from typing import Any
 from db.broker import DISPATCH_JOB_TASK, RUN_TRIAL_TASK, celery_config
 from db.repositories import recovery
 from db.settings import get_settings
-from db.transient import DatabaseUnavailableError, is_transient, retry_budget
+from db.transient import (
+    DatabaseUnavailableError,
+    is_transient,
+    retry_budget,
+    transient_errors_met,
+)
 from db.values import utcnow
 
 log = logging.getLogger(__name__)
@@ -99,11 +105,19 @@ def leases_trusted(stale_after_s: float) -> bool:
     return recovered is None or utcnow() - recovered > timedelta(seconds=stale_after_s)
 
 
-def reap_once(send: Any) -> ReapReport:
-    """One pass; ``send(task_name, arg)`` sends a message."""
+def reap_once(send: Any, blinked: Callable[[], bool] = lambda: False) -> ReapReport:
+    """One pass; ``send(task_name, arg)`` sends a message. ``blinked()`` says whether the
+    database was away since the last pass, even briefly: then stale leases are left alone for
+    one lease period, as after a failed pass."""
     stale = get_settings().stale_after_s
     report = ReapReport(leases_checked=leases_trusted(stale))
     report.cancelled = [j for j in recovery.cancelled_jobs() if recovery.settle_cancelled_job(j)]
+    if blinked():
+        # This pass's own queries retried through the outage and succeeded, so no pass failed;
+        # live workers' heartbeats failed all along, and their leases look stale.
+        recovery.note_database_recovered(utcnow())
+        log.warning("reaper: the database blinked; leases get one period of grace")
+        report.leases_checked = False
     report.requeued = recovery.requeue_lost_trials(
         stale, dead_pool_processes(), check_leases=report.leases_checked
     )
@@ -140,6 +154,8 @@ class Reaper:
         self._client: Any = None
         #: a pass failed for a database reason, and no pass has succeeded since.
         self.database_away = False
+        #: transient database errors this process had met when the last pass began.
+        self._errors_met = transient_errors_met()
 
     def _send(self, task: str, arg: Any) -> None:
         if self._client is None:
@@ -152,12 +168,13 @@ class Reaper:
 
     def pass_once(self) -> ReapReport | None:
         """One pass, keeping track of database outages; None if it failed."""
+        met_before, self._errors_met = self._errors_met, transient_errors_met()
         try:
             if self.database_away:
                 recovery.note_database_recovered(utcnow())
                 log.warning("reaper: the database is back; leases get one period of grace")
             self.database_away = False
-            return reap_once(self._send)
+            return reap_once(self._send, lambda: transient_errors_met() != met_before)
         except Exception as error:  # the DB or the broker is down: try again next time
             if isinstance(error, DatabaseUnavailableError) or is_transient(error):
                 self.database_away = True

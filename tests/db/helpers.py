@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -84,3 +85,16 @@ def record(claim: ClaimedTrial, epoch: int, execution: int = 0) -> bool:
         claim.id, claim.lease, execution, epoch, {"loss": 1.0 / (epoch + 1)}, 0.01, 0.1
     )
     return control is not trials.Control.LEASE_LOST
+
+
+def age(
+    trial_id: int, *, heartbeat_s: float | None = None, enqueued_s: float | None = None
+) -> None:
+    """Make a trial's lease (heartbeat) and/or its message (enqueued) that many seconds old."""
+    values = {}
+    if heartbeat_s is not None:
+        values["heartbeat_at"] = utcnow() - timedelta(seconds=heartbeat_s)
+    if enqueued_s is not None:
+        values["enqueued_at"] = utcnow() - timedelta(seconds=enqueued_s)
+    with session_scope() as session:
+        session.execute(update(Trial).where(Trial.id == trial_id).values(**values))

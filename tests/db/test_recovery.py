@@ -14,27 +14,15 @@ from db.repositories import jobs, recovery, trials
 from db.settings import get_settings
 from db.transient import is_transient
 from db.values import utcnow
-from tests.db.helpers import claimed, job, new_job, request_cancel, trial, waiting
+from tests.db.helpers import age, claimed, job, new_job, request_cancel, trial, waiting
 
 STALE = 60.0
-
-
-def _age(
-    trial_id: int, *, heartbeat_s: float | None = None, enqueued_s: float | None = None
-) -> None:
-    values = {}
-    if heartbeat_s is not None:
-        values["heartbeat_at"] = utcnow() - timedelta(seconds=heartbeat_s)
-    if enqueued_s is not None:
-        values["enqueued_at"] = utcnow() - timedelta(seconds=enqueued_s)
-    with session_scope() as session:
-        session.execute(update(Trial).where(Trial.id == trial_id).values(**values))
 
 
 def test_a_stale_lease_is_requeued_counted_and_explained(store: str) -> None:
     job_id = new_job()
     fresh, stale = claimed(job_id, "h:1:2"), claimed(job_id, "h:1:3")
-    _age(stale.id, heartbeat_s=STALE + 30)
+    age(stale.id, heartbeat_s=STALE + 30)
     assert recovery.requeue_lost_trials(STALE, {}) == [stale.id]
     row = trial(stale.id)
     assert (row.status, row.lease, row.worker, row.attempts) == (TrialStatus.WAITING, None, None, 1)
@@ -51,14 +39,14 @@ def test_a_trial_running_from_before_leases_existed_is_requeued_when_stale(store
     claim = claimed(new_job(), "h:1:2")
     with session_scope() as session:  # as migration 0005 leaves a trial that was running
         session.execute(update(Trial).where(Trial.id == claim.id).values(lease=None))
-    _age(claim.id, heartbeat_s=STALE + 30)
+    age(claim.id, heartbeat_s=STALE + 30)
     assert recovery.requeue_lost_trials(STALE, {}) == [claim.id]
 
 
 def test_a_dead_pool_process_is_requeued_at_once_even_while_leases_rest(store: str) -> None:
     job_id = new_job()
     dead, stale = claimed(job_id, "h:1:2"), claimed(job_id, "h:1:3")
-    _age(stale.id, heartbeat_s=STALE + 30)
+    age(stale.id, heartbeat_s=STALE + 30)
     cause = {"h:1:2": "its pool process 2 on h exited"}
     assert recovery.requeue_lost_trials(STALE, cause, check_leases=False) == [dead.id]
     assert trial(dead.id).failure_reason == "attempt 1 lost: its pool process 2 on h exited"
@@ -76,7 +64,7 @@ def test_the_outage_marker_only_moves_forward(store: str) -> None:
 def test_lost_messages_and_silent_jobs_are_found_once_per_period(store: str) -> None:
     job_id = new_job(status=JobStatus.RUNNING, heartbeat_at=utcnow() - timedelta(seconds=STALE + 1))
     (lost,) = waiting(job_id)
-    _age(lost, enqueued_s=STALE + 1)
+    age(lost, enqueued_s=STALE + 1)
     assert recovery.resend_waiting_trials(STALE) == [lost]
     assert recovery.resend_waiting_trials(STALE) == []
     silent = new_job(status=JobStatus.RUNNING, heartbeat_at=utcnow() - timedelta(seconds=STALE + 1))
@@ -116,9 +104,9 @@ def test_the_reaper_never_waits_for_a_row_another_session_holds(postgres_url: st
     job_id = new_job(status=JobStatus.RUNNING)
     stale = claimed(job_id, "h:1:2")
     request_cancel(job_id)
-    _age(stale.id, heartbeat_s=STALE + 30)
+    age(stale.id, heartbeat_s=STALE + 30)
     (lost,) = waiting(job_id, first=1)
-    _age(lost, enqueued_s=STALE + 1)
+    age(lost, enqueued_s=STALE + 1)
     with session_scope() as holder:
         jobs.lock_job(holder, job_id)
         holder.execute(select(Trial.id).where(Trial.job_id == job_id).with_for_update())

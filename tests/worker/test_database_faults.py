@@ -1,6 +1,7 @@
 """A database that blinks never fails a trial or a job: real trials (in-process) while the
 dispatcher's backend is terminated, while a throwaway PostgreSQL cluster restarts, and while it
-stays away past the retry budget."""
+stays away past the retry budget; a reaper that retries through a restart takes back no live
+trial."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from sqlalchemy import create_engine, text
 
 from db.engine import session_scope
 from db.models import JobStatus, TrialStatus
-from db.repositories import jobs
+from db.repositories import jobs, recovery
 from db.repositories import trials as trial_store
 from db.settings import get_settings
+from db.transient import retry_budget
 from tests.conftest import POSTGRES_ADMIN_URL
+from tests.db.helpers import age, claimed, new_job, trial
 from tests.pg_cluster import ThrowawayCluster
 from tests.worker.helpers import create_job, drive, get_epochs, get_job, get_trials, tiny_spec
 from worker import lease
 from worker.attempt import attempt_trial
 from worker.dispatcher import dispatch
+from worker.reaper import Reaper
 
 pytestmark = pytest.mark.integration
 
@@ -130,3 +134,35 @@ def test_an_outage_past_the_budget_hands_the_trial_back_uncounted(
     assert job.status is JobStatus.SUCCEEDED
     assert (trial.status, trial.attempts) == (TrialStatus.COMPLETED, 1)
     assert [e.epoch for e in get_epochs(job_id)] == list(range(6))
+
+
+def test_a_reaper_pass_that_retries_through_a_restart_takes_back_no_live_lease(
+    cluster: ThrowawayCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass meets the outage in its first query and succeeds once the server is back: no
+    pass failed, yet the beats of live workers failed all along and their leases look stale."""
+    monkeypatch.setenv("HPSEARCH_STALE_AFTER_S", "4")
+    monkeypatch.setenv("HPSEARCH_HEARTBEAT_INTERVAL_S", "1")
+    get_settings.cache_clear()
+    claim = claimed(new_job(), "elsewhere:1:2")
+    age(claim.id, heartbeat_s=10)  # a live worker whose beats met the outage
+    reaper = Reaper(interval_s=1)
+    cluster.stop()
+    starting = threading.Timer(1.0, cluster.start)
+    starting.start()
+    try:
+        with retry_budget(60):
+            report = reaper.pass_once()
+    finally:
+        starting.join()
+    assert report is not None, "the pass gave up instead of retrying through the restart"
+    assert (report.leases_checked, report.requeued) == (False, [])
+    assert recovery.database_recovered_at() is not None
+    row = trial(claim.id)
+    assert (row.status, row.lease, row.attempts) == (TrialStatus.RUNNING, claim.lease, 1)
+    # The next pass, with no blink, still grants the grace: from the marker every reaper reads.
+    calm = reaper.pass_once()
+    assert calm is not None and (calm.leases_checked, calm.requeued) == (False, [])
+    time.sleep(4.5)  # one lease period later a silent lease means a lost worker again
+    after = reaper.pass_once()
+    assert after is not None and (after.leases_checked, after.requeued) == (True, [claim.id])
