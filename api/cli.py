@@ -300,8 +300,9 @@ def demo(
     ] = False,
 ) -> None:
     """Run the service on the embedded defaults, search an example, print the leaderboard."""
-    from api.demo import example_spec, run_demo
+    from api.demo import run_demo
     from db.settings import get_settings
+    from search_spaces.example_specs import example_spec
 
     if get_settings().auth_mode == "keys" and not state.api_key:
         err_console.print(

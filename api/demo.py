@@ -7,7 +7,6 @@ prints the leaderboard and saves the best model. Nothing here loads TensorFlow: 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -15,7 +14,6 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack, contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +23,6 @@ from api.client import ApiClient
 from api.console import print_leaderboard, print_warnings, watch_job
 from db.migrate import upgrade
 from db.settings import get_settings
-
-EXAMPLE_SPEC = "digits_quick.json"
-
-
-def example_spec(name: str = EXAMPLE_SPEC) -> dict[str, Any]:
-    """One of the example specs shipped in ``search_spaces/examples``."""
-    return json.loads(resources.files("search_spaces").joinpath("examples", name).read_text())
 
 
 def free_port() -> int:

@@ -5,7 +5,8 @@ Python's ``json`` module is lenient where a client's mistake should be told: it 
 and UTF-32, lets the last of two equal keys win, reads ``NaN`` and ``Infinity``, turns ``1e400``
 into infinity, and raises a bare ``ValueError`` (a 500 through FastAPI) on an integer of more
 than 4300 digits. Here each of those is a 422 ``json_invalid`` naming what was wrong, and a body
-that is not declared as ``application/json`` (or ``*/*+json``, charset UTF-8) is a 415.
+that is not declared as ``application/json`` (or ``*/*+json``, charset UTF-8) is a 415. JSON has
+one number type: ``10.0`` is read as the integer 10, as JSON Schema's ``integer`` says.
 
 ``JsonRoute`` applies this to every route of a router that reads a JSON body: FastAPI's own body
 parsing, and the routes that read it themselves (``await request.json()``).
@@ -69,10 +70,18 @@ def _integer(literal: str) -> int:
     return int(literal)
 
 
-def _number(literal: str) -> float:
+#: integral numbers up to this size are read as integers, whatever their literal (``10.0``).
+EXACT_INTEGERS = 2**53
+
+
+def _number(literal: str) -> float | int:
     value = float(literal)
     if not math.isfinite(value):
         raise _Refused(f"the number {literal[:40]} is out of range")
+    if value.is_integer() and abs(value) <= EXACT_INTEGERS:
+        # JSON has one number type: 10.0 is the integer 10 (as JSON Schema's "integer" says), and
+        # an integer field takes it; a float field takes an integer anyway.
+        return int(value)
     return value
 
 

@@ -14,6 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
+from api import openapi_doc
 from api.auth import authenticate, log_auth_mode
 from api.errors import install_error_handlers
 from api.inference import Predictor
@@ -26,7 +27,6 @@ from api.services import API_PREFIX
 from api.services.account import service_version
 from db.migrate import upgrade
 from db.settings import Settings, get_settings
-from search_spaces.schema import JobSpec
 
 log = logging.getLogger(__name__)
 
@@ -82,15 +82,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every route of these routers needs a key; the service routes declare their own needs.
     keyed = [Depends(authenticate)]
     for module in (jobs, trials, models, datasets):
-        # a key can be refused (401) or over its rate (429); any parameter can be invalid (422)
+        # a key can be refused (401) or over its rate (429); any parameter can be invalid
+        # (422); the database can be away for longer than the API retries (503)
         app.include_router(
             module.router,
             prefix=API_PREFIX,
             dependencies=keyed,
-            responses=error_responses(401, 422, 429),
+            responses=error_responses(401, 422, 429, 503),
         )
     app.include_router(service.router, prefix=API_PREFIX, responses=error_responses(422))
-    _document_spec_body(app)
+    openapi_doc.install(app, API_PREFIX, open_mode=settings.auth_mode == "open")
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
     def versioned_openapi() -> JSONResponse:
@@ -98,22 +99,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return JSONResponse(app.openapi())
 
     return app
-
-
-def _document_spec_body(app: FastAPI) -> None:
-    """Add the spec's JSON schema to the OpenAPI components: POST /jobs reads its body raw (to
-    validate it with the uploaded datasets in context) and refers to it there."""
-    generate = app.openapi
-
-    def openapi() -> dict:  # type: ignore[type-arg]
-        if app.openapi_schema:
-            return app.openapi_schema
-        schema = generate()
-        spec = JobSpec.model_json_schema(ref_template="#/components/schemas/{model}")
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, definition in spec.pop("$defs", {}).items():
-            components.setdefault(name, definition)
-        components["JobSpec"] = spec
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    computed_field,
+    model_validator,
+)
 
 from db.models import JobStatus, Trial, TrialStatus
 from db.values import as_utc
@@ -234,6 +242,10 @@ class Account(BaseModel):
     stored_bytes: QuotaUse = Field(description="Uploaded datasets, models and checkpoints.")
 
 
+class Limits(RootModel[dict[str, int]]):
+    """The hard limits every spec is checked against, by name (e.g. ``max_trials``)."""
+
+
 class Health(BaseModel):
     """Reachability of what the API depends on."""
 
@@ -262,6 +274,35 @@ class ErrorBody(BaseModel):
     detail: str | list[FieldProblem]
 
 
+#: the statuses whose answer says when to try again.
+RETRIED_STATUSES = (429, 503)
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entries for the given error statuses."""
-    return {status: {"model": ErrorBody} for status in statuses}
+    """OpenAPI ``responses=`` entries for the given error statuses (with ``Retry-After`` where
+    the service sends it)."""
+    return {
+        status: {
+            "model": ErrorBody,
+            **({"headers": RETRY_AFTER_HEADER} if status in RETRIED_STATUSES else {}),
+        }
+        for status in statuses
+    }
+
+
+class JobPage(Page[JobPublic]):
+    """One page of the caller's jobs, newest first."""
+
+
+class TrialPage(Page[TrialPublic]):
+    """One page of a job's leaderboard."""
+
+
+class DatasetPage(Page[DatasetPublic]):
+    """One page of the datasets a spec can name."""

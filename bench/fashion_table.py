@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from api.client import ApiClient
-from api.demo import example_spec
 from bench.common import arg_parser, run_job, running_service, write_result
+from search_spaces.example_specs import example_spec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "fashion_mnist"

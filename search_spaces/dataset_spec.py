@@ -10,6 +10,9 @@ from search_spaces.errors import SpecError
 from search_spaces.params import StrictModel
 from search_spaces.vocabulary import Seed, SplitMethod
 
+#: a built-in's name or an upload's (its id is 32 hex digits).
+DATASET_NAME_PATTERN = f"^({'|'.join(sorted(BUILTIN_DATASETS))}|{UPLOAD_PREFIX}[0-9a-f]{{32}})$"
+
 
 class DatasetSpec(StrictModel):
     """Which data to train on and how to split it.
@@ -25,6 +28,8 @@ class DatasetSpec(StrictModel):
         max_length=100,
         description="A built-in dataset, or upload:<id> of an uploaded one "
         "(GET /api/v1/datasets lists both).",
+        # documents the names; the validator below says which one is unknown
+        json_schema_extra={"pattern": DATASET_NAME_PATTERN},
     )
     validation_split: float = Field(default=0.2, ge=0.05, le=0.5)
     split: SplitMethod = Field(

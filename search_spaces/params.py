@@ -14,13 +14,49 @@ The value type (and its bounds) comes from the field the parameter sits in, so
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, Literal, TypeVar
+import functools
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    model_validator,
+)
+from pydantic_core import CoreSchema
 
 from search_spaces.limits import MAX_CHOICES
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Named:
+    """The schema name of a value type (``Annotated[int, Field(...), Named("Units")]``): one
+    OpenAPI component, and the names of the parameters made of it (``UnitsChoice``...)."""
+
+    name: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return {**handler(source), "ref": self.name}  # type: ignore[typeddict-unknown-key]
+
+
+def _type_name(value_type: Any) -> str:
+    if value_type is bool:
+        return "Bool"
+    if value_type is Any:
+        return "Any"
+    if get_origin(value_type) is Annotated:
+        for mark in get_args(value_type)[1:]:
+            if isinstance(mark, Named):
+                return mark.name
+    raise TypeError(f"a parameter's value type needs a Named(...) mark: {value_type!r}")
 
 
 class StrictModel(BaseModel):
@@ -39,7 +75,9 @@ class Fixed(StrictModel, Generic[T]):
 
 class Choice(StrictModel, Generic[T]):
     type: Literal["choice"]
-    values: list[T] = Field(min_length=1, max_length=MAX_CHOICES)
+    values: list[T] = Field(
+        min_length=1, max_length=MAX_CHOICES, json_schema_extra={"uniqueItems": True}
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Choice[T]:
@@ -93,40 +131,70 @@ class FloatRange(StrictModel, Generic[T]):
 
 
 def _fixed_shorthand(value: Any) -> Any:
-    # A bare value (not a {"type": ...} object) means "fixed to this value".
+    # A bare value (not a {"type": ...} object) means "fixed to this value"; so does
+    # {"value": ...} (the fixed form, whose "type" may be left out).
     if isinstance(value, dict) and "type" in value:
         return value
+    if isinstance(value, dict) and set(value) == {"value"}:
+        return {"type": "fixed", **value}
     if isinstance(value, BaseModel):
         return value
     return {"type": "fixed", "value": value}
 
 
 _Shorthand = BeforeValidator(_fixed_shorthand)
+_SUFFIXES: dict[type[BaseModel], str] = {
+    Fixed: "Fixed",
+    Choice: "Choice",
+    IntRange: "Range",
+    FloatRange: "Range",
+}
+
+
+class _ParamSchema:
+    """A parameter's schema: any of the bare value (the shorthand) and its object forms. The
+    validator (a union told apart by ``type``) is left as it is."""
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        forms = handler(core_schema)["oneOf"]
+        fixed = handler.resolve_ref_schema(forms[0])
+        return {"anyOf": [fixed["properties"]["value"], *forms]}
+
+
+@functools.cache
+def _forms(value_type: Any, *generics: type[BaseModel]) -> tuple[type[BaseModel], ...]:
+    # Concrete subclasses named after the value type: clean schema names (UnitsChoice...).
+    name = _type_name(value_type)
+    return tuple(
+        type(f"{name}{_SUFFIXES[g]}", (g[value_type],), {"__module__": __name__}) for g in generics
+    )
+
+
+def _param(value_type: Any, *generics: type[BaseModel]) -> Any:
+    forms = _forms(value_type, *generics)
+    return Annotated[
+        Union[forms],  # noqa: UP007 (a union of a runtime tuple)
+        Field(discriminator="type"),
+        _Shorthand,
+        _ParamSchema(),
+    ]
 
 
 def IntParam(value_type: Any) -> Any:
     """An integer parameter of ``value_type``: fixed, a choice list, or an int range."""
-    return Annotated[
-        Fixed[value_type] | Choice[value_type] | IntRange[value_type],
-        Field(discriminator="type"),
-        _Shorthand,
-    ]
+    return _param(value_type, Fixed, Choice, IntRange)
 
 
 def FloatParam(value_type: Any) -> Any:
     """A float parameter of ``value_type``: fixed, a choice list, or a float range."""
-    return Annotated[
-        Fixed[value_type] | Choice[value_type] | FloatRange[value_type],
-        Field(discriminator="type"),
-        _Shorthand,
-    ]
+    return _param(value_type, Fixed, Choice, FloatRange)
 
 
 def CatParam(value_type: Any) -> Any:
     """A categorical (or boolean) parameter of ``value_type``: fixed or a choice list."""
-    return Annotated[
-        Fixed[value_type] | Choice[value_type], Field(discriminator="type"), _Shorthand
-    ]
+    return _param(value_type, Fixed, Choice)
 
 
 AnyParam = Fixed[Any] | Choice[Any] | IntRange[Any] | FloatRange[Any]

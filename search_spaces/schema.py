@@ -9,7 +9,7 @@ words a spec uses are in ``vocabulary.py``; its ``dataset`` section in ``dataset
 from __future__ import annotations
 
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from pydantic import (
     Field,
@@ -48,6 +48,7 @@ from search_spaces.vocabulary import (
     Clipping,
     Depth,
     DropoutKind,
+    FanMode,
     Initializer,
     LearningRate,
     NonNegative,
@@ -57,8 +58,10 @@ from search_spaces.vocabulary import (
     Positive,
     Rate,
     Regularizer,
+    ScaleDistribution,
     UnitInterval,
     Units,
+    VarianceScale,
 )
 
 __all__ = ["DatasetSpec", "JobSpec"]
@@ -87,11 +90,9 @@ class InputSpec(StrictModel):
 class VarianceScalingSpec(StrictModel):
     """Arguments of the ``variance_scaling`` initializer."""
 
-    scale: FloatParam(Annotated[float, Field(gt=0.0, le=100.0)]) = 1.0
-    mode: CatParam(Literal["fan_in", "fan_out", "fan_avg"]) = "fan_in"
-    distribution: CatParam(Literal["truncated_normal", "untruncated_normal", "uniform"]) = (
-        "truncated_normal"
-    )
+    scale: FloatParam(VarianceScale) = 1.0
+    mode: CatParam(FanMode) = "fan_in"
+    distribution: CatParam(ScaleDistribution) = "truncated_normal"
 
 
 class ModelSpec(StrictModel):

@@ -13,11 +13,14 @@ from search_spaces.params import CatParam, FloatParam, IntParam, StrictModel
 from search_spaces.vocabulary import (
     Algorithm,
     BatchSize,
+    DecayEpochs,
+    DecayFactor,
     Epochs,
     NonNegative,
     Patience,
     RegressionLoss,
     ScheduleKind,
+    SchedulePower,
     Seed,
 )
 
@@ -31,15 +34,15 @@ class ScheduleSpec(StrictModel):
     """
 
     kind: CatParam(ScheduleKind) = "constant"
-    decay_epochs: FloatParam(Annotated[float, Field(gt=0.0, le=limits.MAX_EPOCHS)]) = 10.0
-    power: FloatParam(Annotated[float, Field(gt=0.0, le=10.0)]) = 1.0
+    decay_epochs: FloatParam(DecayEpochs) = 10.0
+    power: FloatParam(SchedulePower) = 1.0
     boundaries: list[Annotated[int, Field(ge=1, le=limits.MAX_EPOCHS)]] = Field(
         default_factory=list, max_length=limits.MAX_PIECEWISE_BOUNDARIES
     )
     multipliers: list[Annotated[float, Field(gt=0.0, le=100.0)]] = Field(
         default_factory=list, max_length=limits.MAX_PIECEWISE_BOUNDARIES + 1
     )
-    factor: FloatParam(Annotated[float, Field(gt=0.0, lt=1.0)]) = 0.5
+    factor: FloatParam(DecayFactor) = 0.5
     patience: IntParam(Patience) = 5
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from fastapi import APIRouter, File, Form, Query, Response, UploadFile, status
 from api.auth import PrincipalDep
 from api.deps import Offset, SettingsDep
 from api.json_body import JsonRoute
-from api.schemas import DatasetDetail, DatasetPublic, Page, error_responses
+from api.schemas import DatasetDetail, DatasetPage, error_responses
 from api.services import API_PREFIX
 from api.services import datasets as services
 from search_spaces.datasets import Task
@@ -21,13 +21,13 @@ router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=JsonRoute)
 UPLOAD_PATH = "/datasets"
 
 
-@router.get("", response_model=Page[DatasetPublic])
+@router.get("", response_model=DatasetPage)
 def list_datasets(
     settings: SettingsDep,
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     offset: Offset = 0,
-) -> Page[DatasetPublic]:
+) -> DatasetPage:
     """The datasets a spec can name: the built-ins (``kind: builtin``), then the caller's
     uploads, newest first."""
     return services.list_datasets(settings, principal.owner, limit, offset)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from api.auth import PrincipalDep
 from api.deps import Offset, QueueDep, SettingsDep
 from api.json_body import JsonRoute
-from api.schemas import JobPublic, JobSubmitted, Page, error_responses
+from api.schemas import JobPage, JobPublic, JobSubmitted, error_responses
 from api.services import jobs as services
 from db.models import JobStatus
 
@@ -56,14 +56,14 @@ def submit_job(
     return submitted
 
 
-@router.get("", response_model=Page[JobPublic])
+@router.get("", response_model=JobPage)
 def list_jobs(
     settings: SettingsDep,
     principal: PrincipalDep,
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Offset = 0,
-) -> Page[JobPublic]:
+) -> JobPage:
     """The caller's jobs, newest first, optionally only those with ``status``."""
     return services.list_jobs(settings, principal.owner, status, limit, offset)
 

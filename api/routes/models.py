@@ -14,12 +14,30 @@ from api.services import models as services
 
 router = APIRouter(prefix="/jobs/{job_id}", tags=["models"], route_class=JsonRoute)
 
+MODEL_HEADERS = {
+    name: {"description": description, "schema": {"type": kind}}
+    for name, kind, description in [
+        ("Content-Disposition", "string", "attachment; the model's file name."),
+        ("X-Model-SHA256", "string", "SHA-256 of the file (also its ETag)."),
+        ("X-Model-Trial-Number", "integer", "The trial that trained this model."),
+        ("X-Model-Rank", "integer", "Its rank among the job's stored models (1 = best)."),
+        ("X-Model-Score", "number", "The trial's score on the objective (absent if none)."),
+    ]
+}
+
 
 @router.get(
     "/model",
     response_class=Response,
     responses={
-        200: {"content": {"application/octet-stream": {}}, "description": "The .keras file."},
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
+            "description": "The .keras file (a zip archive Keras loads with "
+            "``keras.models.load_model``).",
+            "headers": MODEL_HEADERS,
+        },
         **error_responses(404, 409),
     },
 )

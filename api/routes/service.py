@@ -8,23 +8,28 @@ from fastapi.responses import JSONResponse
 from api.auth import PrincipalDep, authenticate
 from api.deps import QueueDep, SettingsDep
 from api.json_body import JsonRoute
-from api.schemas import Account, Health, error_responses
+from api.schemas import Account, Health, Limits, error_responses
 from api.services import account as services
 from search_spaces.limits import LIMITS
 
 router = APIRouter(tags=["service"], route_class=JsonRoute)
 
 
-@router.get("/me", response_model=Account, responses=error_responses(401))
+@router.get("/me", response_model=Account, responses=error_responses(401, 429, 503))
 def get_account(settings: SettingsDep, principal: PrincipalDep) -> Account:
     """The caller's owner, the key used, and its quotas with what is used of each."""
     return services.account(settings, principal)
 
 
-@router.get("/limits", response_model=dict[str, int], dependencies=[Depends(authenticate)])
-def get_limits() -> dict[str, int]:
+@router.get(
+    "/limits",
+    response_model=Limits,
+    dependencies=[Depends(authenticate)],
+    responses=error_responses(401, 429, 503),
+)
+def get_limits() -> Limits:
     """The hard limits every spec is checked against."""
-    return dict(LIMITS)
+    return Limits(dict(LIMITS))
 
 
 @router.get("/health", response_model=Health, responses={503: {"model": Health}})

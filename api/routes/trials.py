@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.auth import PrincipalDep
 from api.deps import Offset, SettingsDep, TrialNumber
 from api.json_body import JsonRoute
-from api.schemas import Page, TrialDetail, TrialPublic, error_responses
+from api.schemas import TrialDetail, TrialPage, error_responses
 from api.services import trials as services
 from db.models import TrialStatus
 
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/jobs/{job_id}/trials", tags=["trials"], route_class=
 SortKey = Literal["score", "number", "duration_s", "epochs_run", "started_at"]
 
 
-@router.get("", response_model=Page[TrialPublic], responses=error_responses(404, 422))
+@router.get("", response_model=TrialPage, responses=error_responses(404, 422))
 def list_trials(
     job_id: str,
     settings: SettingsDep,
@@ -32,7 +32,7 @@ def list_trials(
     status: TrialStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Offset = 0,
-) -> Page[TrialPublic]:
+) -> TrialPage:
     """The leaderboard: trials sorted by score (the job's direction, nulls last) or another key."""
     return services.list_trials(
         settings,

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from api import quotas
 from api.errors import ConflictError, InputValidationError, NotFoundError, quoted_id
-from api.schemas import DatasetDetail, DatasetPublic, Page
+from api.schemas import DatasetDetail, DatasetPage, DatasetPublic
 from api.services import transaction
 from db.models import UploadedDataset
 from db.repositories import jobs, uploads
@@ -42,7 +42,7 @@ def dataset_public(info: DatasetInfo, cache_dir: Path) -> DatasetPublic:
     )
 
 
-def list_datasets(settings: Settings, owner: str, limit: int, offset: int) -> Page[DatasetPublic]:
+def list_datasets(settings: Settings, owner: str, limit: int, offset: int) -> DatasetPage:
     """A page of the datasets a spec can name: the built-in catalogue (with whether each can
     load without a download), then ``owner``'s uploads, newest first."""
     cache_dir = keras_cache_dir()
@@ -57,7 +57,7 @@ def list_datasets(settings: Settings, owner: str, limit: int, offset: int) -> Pa
         return [DatasetPublic(**_upload_fields(row)) for row in rows], total
 
     listed, total = transaction(settings, "list datasets", read)
-    return Page[DatasetPublic](
+    return DatasetPage(
         items=items + listed, total=len(builtins) + total, limit=limit, offset=offset
     )
 

@@ -18,7 +18,7 @@ from api.errors import (
     quoted_id,
 )
 from api.queue import JobQueue
-from api.schemas import JobPublic, JobSubmitted, Page
+from api.schemas import JobPage, JobPublic, JobSubmitted
 from api.services import API_PREFIX, transaction
 from db.models import Job, JobStatus
 from db.repositories import jobs, uploads
@@ -109,15 +109,15 @@ def submit_job(settings: Settings, queue: JobQueue, owner: str, spec: JobSpec) -
 
 def list_jobs(
     settings: Settings, owner: str, status: JobStatus | None, limit: int, offset: int
-) -> Page[JobPublic]:
+) -> JobPage:
     """A page of ``owner``'s jobs, newest first."""
 
-    def read(session: Session) -> Page[JobPublic]:
+    def read(session: Session) -> JobPage:
         rows, total = jobs.list_jobs(
             session, owner=owner, status=status, limit=limit, offset=offset
         )
         items = [JobPublic.model_validate(job) for job in rows]
-        return Page[JobPublic](items=items, total=total, limit=limit, offset=offset)
+        return JobPage(items=items, total=total, limit=limit, offset=offset)
 
     return transaction(settings, "list jobs", read)
 

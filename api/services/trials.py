@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from api.errors import NotFoundError, quoted_id
-from api.schemas import Page, TrialDetail, TrialPublic
+from api.schemas import TrialDetail, TrialPage, TrialPublic
 from api.services import transaction
 from api.services.jobs import job_or_404
 from db.models import TrialStatus
@@ -23,16 +23,16 @@ def list_trials(
     status: TrialStatus | None,
     limit: int,
     offset: int,
-) -> Page[TrialPublic]:
+) -> TrialPage:
     """A page of the job's leaderboard."""
 
-    def read(session: Session) -> Page[TrialPublic]:
+    def read(session: Session) -> TrialPage:
         job = job_or_404(session, job_id, owner)
         rows, total = leaderboard.list_trials(
             session, job, sort=sort, order=order, status=status, limit=limit, offset=offset
         )
         items = [TrialPublic.model_validate(t) for t in rows]
-        return Page[TrialPublic](items=items, total=total, limit=limit, offset=offset)
+        return TrialPage(items=items, total=total, limit=limit, offset=offset)
 
     return transaction(settings, "list trials", read)
 

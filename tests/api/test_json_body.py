@@ -84,12 +84,23 @@ def test_predict_bodies_are_read_the_same_way(client: TestClient) -> None:
     assert response.status_code == 422 and "duplicate key 'rows'" in response.text
 
 
+def test_an_integral_number_is_an_integer_whatever_its_literal(client: TestClient) -> None:
+    # JSON has one number type, and JSON Schema's "integer" takes 2.0: so does the service.
+    body = json.dumps({**SPEC, "training": {**SPEC.get("training", {}), "epochs": 2.0}})
+    assert '"epochs": 2.0' in body
+    response = client.post(JOBS, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 202, response.text
+    job = client.get(response.json()["url"]).json()
+    epochs = job["spec"]["training"]["epochs"]
+    assert epochs == {"type": "fixed", "value": 2} and isinstance(epochs["value"], int)
+
+
 @pytest.mark.parametrize(
     ("section", "value", "field"),
     [
         ({"search": {"max_trials": "3"}}, "3", "search.max_trials"),
         ({"search": {"max_trials": True}}, True, "search.max_trials"),
-        ({"training": {"epochs": 2.0}}, 2.0, "training.epochs"),
+        ({"training": {"epochs": 2.5}}, 2.5, "training.epochs"),
         ({"optimizer": {"learning_rate": "0.01"}}, "0.01", "optimizer.learning_rate"),
         ({"dataset": {"name": "iris", "validation_split": "0.2"}}, "0.2", "dataset.validation_split"),
     ],

@@ -109,8 +109,10 @@ print(json.dumps({"statuses": [health, submit, jobs], "loaded": loaded}))
     assert report == {"statuses": [200, 202, 200], "loaded": []}
 
 
-def test_the_openapi_document_names_operations_and_documents_errors(client: TestClient) -> None:
-    doc = client.get("/openapi.json").json()
+def test_the_openapi_document_names_operations_and_documents_errors(
+    make_client: ClientFactory,
+) -> None:
+    doc = make_client(auth_mode="keys").get("/openapi.json").json()
     operations = [op for ops in doc["paths"].values() for op in ops.values()]
     ids = [op["operationId"] for op in operations]
     assert len(ids) == len(set(ids)) and "submit_job" in ids and "list_trials" in ids
@@ -122,5 +124,21 @@ def test_the_openapi_document_names_operations_and_documents_errors(client: Test
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             if path.startswith("/api/v1/jobs") or path.startswith("/api/v1/datasets"):
-                assert {"401", "422", "429"} <= set(op["responses"]), (method, path)
+                assert {"401", "422", "429", "503"} <= set(op["responses"]), (method, path)
+                assert "Retry-After" in op["responses"]["429"]["headers"]
+            for body in op.get("requestBody", {}).get("content", {}).values():
+                assert body.get("examples") or body.get("example"), (method, path)
     assert "415" in doc["paths"]["/api/v1/jobs"]["post"]["responses"]
+    # Names a person would give: no generic or form-body names made by the framework.
+    names = set(doc["components"]["schemas"])
+    assert {"JobPage", "TrialPage", "DatasetUpload", "Limits", "UnitsRange"} <= names
+    assert all(name.isidentifier() and "_" not in name for name in names), sorted(names)
+    download = doc["paths"]["/api/v1/jobs/{job_id}/model"]["get"]["responses"]["200"]
+    assert download["content"]["application/octet-stream"]["schema"]["format"] == "binary"
+
+
+def test_the_open_mode_document_asks_for_no_key(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    operations = [op for ops in doc["paths"].values() for op in ops.values()]
+    assert not any("security" in op or "401" in op["responses"] for op in operations)
+    assert "securitySchemes" not in doc["components"]

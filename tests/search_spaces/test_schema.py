@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from search_spaces import limits
-from search_spaces.params import Choice, Fixed, FloatRange, IntRange
+from search_spaces.params import Choice, Fixed, FloatRange, IntRange, fixed_value
 from search_spaces.schema import JobSpec
 from tests.search_spaces.helpers import make_spec, merge, spec_dict
 
@@ -34,7 +34,7 @@ def test_minimal_spec_defaults() -> None:
     assert spec.task == "multiclass"
     assert spec.objective == "val_accuracy"
     assert spec.direction == "max"
-    assert spec.model.activation == Fixed[str](value="relu")
+    assert isinstance(spec.model.activation, Fixed) and spec.model.activation.value == "relu"
     assert spec.is_single_configuration
 
 
@@ -245,3 +245,23 @@ def test_a_dumped_spec_validates_again(path: Path) -> None:
     spec = JobSpec.model_validate(json.loads(path.read_text()))
     again = JobSpec.model_validate(spec.model_dump(mode="json"))
     assert again.model_dump(mode="json") == spec.model_dump(mode="json")
+
+
+def test_a_parameter_schema_is_any_of_its_bare_value_and_named_forms() -> None:
+    schema = JobSpec.model_json_schema()
+    units = schema["$defs"]["ModelSpec"]["properties"]["units"]
+    assert units["anyOf"] == [
+        {"$ref": f"#/$defs/{name}"} for name in ("Units", "UnitsFixed", "UnitsChoice", "UnitsRange")
+    ]
+    assert units["default"] == 64  # a bare value: the default matches the schema
+    assert schema["$defs"]["Activation"]["enum"][0] == "relu"
+    assert schema["$defs"]["UnitsChoice"]["properties"]["values"]["uniqueItems"] is True
+    assert all("[" not in name and "_" not in name for name in schema["$defs"]), schema["$defs"]
+
+
+@pytest.mark.parametrize(
+    "units", [32, {"value": 32}, {"type": "fixed", "value": 32}, {"type": "choice", "values": [32]}]
+)
+def test_every_form_the_schema_gives_a_fixed_parameter_is_accepted(units: Any) -> None:
+    spec = JobSpec.model_validate({"dataset": {"name": "digits"}, "model": {"units": units}})
+    assert fixed_value(spec.model.units) == 32
