@@ -26,6 +26,7 @@ from search_spaces.keras_objects import (
     exponential_schedule,
     piecewise_schedule,
 )
+from search_spaces.layer_spec import auto_initializer
 from search_spaces.params import is_fixed
 from search_spaces.schema import JobSpec
 
@@ -33,7 +34,6 @@ from search_spaces.schema import JobSpec
 STRING_ACTIVATIONS = frozenset(
     {"relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid", "linear"}
 )
-HE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "prelu", "rrelu", "elu", "gelu", "swish"})
 
 INITIALIZERS: dict[str, type[keras.initializers.Initializer]] = {
     "glorot_uniform": keras.initializers.GlorotUniform,
@@ -61,15 +61,6 @@ OPTIMIZERS: dict[str, type[keras.optimizers.Optimizer]] = {
     "adamax": keras.optimizers.Adamax,
     "ftrl": keras.optimizers.Ftrl,
 }
-
-
-def auto_initializer(activation: str) -> str:
-    """The init that pairs with ``activation``: He for ReLU-like, LeCun for SELU, Glorot else."""
-    if activation == "selu":
-        return "lecun_normal"
-    if activation in HE_ACTIVATIONS:
-        return "he_normal"
-    return "glorot_uniform"
 
 
 def derive_seed(seed: int | None, *parts: int) -> int | None:
@@ -201,15 +192,16 @@ class SpecHyperModel(keras_tuner.HyperModel):
         return model.fit(*args, **kwargs)
 
     def _layer_value(self, hp: keras_tuner.HyperParameters, base: str, i: int) -> Any:
-        return hp.get(layer_name(base, i, base in self.spec.model.per_layer))
+        return hp.get(layer_name(base, i, self.spec.model.is_per_layer(base)))
 
     def _units(self, hp: keras_tuner.HyperParameters, i: int) -> int:
-        if self.spec.model.layers is not None:
-            return int(self.spec.model.layers[i])
+        layer = self.spec.model.layer(i)
+        if layer is not None:
+            return layer.units
         return int(self._layer_value(hp, "units", i))
 
     def _suffix(self, base: str, i: int) -> str:
-        return f"_{i}" if base in self.spec.model.per_layer else ""
+        return f"_{i}" if self.spec.model.is_per_layer(base) else ""
 
     def kernel_initializer(
         self, hp: keras_tuner.HyperParameters, i: int, activation: str, seed: int | None

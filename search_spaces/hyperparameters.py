@@ -165,14 +165,39 @@ def layer_conditions(spec: JobSpec, index: int) -> list[Condition]:
 
 def _declare_layer_param(
     hp: keras_tuner.HyperParameters, spec: JobSpec, base: str, param: AnyParam, index: int
-) -> tuple[str, list[Condition]] | None:
-    per_layer = base in spec.model.per_layer
+) -> tuple[str, AnyParam, list[Condition]] | None:
+    """Declare layer ``index``'s ``base`` (once, at index 0, for a shared one); its name, the
+    parameter it was declared from, and its conditions."""
+    per_layer = spec.model.is_per_layer(base)
     if not per_layer and index > 0:
         return None
+    if per_layer:
+        param = spec.model.layer_param(base, index, param)
     conds = layer_conditions(spec, index) if per_layer else []
     name = layer_name(base, index, per_layer)
     register(hp, name, param, conditions=conds)
-    return name, conds
+    return name, param, conds
+
+
+def _children(
+    hp: keras_tuner.HyperParameters,
+    spec: JobSpec,
+    parent: tuple[str, AnyParam, list[Condition]],
+    active: str,
+    children: Sequence[tuple[str, str, AnyParam]],
+    index: int,
+) -> None:
+    """Declare the ``children`` (hyperparameter base, spec field, shared parameter) of a
+    declared ``parent``, active when it is ``active``; per layer when the parent is."""
+    name, param, parent_conds = parent
+    conds = child_conditions(name, param, [active], parent_conds)
+    if conds is None:
+        return
+    suffix = f"_{index}" if name.endswith(f"_{index}") else ""  # no shared name ends in _<n>
+    for base, field, shared in children:
+        if suffix:
+            shared = spec.model.layer_param(field, index, shared)
+        register(hp, f"{base}{suffix}", shared, conditions=conds)
 
 
 def _declare_model(spec: JobSpec, hp: keras_tuner.HyperParameters) -> None:
@@ -182,39 +207,49 @@ def _declare_model(spec: JobSpec, hp: keras_tuner.HyperParameters) -> None:
     max_depth = max(depth_candidates(spec))
     if model.layers is not None:
         hp.Fixed("depth", len(model.layers))
-        for i, units in enumerate(model.layers):
-            hp.Fixed(f"units_{i}", units)
+        for i in range(len(model.layers)):
+            hp.Fixed(f"units_{i}", model.layer(i).units)  # type: ignore[union-attr]
     else:
         register(hp, "depth", model.depth)
+    vs = model.variance_scaling
     for i in range(max_depth):
         if model.layers is None:
             _declare_layer_param(hp, spec, "units", model.units, i)
         act = _declare_layer_param(hp, spec, "activation", model.activation, i)
         if act is not None:
-            act_name, act_conds = act
-            suffix = act_name.removeprefix("activation")
-            leaky = child_conditions(act_name, model.activation, ["leaky_relu"], act_conds)
-            if leaky is not None:
-                register(hp, f"leaky_alpha{suffix}", model.leaky_alpha, conditions=leaky)
-            rrelu = child_conditions(act_name, model.activation, ["rrelu"], act_conds)
-            if rrelu is not None:
-                register(hp, f"rrelu_lower{suffix}", model.rrelu_lower, conditions=rrelu)
-                register(hp, f"rrelu_upper{suffix}", model.rrelu_upper, conditions=rrelu)
+            _children(
+                hp, spec, act, "leaky_relu", [("leaky_alpha", "leaky_alpha", model.leaky_alpha)], i
+            )
+            _children(
+                hp,
+                spec,
+                act,
+                "rrelu",
+                [
+                    ("rrelu_lower", "rrelu_lower", model.rrelu_lower),
+                    ("rrelu_upper", "rrelu_upper", model.rrelu_upper),
+                ],
+                i,
+            )
         init = _declare_layer_param(hp, spec, "kernel_initializer", model.kernel_initializer, i)
         if init is not None:
-            init_name, init_conds = init
-            suffix = init_name.removeprefix("kernel_initializer")
-            vs = child_conditions(
-                init_name, model.kernel_initializer, ["variance_scaling"], init_conds
+            _children(
+                hp,
+                spec,
+                init,
+                "variance_scaling",
+                [
+                    ("vs_scale", "variance_scaling.scale", vs.scale),
+                    ("vs_mode", "variance_scaling.mode", vs.mode),
+                    ("vs_distribution", "variance_scaling.distribution", vs.distribution),
+                ],
+                i,
             )
-            if vs is not None:
-                vs_spec = model.variance_scaling
-                register(hp, f"vs_scale{suffix}", vs_spec.scale, conditions=vs)
-                register(hp, f"vs_mode{suffix}", vs_spec.mode, conditions=vs)
-                register(hp, f"vs_distribution{suffix}", vs_spec.distribution, conditions=vs)
         _declare_layer_param(hp, spec, "batch_norm", model.batch_norm, i)
         _declare_layer_param(hp, spec, "dropout", model.dropout, i)
-    if max(model.dropout.candidates()) > 0:
+    layers = [model.layer(i) for i in range(len(model.layers or []))]
+    fixed_rates = [layer.dropout or 0.0 for layer in layers if layer is not None]
+    if max([*model.dropout.candidates(), *fixed_rates]) > 0:
         register(hp, "dropout_kind", model.dropout_kind)
     register(hp, "regularizer", model.regularizer)
     cond = child_conditions("regularizer", model.regularizer, REGULARIZED)

@@ -28,9 +28,11 @@ from search_spaces.datasets import (
 )
 from search_spaces.direction import Direction
 from search_spaces.errors import SpecError
+from search_spaces.layer_spec import CHILDREN, LAYER_PARAMETERS, LayerEntry, LayerSpec, as_layer
 from search_spaces.params import (
     AnyParam,
     CatParam,
+    Fixed,
     FloatParam,
     IntParam,
     StrictModel,
@@ -99,11 +101,13 @@ class ModelSpec(StrictModel):
     """A dense network: depth and width, activation, init, batch norm, dropout, penalties."""
 
     input: InputSpec = Field(default_factory=InputSpec)
-    layers: list[Units] | None = Field(
+    layers: list[LayerEntry] | None = Field(
         default=None,
         min_length=1,
         max_length=limits.MAX_LAYERS,
-        description="Explicit units per hidden layer, e.g. [300, 100, 50, 50, 50]. Fixes depth and width.",
+        description="Explicit hidden layers, e.g. [300, 100, 50]: each its units, or an object "
+        "that also fixes its activation, kernel_initializer, batch_norm or dropout, e.g. "
+        '{"units": 100, "activation": "selu", "dropout": 0.1}. Fixes depth and width.',
     )
     depth: IntParam(Depth) = Field(default=2, description="Number of hidden layers.")
     units: IntParam(Units) = Field(default=64, description="Units per hidden layer.")
@@ -167,6 +171,32 @@ class ModelSpec(StrictModel):
             data.pop("units", None)
         return data
 
+    def layer(self, index: int) -> LayerSpec | None:
+        """Hidden layer ``index`` as the spec fixes it (None without explicit layers)."""
+        return None if self.layers is None else as_layer(self.layers[index])
+
+    def is_per_layer(self, name: str) -> bool:
+        """Whether hyperparameter ``name`` (a model field) takes a value per hidden layer: listed
+        in ``per_layer``, fixed by some layer, or a child of such a parameter."""
+        parent = next((p for p, kids in CHILDREN.items() if name in kids), name)
+        if parent in self.per_layer:
+            return True
+        layers = [as_layer(entry) for entry in self.layers or []]
+        return parent in LAYER_PARAMETERS and any(layer.fixes(parent) for layer in layers)
+
+    def layer_param(self, name: str, index: int, shared: AnyParam) -> AnyParam:
+        """The parameter of layer ``index`` for ``name``: the value the layer fixes, else the
+        model's ``shared`` one (``name`` may be a child, e.g. ``leaky_alpha``, or
+        ``variance_scaling.scale``)."""
+        layer = self.layer(index)
+        if layer is None:
+            return shared
+        head, _, tail = name.partition(".")
+        fixed = getattr(layer, head)
+        if fixed is not None and tail:
+            fixed = getattr(fixed, tail)
+        return shared if fixed is None else Fixed[Any](value=fixed)
+
     @property
     def max_depth(self) -> int:
         return len(self.layers) if self.layers is not None else upper_bound(self.depth)
@@ -174,7 +204,7 @@ class ModelSpec(StrictModel):
     def max_parameter_count(self, n_features: int, n_outputs: int) -> int:
         """Trainable weights of the largest network the space allows (resource bound)."""
         if self.layers is not None:
-            widths = list(self.layers)
+            widths = [as_layer(entry).units for entry in self.layers]
         else:
             widths = [upper_bound(self.units)] * upper_bound(self.depth)
         sizes = [n_features, *widths, n_outputs]

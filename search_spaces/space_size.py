@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from search_spaces.layer_spec import LAYER_PARAMETERS
 from search_spaces.params import AnyParam, Choice, Fixed, FloatRange, IntRange, is_fixed
 
 if TYPE_CHECKING:
@@ -57,8 +58,9 @@ def value_count(param: AnyParam) -> int | None:
 
 
 def _per_layer_fields(spec: JobSpec) -> set[str]:
-    fields = {f"model.{name}" for name in spec.model.per_layer}
-    for name in spec.model.per_layer:
+    per_layer = [n for n in ("units", *LAYER_PARAMETERS) if spec.model.is_per_layer(n)]
+    fields = {f"model.{name}" for name in per_layer}
+    for name in per_layer:
         fields |= {f"model.{child}" for child in PER_LAYER_CHILDREN.get(name, ())}
     return fields
 

@@ -74,6 +74,12 @@ class TrainingSpec(StrictModel):
         default="mse", description="Regression loss (classification: crossentropy)."
     )
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+    seed: Seed | None = Field(
+        default=None,
+        description="The seed of every trial's training (batch order, and what the layers do "
+        "not seed themselves), plus the execution's index. Default: search.seed + 100 x the "
+        "trial's number (unseeded without search.seed). A trial's spec sets it to the trial's.",
+    )
 
 
 class SearchSettings(StrictModel):
@@ -99,3 +105,10 @@ class SearchSettings(StrictModel):
     hyperband_iterations: int = Field(default=1, ge=1, le=5)
     top_k: int = Field(default=1, ge=1, le=limits.MAX_TOP_K, description="Best models stored.")
     time_limit_s: int | None = Field(default=None, ge=1, le=limits.MAX_TIME_LIMIT_S)
+
+
+def training_seed(search_seed: int | None, fixed_seed: int | None, trial_number: int) -> int | None:
+    """The seed trial ``trial_number`` trains with (before adding the execution's index)."""
+    if fixed_seed is not None:
+        return fixed_seed
+    return None if search_seed is None else search_seed + trial_number * 100

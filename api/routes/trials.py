@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
 
 from api.auth import PrincipalDep
 from api.deps import Offset, SettingsDep, TrialNumber
@@ -52,3 +53,38 @@ def get_trial(
 ) -> TrialDetail:
     """One trial with its per-epoch metrics."""
     return services.get_trial(settings, principal.owner, job_id, number)
+
+
+@router.get(
+    "/{number}/spec",
+    response_class=JSONResponse,
+    responses={
+        200: {
+            "description": "A spec: POST it to /jobs to train the trial again.",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}},
+            "headers": {
+                "X-Reproduction": {
+                    "description": "``exact``: the same seeds, the same score; ``network``: "
+                    "the same network, trained anew (an unseeded search, a Hyperband trial).",
+                    "schema": {"type": "string", "enum": ["exact", "network"]},
+                },
+                "X-Reproduction-Note": {
+                    "description": "Why it is not exact (absent when it is).",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
+        **error_responses(404, 409),
+    },
+)
+def get_trial_spec(
+    job_id: str, number: TrialNumber, settings: SettingsDep, principal: PrincipalDep
+) -> JSONResponse:
+    """The one-trial spec that trains this trial again: every hyperparameter fixed to the
+    trial's value, each hidden layer written out (``auto`` initializers resolved), the job's
+    seeds; submitted, a seeded trial gets its score again."""
+    written = services.get_trial_spec(settings, principal.owner, job_id, number)
+    headers = {"X-Reproduction": "exact" if written.exact else "network"}
+    if written.notes:
+        headers["X-Reproduction-Note"] = "; ".join(written.notes)
+    return JSONResponse(written.spec, headers=headers)

@@ -1,16 +1,19 @@
-"""Trials: a job's leaderboard, and one trial with its epochs."""
+"""Trials: a job's leaderboard, one trial with its epochs, and one trial as a spec."""
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from api.errors import NotFoundError, quoted_id
+from api.errors import ConflictError, NotFoundError, quoted_id
 from api.schemas import TrialDetail, TrialPage, TrialPublic
 from api.services import transaction
 from api.services.jobs import job_or_404
 from db.models import TrialStatus
-from db.repositories import leaderboard
+from db.repositories import leaderboard, uploads
 from db.settings import Settings
+from search_spaces.schema import JobSpec
+from search_spaces.trial_spec import TrialSpec, trial_spec
 
 
 def list_trials(
@@ -48,3 +51,27 @@ def get_trial(settings: Settings, owner: str, job_id: str, number: int) -> Trial
         return TrialDetail.model_validate(trial)
 
     return transaction(settings, "read a trial", read)
+
+
+def get_trial_spec(settings: Settings, owner: str, job_id: str, number: int) -> TrialSpec:
+    """The one-trial spec that trains trial ``number`` again; 409 if the job's uploaded
+    dataset is gone (the spec could not be run)."""
+
+    def read(session: Session) -> TrialSpec:
+        job = job_or_404(session, job_id, owner)
+        trial = leaderboard.get_trial(session, job_id, number, with_epochs=False)
+        if trial is None:
+            raise NotFoundError(f"trial {number} of job {quoted_id(job_id)} not found")
+        context = {"datasets": uploads.dataset_resolver(session, owner)}
+        try:
+            spec = JobSpec.model_validate(job.spec, context=context)
+            written = trial_spec(spec, dict(trial.hyperparameters or {}), number)
+            JobSpec.model_validate(written.spec, context=context)
+        except ValidationError as error:
+            raise ConflictError(
+                f"job {quoted_id(job_id)} can no longer be run as a spec: "
+                f"{error.errors()[0]['msg']}"
+            ) from None
+        return written
+
+    return transaction(settings, "write a trial as a spec", read)

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from search_spaces import keras_objects
-from search_spaces.builder import SpecHyperModel, auto_initializer
+from search_spaces.builder import SpecHyperModel
 from search_spaces.datasets import TASK_METRICS
 from search_spaces.hyperparameters import hyperparameters_from_values
+from search_spaces.layer_spec import auto_initializer
 from search_spaces.schema import JobSpec
 from tests.search_spaces.helpers import make_data, make_spec
 

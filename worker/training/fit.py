@@ -28,6 +28,7 @@ from db.models import TrialStatus
 from db.settings import get_settings
 from search_spaces.direction import Direction
 from search_spaces.schema import JobSpec
+from search_spaces.training_spec import training_seed
 from worker.training import feeding
 from worker.training.datasets import LoadedDataset
 
@@ -222,9 +223,9 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
         initial_epoch, epochs, batch_size, resume_from = _fit_schedule(ctx, hp)
         threads = get_settings().tf_threads
         for execution in range(spec.search.executions_per_trial):
-            seed = None
-            if spec.search.seed is not None:
-                seed = spec.search.seed + trial_number * 100 + execution
+            seed = training_seed(spec.search.seed, spec.training.seed, trial_number)
+            if seed is not None:
+                seed += execution
                 keras.utils.set_random_seed(seed)
             model = ctx.hypermodel.build(hp)
             outcome.parameter_count = int(model.count_params())
