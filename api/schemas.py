@@ -296,6 +296,16 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+class JobSplitRows(BaseModel):
+    """The rows a job trained and validated on: 0-based indices into the dataset's rows in its
+    own order (a Keras built-in's training set, whose test set is never used; scikit-learn's
+    array; an upload's rows in file order)."""
+
+    rows_total: int = Field(description="Rows the dataset has.")
+    train: list[int] = Field(description="The training split's rows, in training order.")
+    validation: list[int] = Field(description="The validation split's rows.")
+
+
 class JobPage(Page[JobPublic]):
     """One page of the caller's jobs, newest first."""
 

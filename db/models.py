@@ -248,6 +248,20 @@ class ModelArtifact(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class JobSplit(Base):
+    """Which rows of the dataset a job trained and validated on (recorded with its dataset
+    facts by the first trial to load the data): indices into the dataset's rows in their
+    original order, as little-endian int32 arrays."""
+
+    __tablename__ = "job_splits"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    rows_total: Mapped[int] = mapped_column(Integer)
+    train_rows: Mapped[bytes] = mapped_column(LargeBinary)
+    validation_rows: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class TrialCheckpoint(Base):
     """The weights a completed Hyperband trial ended with, so any worker can continue it in a
     later round (replaces per-machine scratch files). Deleted when the job ends."""

@@ -127,7 +127,11 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
 
     ctx = context_for(job.id, job.spec)
     if job.dataset_info is None:
-        jobs.record_dataset_info(job.id, ctx.data.info)
+        data = ctx.data
+        split = jobs.SplitRows(
+            data.info["rows_total"], data.train_rows.tobytes(), data.validation_rows.tobytes()
+        )
+        jobs.record_dataset_info(job.id, data.info, split)
     deadline = _deadline(ctx, job)
     if deadline is not None and time.monotonic() > deadline:
         reason = "the job's time limit was reached before this trial started"

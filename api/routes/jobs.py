@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from api.auth import PrincipalDep
 from api.deps import Offset, QueueDep, SettingsDep
 from api.json_body import JsonRoute
-from api.schemas import JobPage, JobPublic, JobSubmitted, error_responses
+from api.schemas import JobPage, JobPublic, JobSplitRows, JobSubmitted, error_responses
 from api.services import jobs as services
 from db.models import JobStatus
 
@@ -90,3 +90,10 @@ def cancel_job(
 ) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop after its current epoch."""
     return services.cancel_job(settings, queue, principal.owner, job_id)
+
+
+@router.get("/{job_id}/split", response_model=JobSplitRows, responses=error_responses(404, 409))
+def get_split(job_id: JobId, settings: SettingsDep, principal: PrincipalDep) -> JobSplitRows:
+    """Which rows of the dataset the job trained and validated on, to rebuild its split
+    exactly; 409 until its first trial has loaded the data."""
+    return services.get_split(settings, principal.owner, job_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -18,7 +19,7 @@ from api.errors import (
     quoted_id,
 )
 from api.queue import JobQueue
-from api.schemas import JobPage, JobPublic, JobSubmitted
+from api.schemas import JobPage, JobPublic, JobSplitRows, JobSubmitted
 from api.services import API_PREFIX, transaction
 from db.models import Job, JobStatus
 from db.repositories import jobs, uploads
@@ -168,3 +169,24 @@ def cancel_job(settings: Settings, queue: JobQueue, owner: str, job_id: str) -> 
     if not queue.revoke(job_id):
         log.info("could not revoke the task of job %s; the worker will see the DB flag", job_id)
     return get_job(settings, owner, job_id)
+
+
+def get_split(settings: Settings, owner: str, job_id: str) -> JobSplitRows:
+    """The rows job ``job_id`` trained and validated on; 409 before its first trial loaded the
+    data."""
+
+    def read(session: Session) -> JobSplitRows:
+        job_or_404(session, job_id, owner)
+        split = jobs.get_split(session, job_id)
+        if split is None:
+            raise ConflictError(
+                f"job {quoted_id(job_id)} has not loaded its data yet: its split is recorded "
+                "when its first trial starts"
+            )
+        return JobSplitRows(
+            rows_total=split.rows_total,
+            train=np.frombuffer(split.train_rows, dtype="<i4").tolist(),
+            validation=np.frombuffer(split.validation_rows, dtype="<i4").tolist(),
+        )
+
+    return transaction(settings, "read a job's split", read)

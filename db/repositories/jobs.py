@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, undefer
 
 from db.engine import session_scope
-from db.models import Job, JobStatus, Trial, TrialStatus
+from db.models import Job, JobSplit, JobStatus, Trial, TrialStatus
 from db.repositories import artifacts, leaderboard, search
 from db.repositories.trials import ACTIVE
 from db.transient import retried
@@ -195,16 +195,42 @@ def load_job(job_id: str) -> JobSnapshot:
         )
 
 
+@dataclass(frozen=True)
+class SplitRows:
+    """The rows a job trains and validates on: int32 little-endian indices into the dataset."""
+
+    rows_total: int
+    train: bytes
+    validation: bytes
+
+
 @retried("record the dataset's facts")
-def record_dataset_info(job_id: str, dataset_info: dict[str, Any]) -> None:
-    """The dataset facts (rows, features, split seed...), written by the first trial to run."""
+def record_dataset_info(
+    job_id: str, dataset_info: dict[str, Any], split: SplitRows | None = None
+) -> None:
+    """The dataset facts (rows, features, split seed...) and the split's rows, written by the
+    first trial to run (once: a later one finds them there)."""
     with session_scope() as session:
-        session.execute(
+        first = session.execute(
             update(Job)
             .where(Job.id == job_id, Job.dataset_info.is_(None))
             .values(dataset_info=json_safe(dataset_info))
             .execution_options(synchronize_session=False)
         )
+        if first.rowcount == 1 and split is not None:  # type: ignore[attr-defined]
+            session.add(
+                JobSplit(
+                    job_id=job_id,
+                    rows_total=split.rows_total,
+                    train_rows=split.train,
+                    validation_rows=split.validation,
+                )
+            )
+
+
+def get_split(session: Session, job_id: str) -> JobSplit | None:
+    """The rows job ``job_id`` trained and validated on, once its first trial recorded them."""
+    return session.get(JobSplit, job_id)
 
 
 def mark_dispatched(job: Job, planned_trials: int, now: datetime) -> None:

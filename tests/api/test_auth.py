@@ -7,13 +7,14 @@ import hashlib
 import logging
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from db.engine import session_scope
 from db.models import ApiKey, JobStatus
-from db.repositories import owners
+from db.repositories import jobs, owners
 from tests.api.conftest import ClientFactory
 from tests.api.helpers import SPEC, insert_artifact, insert_job, insert_trial
 
@@ -33,6 +34,7 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/jobs/{job_id}/trials"): {},
     ("GET", "/jobs/{job_id}/trials/{number}"): {},
     ("GET", "/jobs/{job_id}/trials/{number}/spec"): {},
+    ("GET", "/jobs/{job_id}/split"): {},
     ("GET", "/jobs/{job_id}/model"): {},
     ("POST", "/jobs/{job_id}/predict"): {"json": {"rows": [[1, 2, 3, 4]]}},
     ("GET", "/datasets"): {},
@@ -120,6 +122,8 @@ def test_another_owners_things_are_not_found_on_every_route(keyed: TestClient) -
     job_id = insert_job(owner="alice", status=JobStatus.SUCCEEDED)
     insert_trial(job_id, 0, epochs=2)
     insert_artifact(job_id, 0, b"not really keras", {"task": "binary", "input_shape": [4]})
+    rows = jobs.SplitRows(3, np.array([2, 0], "<i4").tobytes(), np.array([1], "<i4").tobytes())
+    jobs.record_dataset_info(job_id, {"rows_total": 3}, rows)
     upload = keyed.post(f"{API}/datasets", headers=alice, **ROUTES[("POST", "/datasets")])
     assert upload.status_code == 201, upload.text
     ids = {"job_id": job_id, "number": 0, "dataset_id": upload.json()["id"]}

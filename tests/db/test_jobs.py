@@ -137,3 +137,19 @@ def test_owned_jobs_and_ids_that_cannot_exist(store: str) -> None:
         assert jobs.get_owned_job(session, job_id, "someone-else") is None
         assert jobs.get_owned_job(session, "x\x00" * 20, "local") is None
         assert jobs.delete_final_job(session, job_id) is False  # not final
+
+
+def test_the_split_rows_are_recorded_once_and_deleted_with_the_job(store: str) -> None:
+    job_id = new_job()
+    first = jobs.SplitRows(4, bytes([3, 0, 0, 0, 1, 0, 0, 0]), bytes([2, 0, 0, 0]))
+    jobs.record_dataset_info(job_id, {"rows_total": 4}, first)
+    jobs.record_dataset_info(job_id, {"rows_total": 4}, jobs.SplitRows(4, b"", b""))  # later
+    with session_scope() as session:
+        split = jobs.get_split(session, job_id)
+        assert split is not None and (split.train_rows, split.validation_rows) == (
+            first.train,
+            first.validation,
+        )
+        jobs.delete_job(session, job_id)
+    with session_scope() as session:
+        assert jobs.get_split(session, job_id) is None

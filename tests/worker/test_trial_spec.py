@@ -80,3 +80,24 @@ def test_a_trial_of_an_unknown_number_or_job_is_a_404(api: TestClient) -> None:
     job_id = create_job(SPEC)
     assert api.get(f"/api/v1/jobs/{job_id}/trials/5/spec").status_code == 404
     assert api.get("/api/v1/jobs/nope/trials/0/spec").status_code == 404
+
+
+@pytest.mark.parametrize("split", ["stratified", "last"])
+def test_a_jobs_split_rows_rebuild_its_validation_data(api: TestClient, split: str) -> None:
+    from sklearn.datasets import load_digits
+
+    from worker.training.datasets import load_dataset
+
+    spec = {**SPEC, "dataset": {**SPEC["dataset"], "split": split}}
+    job_id = create_job(spec)
+    assert api.get(f"/api/v1/jobs/{job_id}/split").status_code == 409  # not loaded yet
+    drive(job_id)
+    rows = api.get(f"/api/v1/jobs/{job_id}/split").json()
+    assert rows["rows_total"] == 1797
+    assert len(rows["train"]) + len(rows["validation"]) == 200
+    assert not set(rows["train"]) & set(rows["validation"])
+    loaded = load_dataset(JobSpec.model_validate(spec).dataset)
+    digits = load_digits()
+    assert (digits.data[rows["validation"]].astype("float32") == loaded.x_val).all()
+    assert (digits.target[rows["train"]] == loaded.y_train).all()
+    assert get_job(job_id).dataset_info["rows_val"] == len(rows["validation"])  # type: ignore[index]

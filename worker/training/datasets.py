@@ -46,6 +46,9 @@ class LoadedDataset:
     x_val: np.ndarray
     y_val: np.ndarray
     info: dict[str, Any]
+    #: the rows of each part: indices into the dataset's rows in their original order.
+    train_rows: np.ndarray
+    validation_rows: np.ndarray
 
 
 def _load_sklearn(name: str) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
@@ -102,15 +105,17 @@ def _load_upload(info: DatasetInfo) -> tuple[np.ndarray, np.ndarray, list[str] |
 
 
 def _split(
-    x: np.ndarray, y: np.ndarray, size: int, seed: int, stratify: bool
+    x: np.ndarray, y: np.ndarray, size: int, seed: int, stratify: bool, index: np.ndarray
 ) -> tuple[list[np.ndarray], bool]:
-    """Seeded split with ``size`` rows in the second part; stratified when it can be."""
+    """Seeded split of ``x``, ``y`` and their row ``index`` with ``size`` rows in the second
+    part; stratified when it can be."""
     if stratify:
         try:
-            return train_test_split(x, y, test_size=size, random_state=seed, stratify=y), True
+            parts = train_test_split(x, y, index, test_size=size, random_state=seed, stratify=y)
+            return parts, True
         except ValueError:
             pass  # too few rows of some class to stratify (tiny max_rows): a plain split
-    return train_test_split(x, y, test_size=size, random_state=seed), False
+    return train_test_split(x, y, index, test_size=size, random_state=seed), False
 
 
 def load_dataset(spec: DatasetSpec) -> LoadedDataset:
@@ -127,25 +132,33 @@ def load_dataset(spec: DatasetSpec) -> LoadedDataset:
     x = x.astype(np.float32)
     y = y.astype(np.int32) if classification else y.astype(np.float32)
     rows_total = len(x)
+    # The row indices go through every split with the data (same permutation): they say which
+    # rows each part holds.
+    index = np.arange(rows_total, dtype=np.int32)
 
     in_order = spec.split == "last"
     if spec.max_rows is not None and spec.max_rows < len(x):
         if in_order:
-            x, y = x[: spec.max_rows], y[: spec.max_rows]
+            x, y, index = x[: spec.max_rows], y[: spec.max_rows], index[: spec.max_rows]
         else:
-            (_, x, _, y), _ = _split(x, y, spec.max_rows, spec.split_seed, classification)
+            (_, x, _, y, _, index), _ = _split(
+                x, y, spec.max_rows, spec.split_seed, classification, index
+            )
     rows = len(x)
     n_val = max(1, round(rows * spec.validation_split))
     if in_order:
         # Keras's fit(validation_split=...): the last rows, in the dataset's order, unshuffled.
         x_train, x_val, y_train, y_val = x[:-n_val], x[-n_val:], y[:-n_val], y[-n_val:]
+        train_rows, validation_rows = index[:-n_val], index[-n_val:]
         stratified = False
     else:
-        (x_train, x_val, y_train, y_val), stratified = _split(
-            x, y, n_val, spec.split_seed, classification
+        (x_train, x_val, y_train, y_val, train_rows, validation_rows), stratified = _split(
+            x, y, n_val, spec.split_seed, classification, index
         )
 
     return LoadedDataset(
+        train_rows=np.asarray(train_rows, dtype="<i4"),
+        validation_rows=np.asarray(validation_rows, dtype="<i4"),
         x_train=np.ascontiguousarray(x_train),
         y_train=np.ascontiguousarray(y_train),
         x_val=np.ascontiguousarray(x_val),
