@@ -17,6 +17,7 @@ import typer
 from api.cli_common import DEFAULT, UrlOption, api_client, console, err_console, state
 from api.cli_datasets import datasets_app
 from api.cli_keys import keys_app
+from api.cli_output import CsvOption, JsonOption, print_items, wants_data
 from api.client import ApiClient
 from api.console import print_jobs, print_leaderboard, print_warnings, watch_job
 
@@ -66,6 +67,14 @@ def serve(
             "of clients (the API keeps no state between requests).",
         ),
     ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log every request (a watching client polls every second: off by default; "
+            "errors are logged either way).",
+        ),
+    ] = False,
 ) -> None:
     """Run the HTTP API (uvicorn)."""
     import uvicorn
@@ -91,6 +100,7 @@ def serve(
         port=port,
         log_level=log_level,
         workers=workers,
+        access_log=access_log,
     )
 
 
@@ -173,12 +183,19 @@ def migrate() -> None:
 
 
 def _read_spec(path: Path) -> dict[str, Any]:
-    text = sys.stdin.read() if str(path) == "-" else path.read_text()
+    """The spec in ``path`` ('-': standard input); a file that cannot be read or is not JSON
+    ends the command with one line (exit 2)."""
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        err_console.print(f"[red]cannot read the spec {path}: {reason}[/]", soft_wrap=True)
+        raise typer.Exit(2) from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        err_console.print(f"[red]{path} is not valid JSON: {exc}[/]")
-        raise typer.Exit(1) from exc
+        err_console.print(f"[red]{path} is not valid JSON: {exc}[/]", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 def _watch_and_report(client: ApiClient, job_id: str, interval: float) -> None:
@@ -191,7 +208,9 @@ def _watch_and_report(client: ApiClient, job_id: str, interval: float) -> None:
 
 @app.command()
 def submit(
-    spec_file: Annotated[Path, typer.Argument(help="A JSON job spec ('-' for stdin).")],
+    spec_file: Annotated[
+        Path, typer.Argument(metavar="SPEC_FILE", help="A JSON job spec ('-' for stdin).")
+    ],
     watch: Annotated[bool, typer.Option(help="Follow the job until it ends.")] = False,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
     url: UrlOption = DEFAULT,
@@ -208,7 +227,7 @@ def submit(
 
 @app.command()
 def watch(
-    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="Job id.")],
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
     url: UrlOption = DEFAULT,
 ) -> None:
@@ -221,32 +240,46 @@ def watch(
 def jobs(
     status: Annotated[str | None, typer.Option(help="Only jobs with this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
     url: UrlOption = DEFAULT,
 ) -> None:
     """List the newest jobs."""
     with api_client(url) as client:
-        print_jobs(client, console=console, status=status, limit=limit)
+        if wants_data(as_json, as_csv):
+            print_items(client.jobs(status=status, limit=limit)["items"], as_json)
+        else:
+            print_jobs(client, console=console, status=status, limit=limit)
 
 
 @app.command()
 def trials(
-    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="Job id.")],
     limit: Annotated[int, typer.Option(min=1, max=100)] = 20,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
     url: UrlOption = DEFAULT,
 ) -> None:
     """Print a job's leaderboard, best trial first."""
     with api_client(url) as client:
-        print_leaderboard(client, job_id, console=console, limit=limit)
+        if wants_data(as_json, as_csv):
+            print_items(client.trials(job_id, limit=limit)["items"], as_json)
+        else:
+            print_leaderboard(client, job_id, console=console, limit=limit)
 
 
 @app.command()
 def model(
-    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="Job id.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the .keras file.")],
     rank: Annotated[int, typer.Option(min=1, help="1 = the best model.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
     url: UrlOption = DEFAULT,
 ) -> None:
     """Download one of a job's stored models (.keras)."""
+    if output.exists() and not force:
+        err_console.print(f"[red]{output} exists; give --force to overwrite it[/]")
+        raise typer.Exit(1)
     with api_client(url) as client:
         info = client.download_model(job_id, output, rank=rank)
     console.print(
@@ -257,7 +290,7 @@ def model(
 
 @app.command()
 def delete(
-    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="Job id.")],
     url: UrlOption = DEFAULT,
 ) -> None:
     """Delete an ended job with its trials and models."""
@@ -279,11 +312,18 @@ def whoami(url: UrlOption = DEFAULT) -> None:
 
 @app.command()
 def cancel(
-    job_id: Annotated[str, typer.Argument(help="Job id.")],
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="Job id.")],
     url: UrlOption = DEFAULT,
 ) -> None:
     """Cancel a job (a running one stops after its current epoch)."""
     with api_client(url) as client:
+        job = client.job(job_id)
+        if job["status"] == "running" and job["cancel_requested"]:
+            console.print(
+                f"job [bold]{job_id}[/] is already being cancelled: it stops after its "
+                "current epoch"
+            )
+            return
         job = client.cancel(job_id)
     state = "cancellation requested" if job["status"] == "running" else job["status"]
     console.print(f"job [bold]{job_id}[/] {state}")
@@ -292,7 +332,8 @@ def cancel(
 @app.command()
 def demo(
     spec_file: Annotated[
-        Path | None, typer.Argument(help="A spec JSON file (default: the digits example).")
+        Path | None,
+        typer.Argument(metavar="SPEC_FILE", help="A spec JSON file (default: the digits example)."),
     ] = None,
     port: Annotated[int | None, typer.Option(help="API port (default: a free one).")] = None,
     keep_running: Annotated[

@@ -10,13 +10,17 @@ import typer
 from rich.table import Table
 
 from api.cli_common import DEFAULT, UrlOption, api_client, console
+from api.cli_output import CsvOption, JsonOption, print_items, wants_data
 
 datasets_app = typer.Typer(help="Upload, list, inspect and delete datasets.")
 
 
 @datasets_app.command("upload")
 def upload(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, NPZ or Parquet.")],
+    file: Annotated[
+        Path,
+        typer.Argument(metavar="FILE", exists=True, dir_okay=False, help="CSV, NPZ or Parquet."),
+    ],
     target: Annotated[str | None, typer.Option(help="The target column (CSV, Parquet).")] = None,
     name: Annotated[str | None, typer.Option(help="A label (default: the file name).")] = None,
     fmt: Annotated[
@@ -41,22 +45,37 @@ def upload(
 def list_datasets(
     limit: Annotated[int, typer.Option(min=1, max=100)] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
+    as_csv: CsvOption = False,
     url: UrlOption = DEFAULT,
 ) -> None:
     """List the built-in datasets, then yours."""
     with api_client(url) as client:
         page = client.datasets(limit=limit, offset=offset)
-    table = Table("ref", "name", "task", "rows", "features", title=f"{page['total']} datasets")
+    if wants_data(as_json, as_csv):
+        print_items(page["items"], as_json)
+        return
+    table = Table(
+        "ref", "name", "task", "rows", "features", "offline", title=f"{page['total']} datasets"
+    )
     for item in page["items"]:
+        offline = "yes" if item["available_offline"] else "no: downloaded on first use"
         table.add_row(
-            item["ref"], item["name"], item["task"], str(item["rows"]), str(item["n_features"])
+            item["ref"],
+            item["name"],
+            item["task"],
+            str(item["rows"]),
+            str(item["n_features"]),
+            offline,
         )
     console.print(table)
 
 
 @datasets_app.command("show")
 def show(
-    dataset_id: Annotated[str, typer.Argument(help="A built-in's name or an upload's id.")],
+    dataset_id: Annotated[
+        str, typer.Argument(metavar="DATASET_ID", help="A built-in's name or an upload's id.")
+    ],
     url: UrlOption = DEFAULT,
 ) -> None:
     """Print one dataset with its summary (JSON)."""
@@ -67,7 +86,7 @@ def show(
 
 @datasets_app.command("delete")
 def delete(
-    dataset_id: Annotated[str, typer.Argument(help="The upload's id.")],
+    dataset_id: Annotated[str, typer.Argument(metavar="DATASET_ID", help="The upload's id.")],
     url: UrlOption = DEFAULT,
 ) -> None:
     """Delete an uploaded dataset (refused while a queued or running job uses it)."""

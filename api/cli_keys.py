@@ -25,7 +25,9 @@ def _session():  # type: ignore[no-untyped-def]
 
 @keys_app.command("create")
 def create(
-    name: Annotated[str, typer.Argument(help="The owner the key acts as (created if new).")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The owner the key acts as (created if new).")
+    ],
     expires_in_days: Annotated[
         float | None,
         typer.Option(min=0.0, max=3650.0, help="The key is refused after this many days."),
@@ -75,7 +77,11 @@ def list_keys(
 
 
 @keys_app.command("revoke")
-def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys list`).")]) -> None:
+def revoke(
+    key_id: Annotated[
+        str, typer.Argument(metavar="KEY_ID", help="The key's id (from `keys list`).")
+    ],
+) -> None:
     """Revoke a key: requests with it get 401 from now on."""
     from db.repositories.owners import revoke_key
 
@@ -89,7 +95,7 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (from `keys 
 
 @keys_app.command("quota")
 def quota(
-    owner: Annotated[str, typer.Argument(help="The owner.")],
+    owner: Annotated[str, typer.Argument(metavar="OWNER", help="The owner.")],
     active_jobs: Annotated[int | None, typer.Option(min=0, help="Queued or running jobs.")] = None,
     pending_trials: Annotated[
         int | None, typer.Option(min=0, help="Trials its active jobs may still have to run.")

@@ -68,10 +68,11 @@ def attempt_trial(trial_id: int, worker: str | None = None) -> list[int]:
     try:
         claim = trials.claim_trial(trial_id, worker)
     except DatabaseUnavailableError as error:
-        log.warning("trial %s not claimed: %s; sending it again", trial_id, error)
+        log.warning("trial id %s not claimed: %s; sending it again", trial_id, error)
         return [trial_id]
     if claim is None:
-        log.info("trial %s not claimed (taken, final, or a duplicate message)", trial_id)
+        # not ours: no number to give without a query (the id is the database's, not the job's)
+        log.info("trial id %s not claimed (taken, final, or a duplicate message)", trial_id)
         return []
     # The lease is kept for the whole attempt: loading the data, training, writing the result.
     with Heartbeat(claim, get_settings().heartbeat_interval_s):
@@ -106,10 +107,31 @@ def _run_claimed(claim: ClaimedTrial) -> list[int]:
 def _conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
     """``dispatcher.conclude``; the trial goes back to the queue if the database is away."""
     try:
-        return conclude(claim, result)
+        sent = conclude(claim, result)
     except DatabaseUnavailableError as error:
-        log.warning("trial %s: result not recorded (%s); handing it back", claim.id, error)
+        log.warning(
+            "job %s trial %s: result not recorded (%s); handing it back",
+            claim.job_id,
+            claim.number,
+            error,
+        )
         return hand_back(claim)
+    log.info("job %s trial %s %s", claim.job_id, claim.number, describe_result(result))
+    return sent
+
+
+def describe_result(result: TrialResult) -> str:
+    """What a log line says of a trial's end: its outcome, score, epochs and duration."""
+    words = [result.status.value]
+    if result.score is not None:
+        words.append(f"score {result.score:.6g}")
+    if result.best_epoch is not None:
+        words.append(f"(best epoch {result.best_epoch})")
+    if result.duration_s is not None:
+        words.append(f"in {result.duration_s:.1f} s")
+    if result.failure_reason:
+        words.append(f"- {result.failure_reason[:300]}")
+    return " ".join(words)
 
 
 def _train_and_conclude(claim: ClaimedTrial) -> list[int]:

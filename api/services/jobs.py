@@ -26,6 +26,7 @@ from db.repositories import jobs, uploads
 from db.settings import Settings
 from search_spaces.advice import advise
 from search_spaces.datasets import UPLOAD_PREFIX
+from search_spaces.field_names import did_you_mean
 from search_spaces.schema import JobSpec
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,18 @@ def validate_spec(settings: Settings, owner: str, body: Any) -> JobSpec:
     try:
         return transaction(settings, "validate a spec", validate)
     except ValidationError as exc:
-        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        errors = [_with_suggestion(e) for e in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from None
+
+
+def _with_suggestion(error: Any) -> dict[str, Any]:
+    """A spec error under ``body``; an unknown field's message names the one probably meant."""
+    error = {**error, "loc": ("body", *error["loc"])}
+    if error["type"] == "extra_forbidden":
+        meant = did_you_mean(JobSpec, error["loc"][1:])
+        if meant is not None:
+            error["msg"] = f"{error['msg']}; did you mean {meant!r}?"
+    return error
 
 
 def submit_job(settings: Settings, queue: JobQueue, owner: str, spec: JobSpec) -> JobSubmitted:

@@ -68,12 +68,42 @@ def test_submit_jobs_cancel(wired: TestClient, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "api-test" in result.output
 
+    result = _invoke("jobs", "--json")
+    assert result.exit_code == 0, result.output
+    assert [job["id"] for job in json.loads(result.stdout)] == [job_id]
+
     result = _invoke("cancel", job_id)
     assert result.exit_code == 0, result.output
     assert "cancelled" in result.output
     result = _invoke("cancel", job_id)
     assert result.exit_code == 1
     assert "409" in result.output
+
+
+def test_an_unknown_field_names_the_one_probably_meant(wired: TestClient, tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({**SPEC, "optimizer": {"learnin_rate": 0.01}}))
+    result = _invoke("submit", str(spec_file))
+    assert result.exit_code == 1
+    assert "optimizer.learnin_rate" in result.output
+    assert "did you mean 'learning_rate'?" in result.output
+
+
+def test_a_second_cancel_of_a_running_job_says_it_is_being_cancelled(wired: TestClient) -> None:
+    job_id = insert_job(status=JobStatus.RUNNING)
+    assert "cancellation requested" in _invoke("cancel", job_id).output
+    again = _invoke("cancel", job_id)
+    assert again.exit_code == 0 and "already being cancelled" in again.output
+
+
+def test_a_spec_that_cannot_be_read_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    missing = _invoke("submit", str(tmp_path / "nope.json"))
+    assert missing.exit_code == 2
+    assert "cannot read the spec" in missing.output and "Traceback" not in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text("{")
+    assert _invoke("submit", str(broken)).exit_code == 2
 
 
 def test_invalid_spec_lists_fields(wired: TestClient, tmp_path: Path) -> None:
@@ -112,6 +142,21 @@ def test_watch_trials_and_model(wired: TestClient, tmp_path: Path) -> None:
     result = _invoke("model", job_id, "-o", str(out))
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == b"model-bytes"
+    out.write_bytes(b"mine")
+    result = _invoke("model", job_id, "-o", str(out))
+    assert result.exit_code == 1 and "--force" in result.output
+    assert out.read_bytes() == b"mine"
+    assert _invoke("model", job_id, "-o", str(out), "--force").exit_code == 0
+    assert out.read_bytes() == b"model-bytes"
+
+    result = _invoke("trials", job_id, "--json")
+    assert result.exit_code == 0, result.output
+    assert [t["number"] for t in json.loads(result.stdout)] == [0, 1]
+    result = _invoke("trials", job_id, "--csv")
+    assert result.exit_code == 0, result.output
+    header, first, *_ = result.stdout.splitlines()
+    assert "hp.units" in header.split(",") and first.startswith("0,")
+    assert _invoke("trials", job_id, "--csv", "--json").exit_code == 2
 
     result = _invoke("trials", "nope")
     assert result.exit_code == 1
@@ -197,3 +242,15 @@ def test_api_error_describes_fields() -> None:
         },
     )
     assert "a.b: too big (limit 3)" in str(error)
+
+
+def test_serve_logs_no_line_per_request_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    runs: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: runs.append(kwargs))
+    monkeypatch.setenv("HPSEARCH_MIGRATE_ON_START", "false")
+    assert _invoke("serve", "--no-migrate").exit_code == 0
+    assert _invoke("serve", "--no-migrate", "--access-log").exit_code == 0
+    assert [run["access_log"] for run in runs] == [False, True]
+    get_settings.cache_clear()
