@@ -20,6 +20,7 @@ from api.cli_keys import keys_app
 from api.cli_output import CsvOption, JsonOption, print_items, wants_data
 from api.client import ApiClient
 from api.console import print_jobs, print_leaderboard, print_warnings, watch_job
+from api.console_trial import print_trial
 
 app = typer.Typer(
     name="hpsearch",
@@ -266,6 +267,22 @@ def trials(
             print_items(client.trials(job_id, limit=limit)["items"], as_json)
         else:
             print_leaderboard(client, job_id, console=console, limit=limit)
+
+
+@app.command()
+def trial(
+    job_id: Annotated[str, typer.Argument(metavar="JOB_ID", help="Job id.")],
+    number: Annotated[int, typer.Argument(metavar="NUMBER", help="Trial number (0, 1...).")],
+    as_json: JsonOption = False,
+    url: UrlOption = DEFAULT,
+) -> None:
+    """Show one trial: its hyperparameters, learning curves and epochs."""
+    with api_client(url) as client:
+        detail = client.trial(job_id, number)
+        if as_json:
+            print_items([detail], as_json=True)
+            return
+        print_trial(client.job(job_id), detail, console)
 
 
 @app.command()

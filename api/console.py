@@ -8,12 +8,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from api.client import FINAL_STATUSES, ApiClient
+from api.client import FINAL_STATUSES, ApiClient, ApiError
+
+#: answers that mean "the API is not there right now", not "this request is wrong".
+PASSING_STATUSES = frozenset({502, 503, 504})
 
 STATUS_STYLE = {
     "queued": "yellow",
@@ -44,17 +48,33 @@ def _number(value: Any, digits: int = 4) -> str:
 
 
 def _compact(hyperparameters: dict[str, Any], keys: set[str] | None = None) -> str:
-    """One ``name=value`` line per hyperparameter: readable however narrow the terminal."""
+    """``name=value`` pairs, wrapped at spaces to the column's width (the terminal's)."""
     items = [(k, v) for k, v in hyperparameters.items() if keys is None or k in keys]
-    return "\n".join(f"{k}={_number(v, 3)}" for k, v in items)
+    return "  ".join(f"{k}={_number(v, 3)}" for k, v in items)
 
 
-def _varying_keys(trials: list[dict[str, Any]]) -> set[str] | None:
+#: trials read to find the hyperparameters a job varies (its best first).
+VARYING_SAMPLE = 500
+
+
+def varying_keys(trials: list[dict[str, Any]]) -> set[str] | None:
     """The hyperparameters that differ between ``trials`` (None: show all)."""
     if len(trials) < 2:
         return None
     keys = {k for t in trials for k in t["hyperparameters"]}
     return {k for k in keys if len({repr(t["hyperparameters"].get(k)) for t in trials}) > 1}
+
+
+def job_varying_keys(client: ApiClient, job_id: str) -> set[str] | None:
+    """The hyperparameters that vary over the job's trials (up to its best ``VARYING_SAMPLE``),
+    not only over the rows shown: the top rows often share a depth that other trials change."""
+    trials: list[dict[str, Any]] = []
+    while len(trials) < VARYING_SAMPLE:
+        page = client.trials(job_id, limit=100, offset=len(trials))
+        trials += page["items"]
+        if not page["items"] or len(trials) >= page["total"]:
+            break
+    return varying_keys(trials)
 
 
 def _trial_note(trial: dict[str, Any], keys: set[str] | None = None) -> str:
@@ -104,14 +124,19 @@ def print_jobs(
     _console(console).print(jobs_table(client.jobs(status=status, limit=limit)))
 
 
-def leaderboard_table(job: dict[str, Any], page: dict[str, Any]) -> Table:
-    """A table of one page of a job's trials, best first."""
+def leaderboard_table(
+    job: dict[str, Any], page: dict[str, Any], keys: set[str] | None = None
+) -> Table:
+    """A table of one page of a job's trials, best first, as wide as the terminal; ``keys``:
+    the hyperparameters to show (default: those that differ between the rows)."""
     title = escape(job.get("name") or job["id"])
-    table = Table(title=f"{title}: {job['objective']} ({job['direction']})", show_lines=True)
+    table = Table(
+        title=f"{title}: {job['objective']} ({job['direction']})", show_lines=True, expand=True
+    )
     for column in ("trial", "status", "score", "epochs", "time s"):
-        table.add_column(column, justify="left" if column == "status" else "right")
-    table.add_column("hyperparameters that differ", min_width=28, overflow="fold")
-    keys = _varying_keys(page["items"])
+        table.add_column(column, justify="left" if column == "status" else "right", no_wrap=True)
+    table.add_column("hyperparameters the job varies", ratio=1, min_width=28, overflow="fold")
+    keys = keys if keys is not None else varying_keys(page["items"])
     for trial in page["items"]:
         table.add_row(
             str(trial["number"]),
@@ -131,7 +156,7 @@ def print_leaderboard(
     job = client.job(job_id)
     page = client.trials(job_id, limit=limit)
     out = _console(console)
-    out.print(leaderboard_table(job, page))
+    out.print(leaderboard_table(job, page, job_varying_keys(client, job_id)))
     if page["total"] > len(page["items"]):
         out.print(f"[dim]{page['total'] - len(page['items'])} more trials[/]")
     return page
@@ -162,14 +187,18 @@ def watch_job(
     console: Console | None = None,
     interval: float = 1.0,
     timeout: float | None = None,
+    unreachable_s: float = 300.0,
 ) -> dict[str, Any]:
     """Show a progress bar of trials done / max until the job is final; returns the final job.
 
-    Raises ``TimeoutError`` after ``timeout`` seconds if given.
+    An API that stops answering (a restart, a 502-504) is polled on for ``unreachable_s``
+    seconds before the error is raised. Raises ``TimeoutError`` after ``timeout`` seconds if
+    given.
     """
     out = _console(console)
     deadline = None if timeout is None else time.monotonic() + timeout
     job = client.job(job_id)
+    away_since: float | None = None
     with Progress(
         TextColumn("[bold]{task.fields[name]}"),
         BarColumn(),
@@ -194,6 +223,27 @@ def watch_job(
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {job_id} still {job['status']} after {timeout} s")
             time.sleep(interval)
-            job = client.job(job_id)
+            try:
+                job = client.job(job_id)
+            except (httpx.TransportError, ApiError) as error:
+                if isinstance(error, ApiError) and error.status_code not in PASSING_STATUSES:
+                    raise
+                # The API restarts, or its database blinks: keep the job in view meanwhile.
+                if away_since is None:
+                    away_since = time.monotonic()
+                    progress.console.print(
+                        f"[yellow]API unreachable ({type(error).__name__}); following the job "
+                        "again when it answers[/]"
+                    )
+                away = time.monotonic() - away_since
+                if away > unreachable_s:
+                    raise
+                progress.update(
+                    task, description=f"[yellow]API unreachable for {away:.0f} s; retrying[/]"
+                )
+                continue
+            if away_since is not None:
+                progress.console.print("[green]the API answers again[/]")
+                away_since = None
     print_job_summary(job, out)
     return job

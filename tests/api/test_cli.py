@@ -254,3 +254,27 @@ def test_serve_logs_no_line_per_request_unless_asked(monkeypatch: pytest.MonkeyP
     assert _invoke("serve", "--no-migrate", "--access-log").exit_code == 0
     assert [run["access_log"] for run in runs] == [False, True]
     get_settings.cache_clear()
+
+
+def test_the_leaderboard_shows_what_the_whole_job_varies(wired: TestClient) -> None:
+    job_id = insert_job(status=JobStatus.SUCCEEDED, max_trials=3)
+    for number, (score, depth) in enumerate([(0.9, 2), (0.8, 2), (0.1, 1)]):
+        hps = {"depth": depth, "units": 8 * (number + 1), "beta_1": 0.9}
+        insert_trial(job_id, number, score=score, hyperparameters=hps)
+    result = _invoke("trials", job_id, "--limit", "2")
+    assert result.exit_code == 0, result.output
+    # the two rows shown share depth=2, which trial 2 changes; beta_1 never changes
+    assert "depth=2" in result.output and "units=16" in result.output
+    assert "beta_1" not in result.output
+
+
+def test_a_trial_shows_its_curves_and_epochs(wired: TestClient) -> None:
+    job_id = insert_job(status=JobStatus.SUCCEEDED)
+    insert_trial(job_id, 0, epochs=4, score=0.8, hyperparameters={"units": 32})
+    result = _invoke("trial", job_id, "0")
+    assert result.exit_code == 0, result.output
+    assert "learning curves" in result.output and "units=32" in result.output
+    assert "▁▃▆█" in result.output  # val_accuracy 0.5, 0.6, 0.7, 0.8
+    shown = _invoke("trial", job_id, "0", "--json")
+    assert len(json.loads(shown.stdout)[0]["epochs"]) == 4
+    assert _invoke("trial", job_id, "7").exit_code == 1

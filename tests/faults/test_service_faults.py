@@ -1,11 +1,13 @@
 """Faults of the whole service on PostgreSQL + Redis: everything restarted mid-search (for
-random, Bayesian and Hyperband), cancel of a running job, Redis down for a while."""
+random, Bayesian and Hyperband) while ``hpsearch watch`` follows a job, cancel of a running job,
+Redis down for a while."""
 
 from __future__ import annotations
 
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +55,15 @@ def test_restart_of_api_workers_and_broker_keeps_finished_trials(
                 service, digits_spec(epochs=3, algorithm="hyperband", hyperband_factor=3)
             ),
         }
+        # A user follows one job in a terminal: it rides through the API's restart.
+        hpsearch = str(Path(sys.executable).parent / "hpsearch")
+        watcher = subprocess.Popen(
+            [hpsearch, "watch", jobs["random"], "--interval", "0.3", "--url", service.base_url],
+            env=service.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         wait_for(
             "a completed trial in every job",
             lambda: all(
@@ -91,6 +102,9 @@ def test_restart_of_api_workers_and_broker_keeps_finished_trials(
         }
         for trial_id, before in done_before.items():  # finished trials were not re-run
             assert after[trial_id] == before
+        watched, _ = watcher.communicate(timeout=120)
+        assert watcher.returncode == 0, watched
+        assert "API unreachable" in watched and "succeeded" in watched, watched
         assert job(jobs["hyperband"]).max_trials == 6
         for t in trials(jobs["hyperband"]):  # promoted trials continued from stored weights
             if "tuner/trial_id" in t.hyperparameters:
