@@ -81,6 +81,12 @@ def print_trial(job: dict[str, Any], trial: dict[str, Any], console: Console) ->
         f"{trial['epochs_run']} epochs in {_fmt(trial['timings']['duration_s'])} s, "
         f"{_fmt(trial['parameter_count'])} parameters"
     )
+    timings = trial["timings"]
+    if timings.get("proposal_s") is not None or timings.get("queued_s") is not None:
+        console.print(
+            f"proposed in {_fmt(timings.get('proposal_s'))} s, then waited "
+            f"{_fmt(timings.get('queued_s'))} s in the queue before it started"
+        )
     if trial.get("failure_reason"):
         console.print(f"[red]{escape(trial['failure_reason'])}[/]")
     console.print(

@@ -93,10 +93,22 @@ class JobPublic(FromRow):
 
 
 class TrialTimings(FromRow):
-    started_at: UtcDatetime | None
+    """Where a trial's wall time went: proposed (``proposal_s``), waiting in the queue
+    (``queued_s``), then trained (``duration_s``, of which ``fit_duration_s`` in fit)."""
+
+    proposed_at: UtcDatetime | None = Field(description="When the search proposed it.")
+    proposal_s: float | None = Field(description="Seconds the search took to propose it.")
+    started_at: UtcDatetime | None = Field(description="When its (last) attempt started.")
     finished_at: UtcDatetime | None
-    duration_s: float | None
-    fit_duration_s: float | None
+    duration_s: float | None = Field(description="Seconds from its start to its end.")
+    fit_duration_s: float | None = Field(description="Seconds in Keras's fit.")
+
+    @computed_field(description="Seconds from its proposal to its (last) start.")  # type: ignore[prop-decorator]
+    @property
+    def queued_s(self) -> float | None:
+        if self.proposed_at is None or self.started_at is None:
+            return None
+        return max(0.0, (self.started_at - self.proposed_at).total_seconds())
 
 
 class TrialPublic(FromRow):

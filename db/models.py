@@ -178,6 +178,9 @@ class Trial(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parameter_count: Mapped[int | None] = mapped_column(Integer)
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    #: when the search algorithm proposed it, and how long that took (seconds).
+    proposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    proposal_s: Mapped[float | None] = mapped_column(Float)
     #: when the current (last) attempt started; null while the trial is waiting.
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -30,6 +30,7 @@ which only pool processes load.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
@@ -129,11 +130,13 @@ def dispatch_locked(
         if active < cap:
             algorithm = algorithm or _search(session, job, spec)
         while algorithm is not None and active < cap:
+            proposing = time.perf_counter()
             proposal = algorithm.propose()
+            took = time.perf_counter() - proposing
             if proposal.number is not None:
                 new.append(
                     search.add_waiting_trial(
-                        session, job.id, proposal.number, proposal.values or {}, now
+                        session, job.id, proposal.number, proposal.values or {}, now, took
                     )
                 )
                 active += 1

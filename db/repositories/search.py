@@ -79,15 +79,23 @@ def mark_reported(session: Session, trial_ids: list[int]) -> None:
 
 
 def add_waiting_trial(
-    session: Session, job_id: str, number: int, hyperparameters: dict[str, Any], now: datetime
+    session: Session,
+    job_id: str,
+    number: int,
+    hyperparameters: dict[str, Any],
+    now: datetime,
+    proposal_s: float | None = None,
 ) -> Trial:
-    """A new trial the search algorithm proposed, waiting for its message to be taken."""
+    """A new trial the search algorithm proposed (in ``proposal_s`` seconds), waiting for its
+    message to be taken."""
     trial = Trial(
         job_id=job_id,
         number=number,
         status=TrialStatus.WAITING,
         hyperparameters=json_safe(hyperparameters),
         started_at=None,
+        proposed_at=utcnow(),
+        proposal_s=proposal_s,
         enqueued_at=now,
         attempts=0,
         epochs_run=0,
