@@ -18,6 +18,7 @@ from api.cli_common import DEFAULT, UrlOption, api_client, console, err_console,
 from api.cli_datasets import datasets_app
 from api.cli_keys import keys_app
 from api.cli_output import CsvOption, JsonOption, print_items, wants_data
+from api.cli_serve import metrics_directory
 from api.client import ApiClient
 from api.console import print_jobs, print_leaderboard, print_warnings, watch_job
 from api.console_trial import print_trial
@@ -78,8 +79,6 @@ def serve(
     ] = False,
 ) -> None:
     """Run the HTTP API (uvicorn)."""
-    import uvicorn
-
     from db.migrate import upgrade
     from db.settings import get_settings
 
@@ -94,6 +93,13 @@ def serve(
     # migrated above, or by a separate `hpsearch migrate`: the app must not migrate again.
     os.environ["HPSEARCH_MIGRATE_ON_START"] = "false"
     get_settings.cache_clear()
+    with metrics_directory(workers):
+        _run_uvicorn(host, port, log_level, workers, access_log)
+
+
+def _run_uvicorn(host: str, port: int, log_level: str, workers: int, access_log: bool) -> None:
+    import uvicorn
+
     uvicorn.run(
         "api.main:create_app",
         factory=True,

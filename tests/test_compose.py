@@ -75,3 +75,17 @@ def test_all_services_built_from_one_dockerfile(compose: dict) -> None:
     assert "pip install ." in dockerfile
     for package in ("api", "worker", "search_spaces", "db"):
         assert f"COPY {package} ./{package}" in dockerfile
+
+
+def test_prometheus_scrapes_the_apis_metrics(compose: dict) -> None:
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]  # started only when asked for
+    source, target = prometheus["volumes"][0].split(":")[:2]
+    assert target == "/etc/prometheus/prometheus.yml"
+    config = yaml.safe_load((ROOT / source).read_text())
+    (scrape,) = config["scrape_configs"]
+    assert scrape["metrics_path"] == "/metrics"
+    port = compose["services"]["api"]["command"][
+        compose["services"]["api"]["command"].index("--port") + 1
+    ]
+    assert scrape["static_configs"][0]["targets"] == [f"api:{port}"]

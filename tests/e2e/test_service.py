@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.service import (
     Service,
@@ -142,9 +143,28 @@ def test_postgres_and_redis_end_to_end(distributed_service: Service, tmp_path: P
     other = distributed_service.create_key("someone-else")
     listed = httpx.get(f"{api}/jobs", headers={"Authorization": f"Bearer {other}"}).json()
     assert listed["total"] == 0
-    # compose runs the API as several uvicorn processes: all of them serve, none is left behind.
+    # compose runs the API as several uvicorn processes: all of them serve, none is left behind,
+    # and /metrics counts the requests of all of them, whichever answers the scrape.
     assert api_processes(distributed_service) == compose_api_workers()
+    headers = {"Authorization": f"Bearer {token}"}
+    for _ in range(20):  # a connection each: spread over the processes
+        assert httpx.get(f"{api}/limits", headers=headers).status_code == 200
+    assert {_limits_count(distributed_service.base_url) for _ in range(6)} == {20.0}
     _check_clean_stop(distributed_service)
+
+
+def _limits_count(base_url: str) -> float:
+    """What one scrape of /metrics says of GET /api/v1/limits answered 200."""
+    text = httpx.get(f"{base_url}/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "hpsearch_http_requests_total" and sample.labels == {
+                "method": "GET",
+                "route": "/api/v1/limits",
+                "status": "200",
+            }:
+                return sample.value
+    return 0.0
 
 
 def compose_api_workers() -> int:
