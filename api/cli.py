@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from api import cli_status
 from api.cli_common import DEFAULT, UrlOption, api_client, console, err_console, state
 from api.cli_datasets import datasets_app
 from api.cli_keys import keys_app
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(datasets_app, name="datasets")
+app.command("status")(cli_status.status)
 
 
 @app.callback()

@@ -265,6 +265,20 @@ class JobSplit(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class WorkerProcess(Base):
+    """A Celery worker's main process, as its reaper last said it was alive."""
+
+    __tablename__ = "workers"
+
+    #: ``host:pid``, the prefix of the ``worker`` of the trials its pool processes run.
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class TrialCheckpoint(Base):
     """The weights a completed Hyperband trial ended with, so any worker can continue it in a
     later round (replaces per-machine scratch files). Deleted when the job ends."""

@@ -75,12 +75,18 @@ def _start_reaper(**_: Any) -> None:
 def _release_running_trials(**_: Any) -> None:
     """Warm shutdown: this worker's running trials stop at their next epoch and go back to the
     queue (not counted as an attempt), instead of the shutdown waiting for them to finish."""
+    from db.repositories import workers
     from db.repositories.trials import request_release
     from db.transient import retry_budget
     from worker.reaper import worker_prefix
 
     if _reaper is not None:
         _reaper.stop()
+    try:
+        with retry_budget(SHUTDOWN_RETRY_BUDGET_S):
+            workers.note_stopped(worker_prefix().rstrip(":"))
+    except Exception as error:
+        log.warning("could not say this worker stopped: %s", error)
     try:
         # A shutdown must not wait for a database that is away: the lease then expires and
         # the reaper takes the trials back.

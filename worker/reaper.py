@@ -13,7 +13,8 @@ TensorFlow) that repairs what crashes and lost messages leave behind, every
 (d) cancelled jobs are settled at once: waiting trials cancelled, the job ended if no trial of
     it runs (a running one stops at its next epoch and ends the job);
 (e) jobs with results left unfolded into their search for ``reaper_interval_s`` get a
-    dispatch-job message (a safety net: the worker holding the search folds them normally).
+    dispatch-job message (a safety net: the worker holding the search folds them normally);
+(f) the worker says it is alive (``workers.heartbeat_at``), idle or not.
 
 A database outage is not a worker's death: a reaper whose pass failed for a database reason
 writes, once the database is back, a ``database_recovered`` marker, and every reaper then leaves
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from db.broker import DISPATCH_JOB_TASK, RUN_TRIAL_TASK, celery_config
-from db.repositories import recovery
+from db.repositories import recovery, workers
 from db.settings import get_settings
 from db.transient import (
     DatabaseUnavailableError,
@@ -156,6 +157,7 @@ class Reaper:
         self.database_away = False
         #: transient database errors this process had met when the last pass began.
         self._errors_met = transient_errors_met()
+        self.name, self.started_at = worker_prefix().rstrip(":"), utcnow()
 
     def _send(self, task: str, arg: Any) -> None:
         if self._client is None:
@@ -174,6 +176,8 @@ class Reaper:
                 recovery.note_database_recovered(utcnow())
                 log.warning("reaper: the database is back; leases get one period of grace")
             self.database_away = False
+            # the worker is alive, idle or not (``hpsearch status``)
+            workers.note_alive(self.name, socket.gethostname(), os.getpid(), self.started_at)
             return reap_once(self._send, lambda: transient_errors_met() != met_before)
         except Exception as error:  # the DB or the broker is down: try again next time
             if isinstance(error, DatabaseUnavailableError) or is_transient(error):

@@ -74,14 +74,46 @@ def worker_heartbeats(session: Session) -> dict[str, datetime]:
     return {worker: as_utc(beat) for worker, beat in rows if beat is not None}
 
 
-def running_by_job(session: Session) -> dict[str, int]:
-    """Running trials per job."""
+@dataclass(frozen=True)
+class RunningJob:
+    """A job with trials running now."""
+
+    job_id: str
+    name: str | None
+    owner: str
+    running: int
+    done: int
+    max_trials: int
+
+
+def running_jobs(session: Session) -> list[RunningJob]:
+    """The jobs with running trials, the most running first."""
+    running = func.count(Trial.id).label("running")
     rows = session.execute(
-        select(Trial.job_id, func.count())
+        select(
+            Job.id,
+            Job.name,
+            Job.owner,
+            running,
+            Job.trials_completed + Job.trials_failed + Job.trials_diverged,
+            Job.max_trials,
+        )
+        .join(Trial, Trial.job_id == Job.id)
         .where(Trial.status == TrialStatus.RUNNING)
-        .group_by(Trial.job_id)
+        .group_by(Job.id)
+        .order_by(running.desc(), Job.id)
     ).all()
-    return {job_id: int(n) for job_id, n in rows}
+    return [RunningJob(*row) for row in rows]
+
+
+def running_by_worker(session: Session) -> dict[str, int]:
+    """Running trials per pool process (``host:main_pid:child_pid``)."""
+    rows = session.execute(
+        select(Trial.worker, func.count())
+        .where(Trial.status == TrialStatus.RUNNING, Trial.worker.is_not(None))
+        .group_by(Trial.worker)
+    ).all()
+    return {worker: int(n) for worker, n in rows}
 
 
 def oldest_waiting(session: Session) -> datetime | None:

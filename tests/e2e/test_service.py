@@ -4,6 +4,9 @@ PostgreSQL + Redis."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,9 +132,34 @@ def _check_clean_stop(service: Service) -> None:
     assert left == {"api": [], "worker": []}, left
 
 
+def _status(service: Service) -> dict:
+    """``hpsearch status --json`` where the service's database is."""
+    hpsearch = Path(sys.executable).parent / "hpsearch"
+    run = subprocess.run(
+        [str(hpsearch), "status", "--json"],
+        env=service.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(run.stdout)
+
+
+def _check_status(service: Service) -> None:
+    """The idle worker is alive (its reaper says so) and nothing waits; once the worker has
+    stopped, it is said to have."""
+    state = _status(service)
+    assert state["workers_alive"] == 1, state
+    assert state["queue"]["waiting_trials"] == 0 and state["trials"]["completed"] >= 1
+    _check_clean_stop(service)
+    (worker,) = _status(service)["workers"]
+    assert (worker["alive"], worker["stopped"]) == (False, True)
+
+
 def test_embedded_defaults_end_to_end(embedded_service: Service, tmp_path: Path) -> None:
     _run_and_check(embedded_service, tmp_path)
-    _check_clean_stop(embedded_service)
+    _check_status(embedded_service)
 
 
 @pytest.mark.integration
@@ -150,7 +178,7 @@ def test_postgres_and_redis_end_to_end(distributed_service: Service, tmp_path: P
     for _ in range(20):  # a connection each: spread over the processes
         assert httpx.get(f"{api}/limits", headers=headers).status_code == 200
     assert {_limits_count(distributed_service.base_url) for _ in range(6)} == {20.0}
-    _check_clean_stop(distributed_service)
+    _check_status(distributed_service)
 
 
 def _limits_count(base_url: str) -> float:
