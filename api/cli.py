@@ -101,7 +101,12 @@ def serve(
 
 def _run_uvicorn(host: str, port: int, log_level: str, workers: int, access_log: bool) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    from db.settings import get_settings
+
+    settings = get_settings()
+    settings.apply_log_level()
     uvicorn.run(
         "api.main:create_app",
         factory=True,
@@ -110,17 +115,21 @@ def _run_uvicorn(host: str, port: int, log_level: str, workers: int, access_log:
         log_level=log_level,
         workers=workers,
         access_log=access_log,
+        # JSON: uvicorn's loggers pass their records to the root logger's JSON handler
+        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
     )
 
 
-def worker_command(concurrency: int, queue: str, loglevel: str) -> list[str]:
-    """The Celery worker command line ``hpsearch worker`` execs."""
+def worker_command(concurrency: int, queue: str, loglevel: str, quiet: bool = False) -> list[str]:
+    """The Celery worker command line ``hpsearch worker`` execs (``quiet``: without Celery's
+    banner, which is no log line: JSON logs have none)."""
     return [
         sys.executable,
         "-m",
         "celery",
         "-A",
         "worker.celery_app:app",
+        *(["--quiet"] if quiet else []),
         "worker",
         "--loglevel",
         loglevel,
@@ -146,7 +155,10 @@ def worker(
 
     settings = get_settings()
     command = worker_command(
-        concurrency, queue or settings.queue_name, loglevel or settings.log_level
+        concurrency,
+        queue or settings.queue_name,
+        loglevel or settings.log_level,
+        quiet=settings.log_format == "json",
     )
     sys.stdout.flush()
     os.execv(command[0], command)

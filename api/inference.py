@@ -11,6 +11,7 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import tempfile
 import threading
 from collections import OrderedDict
@@ -119,7 +120,11 @@ _samplers: OrderedDict[str, Any] = OrderedDict()
 
 
 def _child_init() -> None:
-    """Runs once in the spawned child: register the custom Keras objects, quiet TF logs."""
+    """Runs once in the spawned child: register the custom Keras objects, quiet TF logs.
+
+    Ctrl-C in a terminal reaches the whole foreground process group, this child included: it
+    ignores it (the API stops it when it shuts down) instead of dying with a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import search_spaces.keras_objects  # noqa: F401  (registers custom layers/schedules)

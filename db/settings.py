@@ -13,7 +13,6 @@ died (the reaper re-sends it after ``stale_after_s``).
 
 from __future__ import annotations
 
-import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -21,12 +20,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from db import log_setup
+from db.log_setup import LogFormat
 from search_spaces.limits import MAX_ROWS
 
+
 #: the loggers of the service's own packages.
-SERVICE_LOGGERS = ("api", "db", "search_spaces", "worker")
-
-
 class Settings(BaseSettings):
     """All knobs of the service. Every field maps to ``HPSEARCH_<FIELD>``."""
 
@@ -233,6 +232,12 @@ class Settings(BaseSettings):
         "default of `hpsearch worker --loglevel`.",
     )
 
+    log_format: LogFormat = Field(
+        default="text",
+        description="`text`, or `json`: one JSON object per line (time, level, logger, "
+        "message) for a deployment's log collector, from the API, uvicorn and the workers.",
+    )
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_case_level(cls, value: object) -> object:
@@ -272,11 +277,8 @@ class Settings(BaseSettings):
         return self.resolved_broker_url().startswith("sqla+")
 
     def apply_log_level(self) -> None:
-        """Set ``log_level`` on the service's loggers (and log to stderr if nothing else does)."""
-        if not logging.getLogger().handlers:
-            logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-        for name in SERVICE_LOGGERS:
-            logging.getLogger(name).setLevel(self.log_level)
+        """Set ``log_level`` and ``log_format`` on the service's logging (``db.log_setup``)."""
+        log_setup.configure(self.log_level, self.log_format)
 
     def ensure_data_dir(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import (
+    setup_logging,
     worker_process_init,
     worker_process_shutdown,
     worker_ready,
@@ -60,6 +61,19 @@ def _finish_folds(**_: Any) -> None:
     from worker import folding
 
     folding.drain(FOLD_DRAIN_S)
+
+
+def _json_logging(loglevel: Any = None, **_: Any) -> None:
+    """JSON logs: Celery leaves logging to the service (a receiver of ``setup_logging`` tells
+    it not to set up its own handlers), so its records, its pool's and the service's reach the
+    root logger's JSON handler alike."""
+    get_settings().apply_log_level()
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)
+
+
+if get_settings().log_format == "json":
+    setup_logging.connect(_json_logging)
 
 
 @worker_ready.connect

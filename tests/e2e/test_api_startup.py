@@ -5,6 +5,8 @@ prediction process is already warm."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -77,6 +79,24 @@ def _loaded_tensorflow(pid: int) -> bool:
 def test_the_prediction_process_is_warmed_at_start(api: Service) -> None:
     """The first prediction must not pay the child's TensorFlow import: it starts with the API,
     before any request asks for it."""
+    _wait_warm(api)
+
+
+def test_ctrl_c_stops_it_without_a_traceback(api: Service) -> None:
+    """A terminal's Ctrl-C reaches the whole process group, the prediction process included:
+    everything stops, quietly. (Last in this module: it stops the API.)"""
+    _wait_warm(api)
+    proc = api.processes.pop("api")
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=60)
+    time.sleep(1)
+    log = (api.log_dir / "api.log").read_text()
+    assert "Traceback" not in log and "KeyboardInterrupt" not in log, log[-3000:]
+    assert proc.returncode == 0, log[-3000:]
+    assert session_processes(proc.pid) == []
+
+
+def _wait_warm(api: Service) -> None:
     session = api.processes["api"].pid
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
