@@ -160,6 +160,10 @@ def _check_status(service: Service) -> None:
 def test_embedded_defaults_end_to_end(embedded_service: Service, tmp_path: Path) -> None:
     _run_and_check(embedded_service, tmp_path)
     _check_status(embedded_service)
+    # the worker's log says which trial of which job ended how, not Celery's task ids
+    worker_log = (embedded_service.log_dir / "worker.log").read_text()
+    assert " trial 0 completed score " in worker_log, worker_log[-3000:]
+    assert "succeeded in" not in worker_log, worker_log[-3000:]
 
 
 @pytest.mark.integration
