@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from api import cli_status
-from api.cli_common import DEFAULT, UrlOption, api_client, console, err_console, state
+from api.cli_common import DEFAULT, Typer, UrlOption, api_client, console, err_console, state
 from api.cli_datasets import datasets_app
 from api.cli_keys import keys_app
 from api.cli_output import CsvOption, JsonOption, print_items, wants_data
@@ -24,7 +24,7 @@ from api.client import ApiClient
 from api.console import print_jobs, print_leaderboard, print_warnings, watch_job
 from api.console_trial import print_trial
 
-app = typer.Typer(
+app = Typer(
     name="hpsearch",
     help="Hyperparameter search for Keras dense networks.",
     no_args_is_help=True,
@@ -32,7 +32,6 @@ app = typer.Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(datasets_app, name="datasets")
-app.command("status")(cli_status.status)
 
 
 @app.callback()
@@ -399,3 +398,6 @@ def demo(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+app.command("status")(cli_status.status)

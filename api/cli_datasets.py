@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli_common import DEFAULT, UrlOption, api_client, console
+from api.cli_common import DEFAULT, Typer, UrlOption, api_client, console
 from api.cli_output import CsvOption, JsonOption, print_items, wants_data
 
-datasets_app = typer.Typer(help="Upload, list, inspect and delete datasets.")
+datasets_app = Typer(help="Upload, list, inspect and delete datasets.")
 
 
 @datasets_app.command("upload")

@@ -12,9 +12,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli_common import console, err_console
+from api.cli_common import Typer, console, err_console
 
-keys_app = typer.Typer(help="Create, list and revoke API keys; set owners' quotas.")
+keys_app = Typer(help="Create, list and revoke API keys; set owners' quotas.")
 
 
 def _session():  # type: ignore[no-untyped-def]
@@ -57,8 +57,10 @@ def _when(moment: datetime | None, none: str = "-") -> str:
 def list_keys(
     owner: Annotated[str | None, typer.Option(help="Only this owner's keys.")] = None,
 ) -> None:
-    """List keys: ids, owners, when each expires and was last used (the secrets are not
-    stored)."""
+    """List keys: ids, owners, when each expires and was last used.
+
+    The secrets are not stored: only their hashes.
+    """
     from db.repositories.owners import list_keys as query
 
     with _session() as session:

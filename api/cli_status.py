@@ -66,8 +66,10 @@ def read_status() -> dict[str, Any]:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
 ) -> None:
-    """The service now: workers alive, the queue, the jobs running (from the database: run it
-    where HPSEARCH_DATABASE_URL points at the service's)."""
+    """The service now: workers alive, the queue, the jobs running (read from its database).
+
+    Run it where HPSEARCH_DATABASE_URL points at the service's database, on any broker.
+    """
     state = read_status()
     if as_json:
         print(json.dumps(state, indent=2))

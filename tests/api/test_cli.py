@@ -101,6 +101,8 @@ def test_a_spec_that_cannot_be_read_is_one_line_and_exit_2(tmp_path: Path) -> No
     assert missing.exit_code == 2
     assert "cannot read the spec" in missing.output and "Traceback" not in missing.output
     assert len(missing.output.strip().splitlines()) == 1
+    usage = _invoke("watch", "--help").output
+    assert "Usage: hpsearch watch [OPTIONS] JOB_ID" in usage, usage
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     assert _invoke("submit", str(broken)).exit_code == 2
@@ -278,3 +280,24 @@ def test_a_trial_shows_its_curves_and_epochs(wired: TestClient) -> None:
     shown = _invoke("trial", job_id, "0", "--json")
     assert len(json.loads(shown.stdout)[0]["epochs"]) == 4
     assert _invoke("trial", job_id, "7").exit_code == 1
+
+
+def test_every_commands_help_reads_as_sentences() -> None:
+    from typer.main import get_command
+
+    def commands(group: Any, prefix: str = "") -> list[tuple[str, Any]]:
+        found = []
+        for name, command in group.commands.items():
+            found.append((f"{prefix}{name}", command))
+            if hasattr(command, "commands"):
+                found += commands(command, f"{prefix}{name} ")
+        return found
+
+    for name, command in commands(get_command(cli.app)):
+        summary = (command.help or "").strip().split("\n\n")[0]
+        assert summary and "\n" not in summary, (name, summary)  # one unbroken first paragraph
+        usage = _invoke(*name.split(), "--help").output
+        assert "<bool>" not in usage and "{" not in usage.splitlines()[1], (name, usage)
+        for param in command.params:  # arguments are named in capitals, as in every CLI
+            if param.param_type_name == "argument":
+                assert param.metavar == param.name.upper(), (name, param.name)
