@@ -21,8 +21,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from api.cli.demo import child_process, free_port, wait_until_healthy
 from api.client import ApiClient
-from api.demo import child_process, free_port, wait_until_healthy
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -28,8 +28,8 @@ from typing import Any
 import redis
 from sqlalchemy import create_engine, text
 
+from api.cli.demo import child_process, free_port, stop_group, wait_until_healthy
 from api.client import ApiClient
-from api.demo import child_process, free_port, stop_group, wait_until_healthy
 from bench.common import REDIS_URL, arg_parser, fresh_postgres_database, write_result
 
 RESULT = "control_plane"

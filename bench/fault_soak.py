@@ -28,8 +28,8 @@ from typing import Any
 import redis
 from sqlalchemy import create_engine, text
 
+from api.cli.demo import child_process, free_port, wait_until_healthy
 from api.client import ApiClient
-from api.demo import child_process, free_port, wait_until_healthy
 from bench.common import REDIS_URL, arg_parser, write_result
 from tests.pg_cluster import ThrowawayCluster
 

@@ -21,8 +21,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from api.cli.demo import child_process, free_port, wait_until_healthy
 from api.client import ApiClient
-from api.demo import child_process, free_port, wait_until_healthy
 from bench.common import arg_parser, run_job, running_service, write_result
 
 SPEC = {

@@ -12,7 +12,11 @@ from fastapi.testclient import TestClient
 from rich.console import Console
 from typer.testing import CliRunner
 
-from api import cli, cli_common, cli_datasets, cli_keys
+from api.cli import common as cli_common
+from api.cli import datasets as cli_datasets
+from api.cli import keys as cli_keys
+from api.cli import main as cli
+from api.cli import serve as cli_serve
 from api.client import ApiClient, ApiError
 from db.models import JobStatus, TrialStatus
 from db.settings import get_settings
@@ -226,7 +230,7 @@ def test_unreachable_api(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_worker_execs_celery(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
-    monkeypatch.setattr(cli.os, "execv", lambda path, argv: calls.append(argv))
+    monkeypatch.setattr(cli_serve.os, "execv", lambda path, argv: calls.append(argv))
     result = runner.invoke(cli.app, ["worker", "--concurrency", "3"])
     assert result.exit_code == 0, result.output
     assert calls == [

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from api.cli_status import read_status
+from api.cli.status import read_status
 from db.engine import session_scope
 from db.models import WorkerProcess
 from db.repositories import service_stats, workers

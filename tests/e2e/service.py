@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import yaml
 
-from api.demo import free_port
+from api.cli.demo import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

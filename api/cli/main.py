@@ -7,22 +7,21 @@ The client commands use ``--url`` (``$HPSEARCH_API_URL``, default http://127.0.0
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from api import cli_status
-from api.cli_common import DEFAULT, Typer, UrlOption, api_client, console, err_console, state
-from api.cli_datasets import datasets_app
-from api.cli_keys import keys_app
-from api.cli_output import CsvOption, JsonOption, print_items, wants_data
-from api.cli_serve import metrics_directory
+from api.cli import serve
+from api.cli.common import DEFAULT, Typer, UrlOption, api_client, console, err_console, state
+from api.cli.console import print_jobs, print_leaderboard, print_warnings, watch_job
+from api.cli.datasets import datasets_app
+from api.cli.keys import keys_app
+from api.cli.output import CsvOption, JsonOption, print_items, wants_data
+from api.cli.status import status as status_command
+from api.cli.trial_view import print_trial
 from api.client import ApiClient
-from api.console import print_jobs, print_leaderboard, print_warnings, watch_job
-from api.console_trial import print_trial
 
 app = Typer(
     name="hpsearch",
@@ -32,6 +31,8 @@ app = Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(datasets_app, name="datasets")
+for command in (serve.serve, serve.worker, serve.flower, serve.migrate):
+    app.command()(command)
 
 
 @app.callback()
@@ -48,155 +49,6 @@ def main(
 ) -> None:
     """Hyperparameter search for Keras dense networks."""
     state.api_key = api_key
-
-
-# --- running the service --------------------------------------------------------------------------
-
-
-@app.command()
-def serve(
-    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    migrate: Annotated[
-        bool, typer.Option("--migrate/--no-migrate", help="Apply migrations first.")
-    ] = True,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-    workers: Annotated[
-        int,
-        typer.Option(
-            min=1,
-            max=64,
-            help="API processes. One serves ~250-300 requests/s on a core; more absorb bursts "
-            "of clients (the API keeps no state between requests).",
-        ),
-    ] = 1,
-    access_log: Annotated[
-        bool,
-        typer.Option(
-            "--access-log/--no-access-log",
-            help="Log every request (a watching client polls every second: off by default; "
-            "errors are logged either way).",
-        ),
-    ] = False,
-) -> None:
-    """Run the HTTP API (uvicorn)."""
-    from db.migrate import upgrade
-    from db.settings import get_settings
-
-    if get_settings().auth_mode == "open" and host not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(
-            f"[bold red]open mode on {host}: anyone who can reach this port acts as owner "
-            "'local'. Set HPSEARCH_AUTH_MODE=keys (see SECURITY.md).[/]"
-        )
-    if migrate:
-        upgrade()
-        console.print("database migrated")
-    # migrated above, or by a separate `hpsearch migrate`: the app must not migrate again.
-    os.environ["HPSEARCH_MIGRATE_ON_START"] = "false"
-    get_settings.cache_clear()
-    with metrics_directory(workers):
-        _run_uvicorn(host, port, log_level, workers, access_log)
-
-
-def _run_uvicorn(host: str, port: int, log_level: str, workers: int, access_log: bool) -> None:
-    import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
-
-    from db.settings import get_settings
-
-    settings = get_settings()
-    settings.apply_log_level()
-    uvicorn.run(
-        "api.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        log_level=log_level,
-        workers=workers,
-        access_log=access_log,
-        # JSON: uvicorn's loggers pass their records to the root logger's JSON handler
-        log_config=None if settings.log_format == "json" else LOGGING_CONFIG,
-    )
-
-
-def worker_command(concurrency: int, queue: str, loglevel: str, quiet: bool = False) -> list[str]:
-    """The Celery worker command line ``hpsearch worker`` execs (``quiet``: without Celery's
-    banner, which is no log line: JSON logs have none)."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app:app",
-        *(["--quiet"] if quiet else []),
-        "worker",
-        "--loglevel",
-        loglevel,
-        "--concurrency",
-        str(concurrency),
-        "--queues",
-        queue,
-        "--pool",
-        "prefork",
-    ]
-
-
-@app.command()
-def worker(
-    concurrency: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    queue: Annotated[str | None, typer.Option(help="Queue (default: settings).")] = None,
-    loglevel: Annotated[
-        str | None, typer.Option(help="Celery log level (default: HPSEARCH_LOG_LEVEL).")
-    ] = None,
-) -> None:
-    """Run a Celery worker (replaces this process)."""
-    from db.settings import get_settings
-
-    settings = get_settings()
-    command = worker_command(
-        concurrency,
-        queue or settings.queue_name,
-        loglevel or settings.log_level,
-        quiet=settings.log_format == "json",
-    )
-    sys.stdout.flush()
-    os.execv(command[0], command)
-
-
-def flower_command(address: str, port: int) -> list[str]:
-    """The Celery Flower command line ``hpsearch flower`` execs (a web UI of queue and workers)."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app:app",
-        "flower",
-        f"--address={address}",
-        f"--port={port}",
-    ]
-
-
-@app.command()
-def flower(
-    address: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port.")] = 5555,
-) -> None:
-    """Run Celery Flower to watch the queue and the workers (replaces this process)."""
-    command = flower_command(address, port)
-    sys.stdout.flush()
-    os.execv(command[0], command)
-
-
-@app.command()
-def migrate() -> None:
-    """Apply the database migrations."""
-    from db.migrate import upgrade
-    from db.settings import get_settings
-
-    upgrade()
-    url = get_settings().resolved_database_url()
-    console.print(f"database at {url.split('@')[-1]} is up to date")
 
 
 # --- client commands -------------------------------------------------------------------------------
@@ -377,7 +229,7 @@ def demo(
     ] = False,
 ) -> None:
     """Run the service on the embedded defaults, search an example, print the leaderboard."""
-    from api.demo import run_demo
+    from api.cli.demo import run_demo
     from db.settings import get_settings
     from search_spaces.example_specs import example_spec
 
@@ -400,4 +252,4 @@ if __name__ == "__main__":  # pragma: no cover
     app()
 
 
-app.command("status")(cli_status.status)
+app.command("status")(status_command)

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli_common import DEFAULT, Typer, UrlOption, api_client, console
-from api.cli_output import CsvOption, JsonOption, print_items, wants_data
+from api.cli.common import DEFAULT, Typer, UrlOption, api_client, console
+from api.cli.output import CsvOption, JsonOption, print_items, wants_data
 
 datasets_app = Typer(help="Upload, list, inspect and delete datasets.")
 

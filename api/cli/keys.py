@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from api.cli_common import Typer, console, err_console
+from api.cli.common import Typer, console, err_console
 
 keys_app = Typer(help="Create, list and revoke API keys; set owners' quotas.")
 

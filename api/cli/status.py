@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from api.cli_common import console
+from api.cli.common import console
 
 #: a worker is alive if its reaper wrote within this many of its passes.
 ALIVE_PASSES = 3

@@ -19,8 +19,8 @@ from typing import Any
 
 from rich.console import Console
 
+from api.cli.console import print_leaderboard, print_warnings, watch_job
 from api.client import ApiClient
-from api.console import print_leaderboard, print_warnings, watch_job
 from db.migrate import upgrade
 from db.settings import get_settings
 
