@@ -99,15 +99,16 @@ def _run_uvicorn(host: str, port: int, log_level: str, workers: int, access_log:
     )
 
 
+def celery_app_command() -> list[str]:
+    """``celery -A`` the workers' app, with this interpreter."""
+    return [sys.executable, "-m", "celery", "-A", "worker.celery_app:app"]
+
+
 def worker_command(concurrency: int, queue: str, loglevel: str, quiet: bool = False) -> list[str]:
     """The Celery worker command line ``hpsearch worker`` execs (``quiet``: without Celery's
     banner, which is no log line: JSON logs have none)."""
     return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app:app",
+        *celery_app_command(),
         *(["--quiet"] if quiet else []),
         "worker",
         "--loglevel",
@@ -145,11 +146,7 @@ def worker(
 def flower_command(address: str, port: int) -> list[str]:
     """The Celery Flower command line ``hpsearch flower`` execs (a web UI of queue and workers)."""
     return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "worker.celery_app:app",
+        *celery_app_command(),
         "flower",
         f"--address={address}",
         f"--port={port}",
