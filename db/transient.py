@@ -93,21 +93,44 @@ def is_transient(error: BaseException) -> bool:
     return False
 
 
+#: SQLSTATEs of a server that is going away or not there yet (not of a lock, a deadlock or a
+#: timeout: those happen while the database is up).
+OUTAGE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_outage(error: BaseException) -> bool:
+    """True for a transient error that means the database itself was away (a restart, a
+    failover, a dropped connection), not one it answered while up (a lock not granted in time,
+    a deadlock, a statement or a session cut short)."""
+    if isinstance(error, DatabaseUnavailableError):
+        error = error.__cause__ or error
+    if not is_transient(error) or isinstance(error, sa_exc.TimeoutError):
+        return False
+    if isinstance(error, sa_exc.DBAPIError) and error.orig is not None:
+        error = error.orig  # what the server said wins over the pool's reading of it
+    if isinstance(error, sqlite3.OperationalError):
+        return False  # "database is locked": a writer holds it
+    state = _sqlstate(error)
+    # no SQLSTATE: no answer from a server (refused, reset, closed)
+    return state is None or state.startswith("08") or state in OUTAGE_SQLSTATES
+
+
 _met_lock = threading.Lock()
 _met = 0
 
 
-def transient_errors_met() -> int:
-    """How many transient database errors this process has met so far, retried ones included:
-    a change between two reads means the database blinked in between, even if every unit of
-    work that met it succeeded on a later try."""
+def outages_met() -> int:
+    """How many errors of a database that was away this process has met so far, retried ones
+    included: a change between two reads means the database blinked in between, even if every
+    unit of work that met it succeeded on a later try."""
     return _met
 
 
-def _count_met() -> None:
+def _count_met(error: BaseException | None) -> None:
     global _met
-    with _met_lock:
-        _met += 1
+    if error is not None and is_outage(error):
+        with _met_lock:
+            _met += 1
 
 
 _budget: ContextVar[float | None] = ContextVar("db_retry_budget_s", default=None)
@@ -152,8 +175,8 @@ def run_retried(what: str, work: Callable[P, T], *args: P.args, **kwargs: P.kwar
     def before_sleep(state: tenacity.RetryCallState) -> None:
         nonlocal failures
         failures += 1
-        _count_met()
         error = state.outcome.exception() if state.outcome else None
+        _count_met(error)
         if failures == 1 or failures % 10 == 0:
             log.warning(
                 "%s: transient database error (%s), retrying for up to %.0f s",
@@ -175,7 +198,7 @@ def run_retried(what: str, work: Callable[P, T], *args: P.args, **kwargs: P.kwar
         result = retrying(work, *args, **kwargs)
     except Exception as error:
         if is_transient(error):
-            _count_met()
+            _count_met(error)
             waited = time.monotonic() - started
             raise DatabaseUnavailableError(what, waited, error) from error
         raise
@@ -205,10 +228,11 @@ def retried(what: str) -> Callable[[Callable[P, T]], Callable[P, T]]:
 
 __all__ = [
     "DatabaseUnavailableError",
+    "is_outage",
     "is_transient",
+    "outages_met",
     "retried",
     "retry_budget",
     "retry_budget_s",
     "run_retried",
-    "transient_errors_met",
 ]

@@ -2,11 +2,11 @@
 
 A heartbeat thread renews the lease every ``heartbeat_interval_s``; a worker that dies stops
 beating and the reaper takes the trial back. A beat that fails because the database is away is
-simply tried again at the next one; the first that succeeds again notes that the database is
-back, and every reaper leaves leases alone for a lease period. Handing a trial back (warm
-shutdown, or a database that stayed away past the retry budget) does not count an attempt; if
-the database is still away, a daemon thread keeps trying until it is back, so the trial never
-waits for the reaper to count it as lost.
+simply tried again at the next one; after an outage (not a lock timeout) the first that
+succeeds notes that the database is back, and every reaper leaves leases alone for a lease
+period. Handing a trial back (warm shutdown, or a database that stayed away past the retry
+budget) does not count an attempt; if the database is still away, a daemon thread keeps trying
+until it is back, so the trial never waits for the reaper to count it as lost.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from db.repositories import recovery, trials
 from db.repositories.trials import ClaimedTrial
-from db.transient import BACKOFF_MAX_S, DatabaseUnavailableError, retry_budget
+from db.transient import BACKOFF_MAX_S, DatabaseUnavailableError, is_outage, retry_budget
 from db.values import utcnow
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{claim.id}", daemon=True)
 
     def _run(self) -> None:
-        failing = False
+        failing = away = False
         while not self._stop.wait(self.interval_s):
             try:
                 if not trials.heartbeat(self.claim.id, self.claim.lease):
@@ -45,10 +45,15 @@ class Heartbeat:
                 if not failing:
                     log.warning("heartbeat of trial %s failed: %r", self.claim.id, error)
                 failing = True
+                # Only a database that was away says so to the reapers: a lock not granted in
+                # time happens while it is up, and must not hide a lost worker's lease.
+                away = away or is_outage(error)
                 continue
             if failing:
                 log.warning("heartbeat of trial %s renewed again", self.claim.id)
-                failing = not _note_recovered()
+                failing = False
+            if away:
+                away = not _note_recovered()
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

@@ -43,8 +43,8 @@ from db.settings import get_settings
 from db.transient import (
     DatabaseUnavailableError,
     is_transient,
+    outages_met,
     retry_budget,
-    transient_errors_met,
 )
 from db.values import utcnow
 
@@ -155,8 +155,8 @@ class Reaper:
         self._client: Any = None
         #: a pass failed for a database reason, and no pass has succeeded since.
         self.database_away = False
-        #: transient database errors this process had met when the last pass began.
-        self._errors_met = transient_errors_met()
+        #: database outages this process had met when the last pass began.
+        self._errors_met = outages_met()
         self.name, self.started_at = worker_prefix().rstrip(":"), utcnow()
 
     def _send(self, task: str, arg: Any) -> None:
@@ -170,7 +170,7 @@ class Reaper:
 
     def pass_once(self) -> ReapReport | None:
         """One pass, keeping track of database outages; None if it failed."""
-        met_before, self._errors_met = self._errors_met, transient_errors_met()
+        met_before, self._errors_met = self._errors_met, outages_met()
         try:
             if self.database_away:
                 recovery.note_database_recovered(utcnow())
@@ -178,7 +178,7 @@ class Reaper:
             self.database_away = False
             # the worker is alive, idle or not (``hpsearch status``)
             workers.note_alive(self.name, socket.gethostname(), os.getpid(), self.started_at)
-            return reap_once(self._send, lambda: transient_errors_met() != met_before)
+            return reap_once(self._send, lambda: outages_met() != met_before)
         except Exception as error:  # the DB or the broker is down: try again next time
             if isinstance(error, DatabaseUnavailableError) or is_transient(error):
                 self.database_away = True

@@ -12,7 +12,7 @@ from db.engine import reset_engines, session_scope
 from db.models import Job, JobStatus, Trial, TrialStatus
 from db.repositories import jobs, recovery, trials
 from db.settings import get_settings
-from db.transient import is_transient
+from db.transient import is_outage, is_transient
 from db.values import utcnow
 from tests.db.helpers import age, claimed, job, new_job, request_cancel, trial, waiting
 
@@ -130,5 +130,7 @@ def test_a_lock_wait_ends_after_lock_timeout(
         with pytest.raises(Exception) as raised, session_scope() as waiter:
             jobs.lock_job(waiter, job_id)
     assert is_transient(raised.value), raised.value
+    # a lock not granted in time is no outage: it must not give every lease a grace period
+    assert not is_outage(raised.value)
     with session_scope() as session:
         assert session.get(Job, job_id) is not None

@@ -14,7 +14,14 @@ from sqlalchemy.exc import IntegrityError
 
 from db.engine import get_engine, session_scope
 from db.models import Job
-from db.transient import DatabaseUnavailableError, is_transient, retry_budget, run_retried
+from db.transient import (
+    DatabaseUnavailableError,
+    is_outage,
+    is_transient,
+    outages_met,
+    retry_budget,
+    run_retried,
+)
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.db.helpers import new_job, waiting
 
@@ -41,8 +48,10 @@ def test_a_backend_terminated_mid_transaction_is_retried_from_the_start(
                 _terminate(tries[0])  # its transaction dies with it
             return session.get_one(Job, job_id).name or ""
 
+    met = outages_met()
     assert run_retried("rename a job", unit) == "try 2"
     assert len(tries) == 2 and tries[0] != tries[1]
+    assert outages_met() == met + 1  # a backend gone: the database was away for this session
     with session_scope() as session:
         assert session.get_one(Job, job_id).name == "try 2"
 
@@ -79,6 +88,7 @@ def test_past_the_budget_the_error_becomes_database_unavailable(
         run_retried("ping a server that is down", unit)
     assert 1.0 <= time.monotonic() - started < 5 and len(tries) >= 2
     assert "stayed unavailable" in str(raised.value)
+    assert is_outage(raised.value)  # refused connections: nobody there
 
 
 def test_a_deadlock_and_a_serialization_failure_are_transient(postgres_url: str) -> None:
@@ -103,6 +113,7 @@ def test_a_deadlock_and_a_serialization_failure_are_transient(postgres_url: str)
         t.join()
     assert len(errors) == 1 and is_transient(errors[0]), errors
     assert "deadlock" in str(errors[0])
+    assert not is_outage(errors[0])  # the database answered: it was up
 
     with engine.connect() as one, engine.connect() as two:
         one.execute(text("BEGIN ISOLATION LEVEL REPEATABLE READ"))
@@ -115,6 +126,7 @@ def test_a_deadlock_and_a_serialization_failure_are_transient(postgres_url: str)
             two.execute(text("UPDATE jobs SET name = 'two' WHERE id = :id"), {"id": a})
         two.rollback()
     assert is_transient(raised.value) and "serialize" in str(raised.value)
+    assert not is_outage(raised.value)
 
 
 def test_sqlites_busy_writer_lock_is_transient_and_a_missing_table_is_not(tmp_path: Path) -> None:
@@ -125,7 +137,7 @@ def test_sqlites_busy_writer_lock_is_transient_and_a_missing_table_is_not(tmp_pa
     waiter = sqlite3.connect(path, timeout=0)
     with pytest.raises(sqlite3.OperationalError) as locked:
         waiter.execute("INSERT INTO t VALUES (1)")
-    assert is_transient(locked.value)
+    assert is_transient(locked.value) and not is_outage(locked.value)
     with pytest.raises(sqlite3.OperationalError) as missing:
         waiter.execute("SELECT * FROM nowhere")
     assert not is_transient(missing.value)
