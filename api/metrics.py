@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -29,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.services import API_PREFIX, transaction
 from db.repositories import service_stats
@@ -53,31 +54,50 @@ LATENCY = Histogram(
 )
 
 
-def _route(request: Request) -> str:
+def _route(scope: Scope) -> str:
     """The route template that answered (``/api/v1/jobs/{job_id}``), never the raw path."""
-    path = getattr(request.scope.get("route"), "path", None)
+    path = getattr(scope.get("route"), "path", None)
     if path is None:
         return "<unmatched>"
     # an included router's route knows its path below the prefix it was included with
-    if request.url.path.startswith(API_PREFIX) and not path.startswith(API_PREFIX):
+    if scope.get("path", "").startswith(API_PREFIX) and not path.startswith(API_PREFIX):
         return API_PREFIX + path
     return path
 
 
+class RequestMetricsMiddleware:
+    """Counts and times every HTTP request (plain ASGI: no per-request wrapping of the
+    request and response objects on the API's hot path). The router records the route that
+    matched in the scope, read once the response has started."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # an exception escaping the app: the server answers 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            route, method = _route(scope), scope["method"]
+            if route != METRICS_PATH:
+                LATENCY.labels(method, route).observe(time.perf_counter() - started)
+                REQUESTS.labels(method, route, str(status)).inc()
+
+
 def install(app: FastAPI, settings: Settings) -> None:
     """Count every request and serve ``/metrics``."""
-
-    @app.middleware("http")
-    async def count(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route, method = _route(request), request.method
-        if route != METRICS_PATH:
-            LATENCY.labels(method, route).observe(time.perf_counter() - started)
-            REQUESTS.labels(method, route, str(response.status_code)).inc()
-        return response
+    app.add_middleware(RequestMetricsMiddleware)
 
     @app.get(METRICS_PATH, include_in_schema=False)
     def metrics() -> Response:
@@ -135,8 +155,9 @@ class ServiceCollector(Collector):
             "Seconds since each worker process running a trial renewed its lease.",
             labels=["worker"],
         )
-        for worker, beat in state["heartbeats"].items():
-            beats.add_metric([worker], (now - beat).total_seconds())
+        for worker, process in state["processes"].items():
+            if process.last_beat is not None:
+                beats.add_metric([worker], (now - process.last_beat).total_seconds())
         yield beats
         oldest = state["oldest_waiting"]
         yield GaugeMetricFamily(
@@ -152,6 +173,6 @@ def _read(session: Any) -> dict[str, Any]:
         "trials": service_stats.trial_counts(session),
         "trial_s": service_stats.trial_durations(session, TRIAL_BUCKETS),
         "epoch_s": service_stats.epoch_durations(session, EPOCH_BUCKETS),
-        "heartbeats": service_stats.worker_heartbeats(session),
+        "processes": service_stats.running_processes(session),
         "oldest_waiting": service_stats.oldest_waiting(session),
     }

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from api.cli.demo import child_process, free_port, wait_until_healthy
+from api.cli.demo import api_process, child_process, free_port, wait_until_healthy
 from api.client import ApiClient
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -89,15 +89,7 @@ def running_service(env: dict[str, str], workers: int, log_dir: Path) -> Iterato
         with ExitStack() as stack:
             stack.enter_context(child_process("migrate", ["migrate"], log_dir)).wait()
             port = free_port()
-            processes = {
-                "api": stack.enter_context(
-                    child_process(
-                        "api",
-                        ["serve", "--port", str(port), "--no-migrate", "--log-level", "warning"],
-                        log_dir,
-                    )
-                )
-            }
+            processes = {"api": stack.enter_context(api_process(port, log_dir))}
             for index in range(workers):
                 processes[f"worker{index}"] = stack.enter_context(
                     child_process(f"worker{index}", ["worker", "--concurrency", "1"], log_dir)

@@ -28,7 +28,7 @@ from typing import Any
 import redis
 from sqlalchemy import create_engine, text
 
-from api.cli.demo import child_process, free_port, stop_group, wait_until_healthy
+from api.cli.demo import api_process, child_process, free_port, stop_group, wait_until_healthy
 from api.client import ApiClient
 from bench.common import REDIS_URL, arg_parser, fresh_postgres_database, write_result
 
@@ -144,13 +144,7 @@ def run(trials: int, processes: int, trial_s: float, queued_per_process: int) ->
         try:
             stack.enter_context(child_process("migrate", ["migrate"], logs)).wait()
             port = free_port()
-            api = stack.enter_context(
-                child_process(
-                    "api",
-                    ["serve", "--port", str(port), "--no-migrate", "--log-level", "warning"],
-                    logs,
-                )
-            )
+            api = stack.enter_context(api_process(port, logs))
             with (logs / "worker.log").open("ab") as log:
                 worker = subprocess.Popen(
                     [

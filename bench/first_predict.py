@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from api.cli.demo import child_process, free_port, wait_until_healthy
+from api.cli.demo import api_process, free_port, wait_until_healthy
 from api.client import ApiClient
 from bench.common import arg_parser, run_job, running_service, write_result
 
@@ -59,12 +59,7 @@ def first_predictions(job_id: str, prewarm: bool, delay_s: float, log_dir: Path)
     os.environ["HPSEARCH_PREWARM_PREDICTOR"] = "true" if prewarm else "false"
     with ExitStack() as stack:
         port = free_port()
-        api = stack.enter_context(
-            child_process(
-                "api", ["serve", "--port", str(port), "--no-migrate", "--log-level", "warning"],
-                log_dir,
-            )
-        )  # fmt: skip
+        api = stack.enter_context(api_process(port, log_dir))
         client = stack.enter_context(ApiClient(f"http://127.0.0.1:{port}", timeout=300))
         started = time.perf_counter()
         wait_until_healthy(client, {"api": api}, log_dir, timeout=120)

@@ -7,6 +7,7 @@ import logging
 import warnings
 from typing import Literal
 
+#: the loggers of the service's own packages.
 SERVICE_LOGGERS = ("api", "db", "search_spaces", "worker")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LogFormat = Literal["text", "json"]

@@ -25,7 +25,6 @@ from db.log_setup import LogFormat
 from search_spaces.limits import MAX_ROWS
 
 
-#: the loggers of the service's own packages.
 class Settings(BaseSettings):
     """All knobs of the service. Every field maps to ``HPSEARCH_<FIELD>``."""
 

@@ -35,11 +35,19 @@ from search_spaces.vocabulary import (
 
 HE_ACTIVATIONS = frozenset({"relu", "leaky_relu", "prelu", "rrelu", "elu", "gelu", "swish"})
 
-#: the per-layer parameters a layer can fix, and the children each brings along.
+#: the per-layer parameters a layer can fix.
 LAYER_PARAMETERS = ("activation", "kernel_initializer", "batch_norm", "dropout")
+#: a child a layer may fix -> its parent, and the parent's value that uses it.
+CHILD_NEEDS = {
+    "leaky_alpha": ("activation", "leaky_relu"),
+    "rrelu_lower": ("activation", "rrelu"),
+    "rrelu_upper": ("activation", "rrelu"),
+    "variance_scaling": ("kernel_initializer", "variance_scaling"),
+}
+#: each parameter with children -> its children.
 CHILDREN = {
-    "activation": ("leaky_alpha", "rrelu_lower", "rrelu_upper"),
-    "kernel_initializer": ("variance_scaling",),
+    parent: tuple(child for child, (p, _) in CHILD_NEEDS.items() if p == parent)
+    for parent in dict.fromkeys(p for p, _ in CHILD_NEEDS.values())
 }
 
 
@@ -68,13 +76,7 @@ class LayerSpec(StrictModel):
 
     @model_validator(mode="after")
     def _children_with_their_parent(self) -> LayerSpec:
-        needs = {
-            "leaky_alpha": ("activation", "leaky_relu"),
-            "rrelu_lower": ("activation", "rrelu"),
-            "rrelu_upper": ("activation", "rrelu"),
-            "variance_scaling": ("kernel_initializer", "variance_scaling"),
-        }
-        for child, (parent, value) in needs.items():
+        for child, (parent, value) in CHILD_NEEDS.items():
             if getattr(self, child) is not None and getattr(self, parent) != value:
                 raise SpecError(f"layers.{child}", f"{child} needs this layer's {parent}: {value}")
         return self

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from search_spaces.layer_spec import auto_initializer
+from search_spaces.layer_spec import CHILD_NEEDS, auto_initializer
 from search_spaces.schema import JobSpec
 from search_spaces.training_spec import training_seed
 
@@ -44,18 +44,16 @@ SPEC_FIELDS: dict[str, tuple[str, ...]] = {
     "batch_size": ("training", "batch_size"),
     "loss": ("training", "loss"),
 }
-#: per-layer hyperparameter base -> the ``LayerSpec`` field it fills.
-LAYER_FIELDS = {
-    "activation": "activation",
-    "leaky_alpha": "leaky_alpha",
-    "rrelu_lower": "rrelu_lower",
-    "rrelu_upper": "rrelu_upper",
-    "kernel_initializer": "kernel_initializer",
-    "batch_norm": "batch_norm",
-    "dropout": "dropout",
-}
-#: a per-layer child -> the activation that uses it.
-CHILD_OF = {"leaky_alpha": "leaky_relu", "rrelu_lower": "rrelu", "rrelu_upper": "rrelu"}
+#: per-layer values, each named alike as a hyperparameter's base and as a ``LayerSpec`` field.
+LAYER_VALUES = (
+    "activation",
+    "leaky_alpha",
+    "rrelu_lower",
+    "rrelu_upper",
+    "kernel_initializer",
+    "batch_norm",
+    "dropout",
+)
 VARIANCE_SCALING = {"vs_scale": "scale", "vs_mode": "mode", "vs_distribution": "distribution"}
 
 
@@ -76,18 +74,16 @@ def _layer(values: dict[str, Any], index: int, units: int) -> dict[str, Any]:
         return values.get(f"{base}_{index}", values.get(base))
 
     layer: dict[str, Any] = {"units": get("units") or units}
-    for base, name in LAYER_FIELDS.items():
-        if get(base) is not None:
-            layer[name] = get(base)
+    layer |= {name: value for name in LAYER_VALUES if (value := get(name)) is not None}
     if layer.get("kernel_initializer") == "auto":
         layer["kernel_initializer"] = auto_initializer(layer["activation"])
     if layer.get("kernel_initializer") == "variance_scaling":
         layer["variance_scaling"] = {
             name: get(base) for base, name in VARIANCE_SCALING.items() if get(base) is not None
         }
-    # A child is only written with the activation that uses it (the spec refuses it else).
-    for child, activation in CHILD_OF.items():
-        if child in layer and layer.get("activation") != activation:
+    # A child is only written with the parent value that uses it (the spec refuses it else).
+    for child, (parent, value) in CHILD_NEEDS.items():
+        if child in layer and layer.get(parent) != value:
             del layer[child]
     return layer
 
@@ -127,13 +123,9 @@ def trial_spec(spec: JobSpec, values: dict[str, Any], number: int) -> TrialSpec:
     for name, path in SPEC_FIELDS.items():
         _set(data, path, _chosen(spec, path, values.get(name)))
     # The layers fix every per-layer value; the model's own are left fixed, not searched.
-    for name in [*LAYER_FIELDS.values(), "variance_scaling.scale", "variance_scaling.mode"]:
-        _set(data, ("model", *name.split(".")), _chosen(spec, ("model", *name.split(".")), None))
-    _set(
-        data,
-        ("model", "variance_scaling", "distribution"),
-        _chosen(spec, ("model", "variance_scaling", "distribution"), None),
-    )
+    for name in [*LAYER_VALUES, *(f"variance_scaling.{f}" for f in VARIANCE_SCALING.values())]:
+        path = ("model", *name.split("."))
+        _set(data, path, _chosen(spec, path, None))
     if "tuner/epochs" in values:
         _set(data, ("training", "epochs"), int(values["tuner/epochs"]))
         notes.append(

@@ -96,13 +96,13 @@ def _release_running_trials(**_: Any) -> None:
     from db.repositories import workers
     from db.repositories.trials import request_release
     from db.transient import retry_budget
-    from worker.reaper import worker_prefix
+    from worker.reaper import main_process_name, worker_prefix
 
     if _reaper is not None:
         _reaper.stop()
     try:
         with retry_budget(SHUTDOWN_RETRY_BUDGET_S):
-            workers.note_stopped(worker_prefix().rstrip(":"))
+            workers.note_stopped(main_process_name())
     except Exception as error:
         log.warning("could not say this worker stopped: %s", error)
     try:

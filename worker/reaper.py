@@ -54,9 +54,14 @@ log = logging.getLogger(__name__)
 REAPER_RETRY_BUDGET_S = 5.0
 
 
+def main_process_name(pid: int | None = None) -> str:
+    """``host:pid`` of this worker's main process: its row in ``workers``."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
 def worker_prefix(pid: int | None = None) -> str:
     """The ``worker`` column prefix of the trials run by this worker's pool processes."""
-    return f"{socket.gethostname()}:{pid or os.getpid()}:"
+    return f"{main_process_name(pid)}:"
 
 
 def _alive(pid: int) -> bool:
@@ -156,8 +161,8 @@ class Reaper:
         #: a pass failed for a database reason, and no pass has succeeded since.
         self.database_away = False
         #: database outages this process had met when the last pass began.
-        self._errors_met = outages_met()
-        self.name, self.started_at = worker_prefix().rstrip(":"), utcnow()
+        self._outages_met = outages_met()
+        self.name, self.started_at = main_process_name(), utcnow()
 
     def _send(self, task: str, arg: Any) -> None:
         if self._client is None:
@@ -170,7 +175,7 @@ class Reaper:
 
     def pass_once(self) -> ReapReport | None:
         """One pass, keeping track of database outages; None if it failed."""
-        met_before, self._errors_met = self._errors_met, outages_met()
+        met_before, self._outages_met = self._outages_met, outages_met()
         try:
             if self.database_away:
                 recovery.note_database_recovered(utcnow())

@@ -48,6 +48,13 @@ def child_process(name: str, args: list[str], log_dir: Path):  # type: ignore[no
         stop_group(process)
 
 
+def api_process(port: int, log_dir: Path):  # type: ignore[no-untyped-def]
+    """``hpsearch serve`` on ``port`` (already migrated, logging warnings only) as a
+    ``child_process`` named ``api``."""
+    args = ["serve", "--port", str(port), "--no-migrate", "--log-level", "warning"]
+    return child_process("api", args, log_dir)
+
+
 def stop_group(process: subprocess.Popen[bytes], timeout: float = 30) -> None:
     """Stop a process leading its own group: SIGTERM to the group, SIGKILL if it outlives
     ``timeout``."""
@@ -101,13 +108,7 @@ def run_demo(
     out.print(f"logs:     {log_dir}")
     with ExitStack() as stack:
         processes = {
-            "api": stack.enter_context(
-                child_process(
-                    "api",
-                    ["serve", "--port", str(port), "--no-migrate", "--log-level", "warning"],
-                    log_dir,
-                )
-            ),
+            "api": stack.enter_context(api_process(port, log_dir)),
             "worker": stack.enter_context(
                 child_process("worker", ["worker", "--concurrency", "1"], log_dir)
             ),

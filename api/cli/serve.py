@@ -19,16 +19,16 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 @contextmanager
-def metrics_directory(workers: int) -> Iterator[str | None]:
+def metrics_directory(workers: int) -> Iterator[None]:
     """Several API processes count requests in one place: prometheus_client's multiprocess
     mode, in a fresh directory of their own (removed when they end) unless one is given."""
     if workers < 2 or os.environ.get(MULTIPROC_ENV):
-        yield os.environ.get(MULTIPROC_ENV)
+        yield
         return
     directory = tempfile.mkdtemp(prefix="hpsearch-metrics-")
     os.environ[MULTIPROC_ENV] = directory
     try:
-        yield directory
+        yield
     finally:
         del os.environ[MULTIPROC_ENV]
         shutil.rmtree(directory, ignore_errors=True)

@@ -32,7 +32,7 @@ def read_status() -> dict[str, Any]:
     now = utcnow()
     with session_scope() as session:
         rows = workers.list_workers(session)
-        by_process = service_stats.running_by_worker(session)
+        by_process = service_stats.running_processes(session)
         trials = service_stats.trial_counts(session)
         jobs = service_stats.job_counts(session)
         running = service_stats.running_jobs(session)
@@ -49,7 +49,7 @@ def read_status() -> dict[str, Any]:
                 "started_at": as_utc(row.started_at).isoformat(timespec="seconds"),
                 "stopped": row.stopped_at is not None,
                 "running_trials": sum(
-                    n for process, n in by_process.items() if process.startswith(f"{row.name}:")
+                    p.running for name, p in by_process.items() if name.startswith(f"{row.name}:")
                 ),
             }
         )

@@ -64,14 +64,22 @@ def epoch_durations(session: Session, bounds: Sequence[float]) -> Histogram:
     return duration_histogram(session, Epoch.duration_s, bounds)
 
 
-def worker_heartbeats(session: Session) -> dict[str, datetime]:
-    """Each worker process running a trial, and its newest lease renewal."""
+@dataclass(frozen=True)
+class RunningProcess:
+    """A pool process running trials: how many, and its newest lease renewal."""
+
+    running: int
+    last_beat: datetime | None
+
+
+def running_processes(session: Session) -> dict[str, RunningProcess]:
+    """Each pool process running trials (``host:main_pid:child_pid``)."""
     rows = session.execute(
-        select(Trial.worker, func.max(Trial.heartbeat_at))
+        select(Trial.worker, func.count(), func.max(Trial.heartbeat_at))
         .where(Trial.status == TrialStatus.RUNNING, Trial.worker.is_not(None))
         .group_by(Trial.worker)
     ).all()
-    return {worker: as_utc(beat) for worker, beat in rows if beat is not None}
+    return {worker: RunningProcess(int(n), as_utc(beat)) for worker, n, beat in rows}
 
 
 @dataclass(frozen=True)
@@ -104,16 +112,6 @@ def running_jobs(session: Session) -> list[RunningJob]:
         .order_by(running.desc(), Job.id)
     ).all()
     return [RunningJob(*row) for row in rows]
-
-
-def running_by_worker(session: Session) -> dict[str, int]:
-    """Running trials per pool process (``host:main_pid:child_pid``)."""
-    rows = session.execute(
-        select(Trial.worker, func.count())
-        .where(Trial.status == TrialStatus.RUNNING, Trial.worker.is_not(None))
-        .group_by(Trial.worker)
-    ).all()
-    return {worker: int(n) for worker, n in rows}
 
 
 def oldest_waiting(session: Session) -> datetime | None:

@@ -45,4 +45,5 @@ def test_status_tells_live_workers_from_silent_and_stopped_ones(store: str) -> N
             "h:2",
             "h:3",
         }
-        assert service_stats.running_by_worker(session) == {"h:1:7": 1, "h:1:8": 1}
+        processes = service_stats.running_processes(session)
+        assert {name: p.running for name, p in processes.items()} == {"h:1:7": 1, "h:1:8": 1}
