@@ -43,14 +43,19 @@ def authenticate(
 ) -> Principal:
     """The caller's principal; 401 for a missing, malformed, unknown, revoked or expired key,
     429 for a key over its request rate (``api.rate_limit``)."""
+    return principal_for_key(request, settings, credentials and credentials.credentials)
+
+
+def principal_for_key(request: Request, settings: Settings, token: str | None) -> Principal:
+    """The principal of API key ``token`` (any in open mode): what ``authenticate`` checks of a
+    header, for callers that carry the key otherwise (the dashboard's cookie)."""
     if settings.auth_mode == "open":
         return Principal(owner=OPEN_MODE_OWNER, key_id=None)
-    if credentials is None:
+    if not token:
         raise AuthenticationError(
             "an API key is required: send the header 'Authorization: Bearer <key>' "
             "(an administrator creates keys with `hpsearch keys create NAME`)"
         )
-    token = credentials.credentials
     key = transaction(settings, "check an API key", lambda s: owners.verify_key(s, token))
     if key.refused is not None or key.key_id is None or key.owner is None:
         raise AuthenticationError(key.refused or "invalid or revoked API key")

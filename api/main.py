@@ -14,7 +14,7 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 
-from api import metrics, openapi_doc
+from api import dashboard, metrics, openapi_doc
 from api.auth import authenticate, log_auth_mode
 from api.errors import install_error_handlers
 from api.inference import Predictor
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.include_router(service.router, prefix=API_PREFIX, responses=error_responses(422))
     metrics.install(app, settings)
+    dashboard.install(app, API_PREFIX)
     openapi_doc.install(app, API_PREFIX, open_mode=settings.auth_mode == "open")
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)

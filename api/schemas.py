@@ -231,7 +231,9 @@ class DatasetDetail(DatasetPublic):
     summary: dict[str, Any] | None = Field(
         default=None,
         description="rows, features, inferred_task, class_balance or target_stats, missing "
-        "values, imputed medians, categorical columns.",
+        "values, imputed medians, categorical columns; feature_stats (name, min, max, mean, std "
+        "of the first 200 features), feature_stats_truncated, and target_histogram (edges and "
+        "counts of 20 bins; null for classes). Uploads older than the statistics lack them.",
     )
     created_at: UtcDatetime | None = None
 

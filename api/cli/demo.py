@@ -120,6 +120,7 @@ def run_demo(
         submitted = client.submit(spec)
         job_id = submitted["id"]
         out.print(f"submitted job [bold]{job_id}[/] ({spec.get('name', 'unnamed')})")
+        out.print(f"watch it in a browser: [bold]{url}/jobs/{job_id}[/]")
         print_warnings(submitted.get("warnings", []), out)
         job = watch_job(client, job_id, out)
         out.print()
@@ -134,8 +135,13 @@ def run_demo(
             )
         else:
             out.print(f"\n[red]job ended {job['status']}[/]: {job.get('error')}")
+        if not keep_running:
+            out.print("(run [bold]hpsearch demo --keep-running[/] to keep the dashboard up)")
         if keep_running:
-            out.print(f"\nAPI at {url} (model: {url}/api/v1/jobs/{job_id}/model); Ctrl-C to stop")
+            out.print(
+                f"\ndashboard at [bold]{url}/jobs/{job_id}[/] (all jobs: {url}/; API: {url}/docs); "
+                "Ctrl-C to stop"
+            )
             try:
                 while all(p.poll() is None for p in processes.values()):
                     time.sleep(1)

@@ -1,12 +1,13 @@
-"""A job's trials: the leaderboard and one trial's epochs."""
+"""A job's trials: the leaderboard, one trial's epochs, one trial as a spec, all of them as CSV."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
+from api import trial_csv
 from api.auth import PrincipalDep
 from api.deps import Offset, SettingsDep, TrialNumber
 from api.json_body import JsonRoute
@@ -44,6 +45,46 @@ def list_trials(
         status=status,
         limit=limit,
         offset=offset,
+    )
+
+
+@router.get(
+    ".csv",
+    # a plain Response: its errors are documented (and sent) as JSON, its 200 as text/csv
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Every trial, by number: number, status, score, best_epoch, "
+            "epochs_run, one column per hyperparameter (natural order; ``hp:<name>`` if the "
+            "name would collide with another column), one per best-epoch metric "
+            "(``metric:<name>``, sorted), parameter_count, proposed_at, started_at, "
+            "finished_at, duration_s, attempts, failure_reason. Empty cells are nulls; a text "
+            "cell starting with = + - @ gets a leading ' (no spreadsheet formulas). The header "
+            "alone for a job without trials.",
+            "content": {
+                trial_csv.MEDIA_TYPE: {
+                    "schema": {"type": "string"},
+                    "example": trial_csv.EXAMPLE,
+                }
+            },
+            "headers": {
+                "Content-Disposition": {
+                    "description": 'attachment; filename="<job_id>-trials.csv"',
+                    "schema": {"type": "string"},
+                }
+            },
+        },
+        **error_responses(404),
+    },
+)
+def export_trials_csv(job_id: str, settings: SettingsDep, principal: PrincipalDep) -> Response:
+    """Every trial of the job as a CSV table (UTF-8, one row per trial, by number)."""
+    export = services.trials_csv(settings, principal.owner, job_id)
+    disposition = f'attachment; filename="{export.filename}"'
+    return Response(
+        content=export.text,
+        media_type=f"{trial_csv.MEDIA_TYPE}; charset=utf-8",
+        headers={"Content-Disposition": disposition},
     )
 
 

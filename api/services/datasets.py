@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from api import quotas
@@ -114,6 +117,39 @@ def get_dataset(settings: Settings, owner: str, dataset_id: str) -> DatasetDetai
         "read a dataset",
         lambda session: _upload_detail(_upload_or_404(session, dataset_id, owner)),
     )
+
+
+def dataset_summary_with_stats(
+    settings: Settings, owner: str, dataset_id: str
+) -> dict[str, Any] | None:
+    """The summary of one of ``owner``'s uploads (by id or ``upload:<id>``) with its feature
+    statistics (``api.uploads.stats``): as stored, or, for an upload older than them, computed
+    now from its stored arrays (and returned, not stored). None for a built-in (no summary);
+    404 for an unknown upload, 409 if its stored arrays cannot be read."""
+    from api.uploads.stats import STAT_KEYS, dataset_statistics
+
+    if dataset_id in BUILTIN_DATASETS:
+        return None
+
+    def read(session: Session) -> tuple[dict[str, Any], list[Any] | None, Any, bytes | None]:
+        row = _upload_or_404(session, dataset_id, owner)
+        summary = dict(row.summary or {})
+        stored = all(key in summary for key in STAT_KEYS)
+        content = None if stored else uploads.upload_content(session, row.id)
+        return summary, row.feature_names, row.class_labels, content
+
+    # the arrays are read in the transaction, the statistics computed after it
+    summary, names, labels, content = transaction(settings, "read a dataset's summary", read)
+    if content is None:
+        return summary
+    try:
+        with np.load(io.BytesIO(content), allow_pickle=False) as arrays:
+            x, y = arrays["x"], arrays["y"]
+    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ConflictError(
+            f"dataset {quoted_id(dataset_id)}: its stored arrays cannot be read ({exc})"
+        ) from None
+    return {**summary, **dataset_statistics(x, y, names, labels)}
 
 
 def delete_dataset(settings: Settings, owner: str, dataset_id: str) -> None:

@@ -1,10 +1,14 @@
-"""Trials: a job's leaderboard, one trial with its epochs, and one trial as a spec."""
+"""Trials: a job's leaderboard, one trial with its epochs, one trial as a spec, and every trial
+as a CSV table."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from api import trial_csv
 from api.errors import ConflictError, NotFoundError, quoted_id
 from api.schemas import TrialDetail, TrialPage, TrialPublic
 from api.services import transaction
@@ -75,3 +79,25 @@ def get_trial_spec(settings: Settings, owner: str, job_id: str, number: int) -> 
         return written
 
     return transaction(settings, "write a trial as a spec", read)
+
+
+@dataclass(frozen=True)
+class TrialsCsv:
+    """A job's trials as CSV text, and the file name to save it under."""
+
+    filename: str
+    text: str
+
+
+def trials_csv(settings: Settings, owner: str, job_id: str) -> TrialsCsv:
+    """Every trial of the job, by number, as a CSV table (``api.trial_csv``); the header alone
+    for a job without trials yet. A job has at most ``max_trials`` (<= 2000) trials: the
+    table is built in memory."""
+
+    def read(session: Session) -> TrialsCsv:
+        job = job_or_404(session, job_id, owner)
+        text = trial_csv.trials_csv(leaderboard.trials_by_number(session, job.id))
+        # the stored id (32 hex digits), never the path's text, goes into the header
+        return TrialsCsv(filename=f"{job.id}-trials.csv", text=text)
+
+    return transaction(settings, "export trials", read)

@@ -13,6 +13,9 @@ Normalisation (documented in the README, "Uploaded datasets"):
 - the task is inferred from the target unless the upload names one: text or boolean values, or
   integer values with at most ``MAX_INFERRED_CLASSES`` distinct ones, are classes (binary for
   two, multiclass for more); anything else is regression.
+
+The summary also describes the normalised features (``feature_stats``) and a regression
+target's distribution (``target_histogram``): see ``api.uploads.stats``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 from api.uploads.common import FORMATS, Limits, ParsedDataset, UploadError, target_summary
 from api.uploads.npz import read_npz
+from api.uploads.stats import dataset_statistics
 from api.uploads.tables import read_csv, read_parquet
 from search_spaces.datasets import Task
 
@@ -56,6 +60,8 @@ def parse_upload(
         "inferred_task": str(inferred),
         "task": str(task_),
         **target_summary(y, labels),
+        # per-feature min/max/mean/std and a regression target's histogram (api.uploads.stats)
+        **dataset_statistics(x, y, names, labels),
     }
     return ParsedDataset(
         x=np.ascontiguousarray(x),

@@ -87,3 +87,9 @@ def get_trial(
     if with_epochs:
         query = query.options(selectinload(Trial.epochs))
     return session.scalars(query).first()
+
+
+def trials_by_number(session: Session, job_id: str) -> Sequence[Trial]:
+    """Every trial of a job, by number, without their epochs (a job has at most
+    ``search_spaces.limits.MAX_TRIALS`` of them: the CSV export reads them all at once)."""
+    return session.scalars(select(Trial).where(Trial.job_id == job_id).order_by(Trial.number)).all()

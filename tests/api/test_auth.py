@@ -32,6 +32,7 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("DELETE", "/jobs/{job_id}"): {},
     ("POST", "/jobs/{job_id}/cancel"): {},
     ("GET", "/jobs/{job_id}/trials"): {},
+    ("GET", "/jobs/{job_id}/trials.csv"): {},
     ("GET", "/jobs/{job_id}/trials/{number}"): {},
     ("GET", "/jobs/{job_id}/trials/{number}/spec"): {},
     ("GET", "/jobs/{job_id}/split"): {},

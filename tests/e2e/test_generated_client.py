@@ -1,11 +1,13 @@
 """The OpenAPI document is the contract: a client generated from the document a running service
 serves (openapi-python-client, without a warning) drives a whole job alone, in the API keys mode:
-submit, poll, leaderboard, a trial's epochs, model download, predict, and a refused spec read as
-the service's error body."""
+submit, poll, leaderboard, a trial's epochs, the trials as CSV, model download, predict, and a
+refused spec read as the service's error body."""
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 import os
 import subprocess
 import sys
@@ -117,6 +119,11 @@ def test_a_generated_client_drives_a_whole_job(keyed_service: Service, generated
     best = get_trial.sync(job_id=job.id, number=board.items[0].number, client=client)
     assert len(best.epochs) == best.epochs_run >= 1
     assert "val_accuracy" in best.epochs[0].metrics.additional_properties
+
+    export_trials_csv = _operation("trials", "export_trials_csv")
+    table = list(csv.DictReader(io.StringIO(export_trials_csv.sync(job_id=job.id, client=client))))
+    assert [row["number"] for row in table] == ["0", "1"]
+    assert {"activation", "learning_rate", "metric:val_accuracy"} <= set(table[0])
 
     download = download_model.sync_detailed(job_id=job.id, client=client)
     assert download.status_code == 200

@@ -1,0 +1,90 @@
+"""The live JSON the dashboard's pages poll: a job's version (cheap, polled every second), its
+plots and leaderboard when the version moved, importance, chosen trials' curves, the jobs list,
+and predictions from the trial page's form. Same keys and owner scoping as the JSON API."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+
+from api.dashboard import views
+from api.dashboard.session import DataViewer
+from api.dashboard.templating import templates
+from api.deps import PredictorDep, SettingsDep
+from api.errors import InputValidationError
+from api.schemas import PredictRequest, PredictResponse
+from api.services import models as model_services
+from db.models import JobStatus
+from db.repositories.dashboard import MAX_CURVE_TRIALS
+
+router = APIRouter(prefix="/ui/data", include_in_schema=False)
+
+
+def _fragment(request: Request, name: str, **context: Any) -> str:
+    return templates.get_template(name).render(request=request, **context)
+
+
+@router.get("/jobs")
+def jobs_rows(
+    request: Request,
+    settings: SettingsDep,
+    viewer: DataViewer,
+    status: JobStatus | None = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> dict[str, Any]:
+    """The jobs table's rows as HTML (the page swaps them in), and the total."""
+    view = views.jobs_payload(settings, viewer.owner, status, limit, offset)
+    return {"html": _fragment(request, "_jobs_rows.html", view=view), "total": view["total"]}
+
+
+@router.get("/jobs/{job_id}/version")
+def job_version(job_id: str, settings: SettingsDep, viewer: DataViewer) -> dict[str, str]:
+    """A token that changes whenever anything the job page shows does."""
+    return {"version": views.job_version(settings, viewer.owner, job_id)}
+
+
+@router.get("/jobs/{job_id}")
+def job_data(
+    request: Request, job_id: str, settings: SettingsDep, viewer: DataViewer
+) -> dict[str, Any]:
+    """The job page's state (with its header as HTML), leaderboard and plots."""
+    payload = views.job_payload(settings, viewer.owner, job_id)
+    payload["state_html"] = _fragment(request, "_job_state.html", state=payload["state"])
+    return payload
+
+
+@router.get("/jobs/{job_id}/importance")
+def job_importance(job_id: str, settings: SettingsDep, viewer: DataViewer) -> dict[str, Any]:
+    """Hyperparameter importance (PED-ANOVA) of the completed trials."""
+    return views.importance_payload(settings, viewer.owner, job_id)
+
+
+@router.get("/jobs/{job_id}/curves")
+def job_curves(
+    job_id: str,
+    settings: SettingsDep,
+    viewer: DataViewer,
+    trials: Annotated[str, Query(max_length=400, pattern=r"^[0-9]+(,[0-9]+)*$")],
+    metric: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """Training and validation curves of the chosen trials (at most ``MAX_CURVE_TRIALS``)."""
+    numbers = [int(n) for n in trials.split(",")]
+    if len(set(numbers)) > MAX_CURVE_TRIALS:
+        raise InputValidationError(
+            "trials", f"at most {MAX_CURVE_TRIALS} trials at once", MAX_CURVE_TRIALS
+        )
+    return views.curves_payload(settings, viewer.owner, job_id, numbers, metric)
+
+
+@router.post("/jobs/{job_id}/predict")
+def job_predict(
+    job_id: str,
+    body: PredictRequest,
+    settings: SettingsDep,
+    predictor: PredictorDep,
+    viewer: DataViewer,
+) -> PredictResponse:
+    """The trial page's predict form: the JSON API's predict, signed in by the cookie."""
+    return model_services.predict(settings, predictor, viewer.owner, job_id, body)

@@ -1,0 +1,297 @@
+"""What each dashboard page shows: read in one transaction, owner-scoped as the JSON API is
+(another owner's job is not found), shaped into plain dicts for the templates and the live
+JSON. No SQL here: the reads are ``db.repositories``'."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.dashboard import figures, learning_curves
+from api.dashboard.importance import cached_importances
+from api.errors import NotFoundError, quoted_id
+from api.services import datasets, transaction
+from api.services.jobs import job_or_404
+from db.models import Job, JobStatus, TrialStatus
+from db.repositories import dashboard, jobs
+from db.repositories.dashboard import TrialRow
+from db.settings import Settings
+from db.values import as_utc, utcnow
+from search_spaces.datasets import UPLOAD_PREFIX
+
+#: slice plots drawn on a job page (the first hyperparameters that vary).
+MAX_SLICES = 12
+#: trials whose curves the job page draws before the user picks any: the best ones.
+DEFAULT_CURVES = 5
+#: the most jobs one comparison overlays.
+MAX_COMPARED = 8
+
+
+def job_state(job: Job, rows: Sequence[TrialRow]) -> dict[str, Any]:
+    """Status, progress, best and an ETA (finished trials' pace applied to the rest)."""
+    counts = {s.value: 0 for s in TrialStatus}
+    for row in rows:
+        counts[row.status.value] += 1
+    done = counts["completed"] + counts["failed"] + counts["diverged"]
+    now = utcnow()
+    started = as_utc(job.started_at)
+    finished = as_utc(job.finished_at)
+    elapsed = ((finished or now) - started).total_seconds() if started else None
+    eta = None
+    if job.status == JobStatus.RUNNING and elapsed and done:
+        eta = elapsed / done * max(job.max_trials - done, 0)
+    return {
+        "id": job.id,
+        "name": job.name,
+        "status": job.status.value,
+        "is_final": job.status.is_final,
+        "cancel_requested": job.cancel_requested,
+        "done": done,
+        "max_trials": job.max_trials,
+        "progress": 1.0 if job.status == JobStatus.SUCCEEDED else min(1.0, done / job.max_trials),
+        "counts": counts,
+        "best_score": job.best_score,
+        "best_trial": job.best_trial_number,
+        "objective": job.objective,
+        "direction": job.direction.value,
+        "algorithm": job.algorithm,
+        "dataset": job.dataset,
+        "created_at": as_utc(job.created_at),
+        "started_at": started,
+        "finished_at": finished,
+        "elapsed_s": elapsed,
+        "eta_s": eta,
+        "error": job.error,
+    }
+
+
+def _leaderboard(rows: Sequence[TrialRow], params: Sequence[str], ranks: dict[int, int]) -> list:
+    return [
+        {
+            "number": r.number,
+            "status": r.status.value,
+            "score": r.score,
+            "epochs": r.epochs_run,
+            "duration_s": None if r.duration_s is None else round(r.duration_s, 2),
+            "params": {p: (r.hyperparameters or {}).get(p) for p in params},
+            "model_rank": ranks.get(r.number),
+            "reason": (r.failure_reason or "")[:300] or None,
+        }
+        for r in rows
+    ]
+
+
+def best_numbers(rows: Sequence[TrialRow], maximize: bool, count: int) -> list[int]:
+    """The ``count`` best completed trials' numbers."""
+    done = figures.scored(rows)
+    done.sort(key=lambda r: (-r.score if maximize else r.score, r.number))  # type: ignore[operator]
+    return [r.number for r in done[:count]]
+
+
+_payloads: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+_payloads_lock = threading.Lock()
+#: job pages kept built (by job and version): viewers of one job share one build per change.
+MAX_CACHED_PAYLOADS = 32
+
+
+def job_payload(settings: Settings, owner: str, job_id: str) -> dict[str, Any]:
+    """Everything the job page draws except importance and curves (fetched on their own);
+    built once per version of the job and shared by every viewer."""
+
+    def read(session: Session) -> dict[str, Any]:
+        job = job_or_404(session, job_id, owner)
+        version = dashboard.job_version(session, job.id)
+        key = (owner, job.id, version)
+        with _payloads_lock:
+            cached = _payloads.get(key)
+        if cached is not None:
+            return cached
+        rows = dashboard.trial_rows(session, job.id)
+        ranks = dashboard.model_ranks(session, job)
+        maximize = job.direction == "max"
+        params = figures.varying_params(rows)
+        objective = job.objective
+        payload = {
+            "version": version,
+            "state": job_state(job, rows),
+            "params": params,
+            "trials": _leaderboard(rows, params, ranks),
+            "best": best_numbers(rows, maximize, DEFAULT_CURVES),
+            "figures": {
+                "history": figures.history(rows, maximize, objective),
+                "history_time": figures.history_by_time(
+                    rows, maximize, objective, as_utc(job.started_at)
+                ),
+                "parallel": figures.parallel(rows, params, maximize, objective),
+                "timeline": figures.timeline(rows, utcnow()),
+                "slices": [
+                    figures.slice_plot(rows, p, objective, len(rows)) for p in params[:MAX_SLICES]
+                ],
+            },
+        }
+        with _payloads_lock:
+            if len(_payloads) >= MAX_CACHED_PAYLOADS:
+                _payloads.pop(next(iter(_payloads)))
+            _payloads[key] = payload
+        return payload
+
+    return transaction(settings, "read a job's dashboard", read)
+
+
+def job_version(settings: Settings, owner: str, job_id: str) -> str:
+    """The job's version token (changes whenever its page would)."""
+
+    def read(session: Session) -> str:
+        job_or_404(session, job_id, owner)
+        return dashboard.job_version(session, job_id) or ""
+
+    return transaction(settings, "read a job's version", read)
+
+
+def importance_payload(settings: Settings, owner: str, job_id: str) -> dict[str, Any]:
+    """The varying hyperparameters' importance as a figure, from the completed trials."""
+
+    def read(session: Session) -> tuple[list[TrialRow], bool]:
+        job = job_or_404(session, job_id, owner)
+        return figures.scored(dashboard.trial_rows(session, job.id)), job.direction == "max"
+
+    done, maximize = transaction(settings, "read a job's trials", read)
+    found = cached_importances(job_id, [(r.hyperparameters or {}, r.score) for r in done], maximize)  # type: ignore[misc]
+    return {"importances": found, "figure": figures.importance(found) if found else None}
+
+
+def curves_payload(
+    settings: Settings, owner: str, job_id: str, numbers: Sequence[int], metric: str | None
+) -> dict[str, Any]:
+    """Learning curves of the chosen trials for ``metric`` (default: the objective's base)."""
+
+    def read(session: Session) -> tuple[Job, dict[int, list[dashboard.EpochRow]]]:
+        job = job_or_404(session, job_id, owner)
+        return job, dashboard.trial_epochs(session, job.id, numbers)
+
+    job, epochs = transaction(settings, "read trials' epochs", read)
+    every = [e for rows in epochs.values() for e in rows]
+    bases = learning_curves.metric_bases(every)
+    objective = job.objective.removeprefix("val_")
+    chosen = metric if metric in bases else (objective if objective in bases else "loss")
+    return {
+        "metrics": bases,
+        "metric": chosen,
+        "trials": sorted(epochs),
+        "figure": learning_curves.curves(epochs, chosen),
+    }
+
+
+def trial_payload(settings: Settings, owner: str, job_id: str, number: int) -> dict[str, Any]:
+    """One trial: its row, its epochs as a table and curves, its stored model's rank."""
+
+    def read(session: Session) -> dict[str, Any]:
+        job = job_or_404(session, job_id, owner)
+        rows = [r for r in dashboard.trial_rows(session, job.id) if r.number == number]
+        if not rows:
+            raise NotFoundError(f"trial {number} of job {quoted_id(job_id)} not found")
+        epochs = dashboard.trial_epochs(session, job.id, [number])[number]
+        return {
+            "job": job_state(job, []),
+            "trial": rows[0],
+            "epochs": epochs,
+            "model_rank": dashboard.model_ranks(session, job).get(number),
+        }
+
+    view = transaction(settings, "read a trial's dashboard", read)
+    epochs = view["epochs"]
+    means = learning_curves.epoch_means(epochs)
+    columns = sorted(
+        {n for m in means.values() for n in m}, key=lambda n: (n.startswith("val_"), n)
+    )
+    view["epoch_table"] = {"columns": columns, "rows": sorted(means.items())}
+    view["figures"] = {
+        base: learning_curves.curves({number: epochs}, base)
+        for base in learning_curves.metric_bases(epochs)
+    }
+    if any("learning_rate" in m for m in means.values()):
+        lr = learning_curves.curves({number: epochs}, "learning_rate")
+        view["figures"]["learning_rate"] = lr
+    return view
+
+
+def jobs_payload(
+    settings: Settings, owner: str, status: JobStatus | None, limit: int, offset: int
+) -> dict[str, Any]:
+    """A page of the owner's jobs, newest first, as rows of ``job_state``."""
+
+    def read(session: Session) -> dict[str, Any]:
+        rows, total = jobs.list_jobs(
+            session, owner=owner, status=status, limit=limit, offset=offset
+        )
+        return {"jobs": [job_state(j, []) | _counters(j) for j in rows], "total": total}
+
+    return transaction(settings, "list jobs for the dashboard", read)
+
+
+def _counters(job: Job) -> dict[str, Any]:
+    done = job.trials_completed + job.trials_failed + job.trials_diverged
+    progress = 1.0 if job.status == JobStatus.SUCCEEDED else min(1.0, done / job.max_trials)
+    return {"done": done, "progress": progress}
+
+
+def compare_payload(settings: Settings, owner: str, job_ids: Sequence[str]) -> dict[str, Any]:
+    """Two or more jobs' best-so-far histories overlaid, and their scores' distributions."""
+    wanted = list(dict.fromkeys(job_ids))[:MAX_COMPARED]
+
+    def read(session: Session) -> list[tuple[Job, list[TrialRow]]]:
+        return [
+            (job, dashboard.trial_rows(session, job.id))
+            for job in (job_or_404(session, job_id, owner) for job_id in wanted)
+        ]
+
+    found = transaction(settings, "read jobs to compare", read)
+    labelled = [(f"{(job.name or job.id[:8])} ({job.id[:6]})", job, rows) for job, rows in found]
+    return {
+        "jobs": [job_state(job, rows) for _, job, rows in labelled],
+        "figures": {
+            "history": figures.compare_histories(
+                [(label, rows, job.direction == "max") for label, job, rows in labelled]
+            ),
+            "edf": figures.empirical_distribution([(label, rows) for label, _, rows in labelled]),
+        },
+    }
+
+
+def job_detail(settings: Settings, owner: str, job_id: str) -> dict[str, Any]:
+    """What the job page shows before its live data arrives: state, advice, spec, dataset."""
+
+    def read(session: Session) -> dict[str, Any]:
+        job = job_or_404(session, job_id, owner)
+        state = job_state(job, []) | _counters(job)
+        return {
+            "state": state,
+            "warnings": list(job.warnings or []),
+            "spec": job.spec,
+            "dataset_info": job.dataset_info,
+            "upload_id": job.dataset.removeprefix(UPLOAD_PREFIX)
+            if job.dataset.startswith(UPLOAD_PREFIX)
+            else None,
+        }
+
+    return transaction(settings, "read a job for its page", read)
+
+
+def dataset_payload(settings: Settings, owner: str, dataset_id: str) -> dict[str, Any]:
+    """An uploaded dataset's summary, with its per-feature statistics and a balance or target
+    histogram figure."""
+    detail = datasets.get_dataset(settings, owner, dataset_id).model_dump(mode="json")
+    summary = datasets.dataset_summary_with_stats(settings, owner, dataset_id) or {}
+    balance = summary.get("class_balance")
+    histogram = summary.get("target_histogram")
+    figure = None
+    if balance:
+        figure = figures.bars(list(balance), list(balance.values()), "rows")
+    elif histogram:
+        edges = histogram["edges"]
+        labels = [f"{edges[i]:.3g}" for i in range(len(edges) - 1)]
+        figure = figures.bars(labels, histogram["counts"], "rows")
+    return {"dataset": detail, "summary": summary, "figure": figure}

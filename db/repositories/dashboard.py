@@ -1,0 +1,132 @@
+"""What the browser dashboard reads: a job's trials as light rows (no epochs, no model bytes),
+the epochs of a few chosen trials, the models a job stores, and a cheap version of a job that
+changes whenever anything the job page shows does."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Epoch, Job, ModelArtifact, Trial, TrialStatus
+from db.values import as_utc
+
+#: the most trials whose curves one request may ask for.
+MAX_CURVE_TRIALS = 20
+
+
+@dataclass(frozen=True)
+class TrialRow:
+    """One trial as the job page shows it."""
+
+    number: int
+    status: TrialStatus
+    score: float | None
+    hyperparameters: dict[str, Any]
+    epochs_run: int
+    best_epoch: int | None
+    parameter_count: int | None
+    failure_reason: str | None
+    worker: str | None
+    proposed_at: datetime | None
+    proposal_s: float | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_s: float | None
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One epoch of one execution of a trial."""
+
+    execution: int
+    epoch: int
+    metrics: dict[str, Any]
+    learning_rate: float | None
+
+
+def trial_rows(session: Session, job_id: str) -> list[TrialRow]:
+    """Every trial of the job in number order, without epochs or the trial's lease columns."""
+    rows = session.execute(
+        select(
+            Trial.number,
+            Trial.status,
+            Trial.score,
+            Trial.hyperparameters,
+            Trial.epochs_run,
+            Trial.best_epoch,
+            Trial.parameter_count,
+            Trial.failure_reason,
+            Trial.worker,
+            Trial.proposed_at,
+            Trial.proposal_s,
+            Trial.started_at,
+            Trial.finished_at,
+            Trial.duration_s,
+        )
+        .where(Trial.job_id == job_id)
+        .order_by(Trial.number)
+    ).all()
+    moments = ("proposed_at", "started_at", "finished_at")
+    return [
+        TrialRow(**{k: as_utc(v) if k in moments else v for k, v in row._asdict().items()})
+        for row in rows
+    ]
+
+
+def trial_epochs(
+    session: Session, job_id: str, numbers: Sequence[int]
+) -> dict[int, list[EpochRow]]:
+    """The epochs of trials ``numbers`` of the job (at most ``MAX_CURVE_TRIALS``), by number."""
+    wanted = sorted(set(numbers))[:MAX_CURVE_TRIALS]
+    curves: dict[int, list[EpochRow]] = {n: [] for n in wanted}
+    if not wanted:
+        return curves
+    rows = session.execute(
+        select(Trial.number, Epoch.execution, Epoch.epoch, Epoch.metrics, Epoch.learning_rate)
+        .join(Epoch, Epoch.trial_id == Trial.id)
+        .where(Trial.job_id == job_id, Trial.number.in_(wanted))
+        .order_by(Trial.number, Epoch.execution, Epoch.epoch)
+    ).all()
+    for number, execution, epoch, metrics, learning_rate in rows:
+        curves[number].append(EpochRow(execution, epoch, dict(metrics or {}), learning_rate))
+    return curves
+
+
+def model_ranks(session: Session, job: Job) -> dict[int, int]:
+    """``{trial number: rank}`` of the job's stored models (rank 1 = best), ranked as the
+    download route ranks them."""
+    from db.repositories.artifacts import artifact_ranking
+
+    return {a.trial_number: rank for rank, a in enumerate(artifact_ranking(session, job), 1)}
+
+
+def job_version(session: Session, job_id: str) -> str | None:
+    """A token that changes when the job's state or any of its trials' does (a trial starting,
+    ending, or recording an epoch); None for an unknown job. One indexed aggregate query."""
+    job = session.execute(
+        select(Job.status, Job.best_score, Job.cancel_requested).where(Job.id == job_id)
+    ).first()
+    if job is None:
+        return None
+    trials = session.execute(
+        select(
+            func.count(Trial.id),
+            func.sum(Trial.epochs_run),
+            func.max(Trial.finished_at),
+            func.max(Trial.started_at),
+            func.count(Trial.id).filter(Trial.status == TrialStatus.RUNNING),
+        ).where(Trial.job_id == job_id)
+    ).one()
+    parts = [job.status, job.best_score, job.cancel_requested, *trials]
+    return "|".join("" if p is None else str(p) for p in parts)
+
+
+def stored_model_count(session: Session, job_id: str) -> int:
+    """How many models the job stores."""
+    query = select(func.count()).select_from(ModelArtifact).where(ModelArtifact.job_id == job_id)
+    return session.scalar(query) or 0

@@ -1,0 +1,307 @@
+"""The dashboard over HTTP (the browser tests are tests/e2e/test_dashboard.py): its pages and
+live JSON show a job's rows as stored, sign-in and owner isolation hold on every route, plots
+hold one item per trial, the version moves when a trial does, and the assets are served by the
+service, compressed and cached."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.dashboard.session import COOKIE
+from db.engine import session_scope
+from db.models import JobStatus, TrialStatus
+from db.repositories import owners
+from tests.api.conftest import ClientFactory
+from tests.api.helpers import insert_artifact, insert_job, insert_trial
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _seed_job(trials: int = 8, **job: Any) -> str:
+    """A finished job whose trials vary two hyperparameters; trial 5 failed."""
+    job_id = insert_job(
+        status=JobStatus.SUCCEEDED, started_at=START, max_trials=trials, name="seeded", **job
+    )
+    for n in range(trials):
+        failed = n == 5
+        insert_trial(
+            job_id,
+            n,
+            status=TrialStatus.FAILED if failed else TrialStatus.COMPLETED,
+            score=None if failed else 0.5 + n / 100,
+            hyperparameters={"units": [8, 16][n % 2], "learning_rate": 10 ** -(1 + n % 4)},
+            failure_reason="ValueError: bad shapes" if failed else None,
+            worker=f"host:10:{11 + n % 2}",
+            proposed_at=START + timedelta(seconds=n),
+            proposal_s=0.01,
+            started_at=START + timedelta(seconds=n),
+            finished_at=START + timedelta(seconds=n + 1),
+            epochs=3,
+        )
+    return job_id
+
+
+def _key(owner: str) -> str:
+    with session_scope() as session:
+        return owners.create_key(session, owner).token
+
+
+@pytest.fixture
+def keyed(sqlite_url: str, make_client: ClientFactory) -> TestClient:
+    return make_client(auth_mode="keys")
+
+
+def test_the_job_page_and_its_data_show_the_stored_trials(client: TestClient) -> None:
+    job_id = _seed_job()
+    page = client.get(f"/jobs/{job_id}")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "seeded" in page.text and 'id="chart-history"' in page.text
+    data = client.get(f"/ui/data/jobs/{job_id}").json()
+    assert data["state"]["done"] == 8 and data["state"]["counts"]["failed"] == 1
+    assert data["params"] == ["units", "learning_rate"]
+    assert [t["number"] for t in data["trials"]] == list(range(8))
+    assert data["trials"][5]["reason"] == "ValueError: bad shapes"
+    figures = data["figures"]
+    # one point per completed trial, the best so far beside it
+    assert [len(s["data"]) for s in figures["history"]["series"]] == [7, 7]
+    best = [point[1] for point in figures["history"]["series"][1]["data"]]
+    assert best == sorted(best) and best[-1] == pytest.approx(0.57)
+    assert len(figures["parallel"]["series"][0]["data"]) == 7
+    assert [a["name"] for a in figures["parallel"]["parallelAxis"]] == [
+        "units",
+        "learning_rate",
+        "val_accuracy",
+    ]
+    assert [s["title"]["text"] for s in figures["slices"]] == ["units", "learning_rate"]
+    # four learning rates: categories, in numeric order
+    assert figures["slices"][1]["xAxis"]["data"] == ["0.0001", "0.001", "0.01", "0.1"]
+    timeline = {s["name"]: len(s["data"]) for s in figures["timeline"]["series"]}
+    assert timeline == {"proposed": 8, "completed": 7, "failed": 1}
+    assert figures["timeline"]["yAxis"]["data"] == ["proposals", "host 10/11", "host 10/12"]
+    assert data["best"] == [7, 6, 4, 3, 2]
+
+
+def test_importance_ranks_the_hyperparameter_the_score_follows(client: TestClient) -> None:
+    job_id = insert_job(status=JobStatus.SUCCEEDED, max_trials=40)
+    for n in range(40):
+        units = [8, 16, 32, 64][n % 4]
+        insert_trial(
+            job_id,
+            n,
+            score=units / 100 + (n % 3) / 1000,
+            hyperparameters={"units": units, "dropout": (n % 3) / 10},
+        )
+    found = client.get(f"/ui/data/jobs/{job_id}/importance").json()
+    assert list(found["importances"]) == ["units", "dropout"]
+    assert found["importances"]["units"] > 0.5
+    assert found["figure"]["yAxis"]["data"] == ["dropout", "units"]
+
+
+def test_importance_says_nothing_under_four_trials(client: TestClient) -> None:
+    job_id = _seed_job(trials=3)
+    assert client.get(f"/ui/data/jobs/{job_id}/importance").json() == {
+        "importances": {},
+        "figure": None,
+    }
+
+
+def test_curves_of_chosen_trials_and_their_bounds(client: TestClient) -> None:
+    job_id = _seed_job()
+    found = client.get(f"/ui/data/jobs/{job_id}/curves", params={"trials": "1,3"}).json()
+    assert found["metrics"] == ["loss", "accuracy"]
+    assert found["metric"] == "accuracy" and found["trials"] == [1, 3]
+    # validation accuracy of each trial (no training accuracy recorded), 3 epochs
+    assert [(s["name"], len(s["data"])) for s in found["figure"]["series"]] == [
+        ("#1 validation", 3),
+        ("#3 validation", 3),
+    ]
+    loss = client.get(f"/ui/data/jobs/{job_id}/curves?trials=1&metric=loss").json()
+    assert [s["name"] for s in loss["figure"]["series"]] == ["#1 train"]
+    many = ",".join(str(n) for n in range(21))
+    refused = client.get(f"/ui/data/jobs/{job_id}/curves", params={"trials": many})
+    assert refused.status_code == 422 and "20" in refused.text
+    assert client.get(f"/ui/data/jobs/{job_id}/curves?trials=a").status_code == 422
+
+
+def test_the_version_moves_when_a_trial_does(client: TestClient) -> None:
+    job_id = insert_job(status=JobStatus.RUNNING, started_at=START)
+    version = lambda: client.get(f"/ui/data/jobs/{job_id}/version").json()["version"]  # noqa: E731
+    before = version()
+    assert version() == before
+    insert_trial(job_id, 0, status=TrialStatus.RUNNING, score=None)
+    running = version()
+    assert running != before
+    with session_scope() as session:
+        from db.models import Trial
+
+        trial = session.query(Trial).filter_by(job_id=job_id, number=0).one()
+        trial.status, trial.score, trial.finished_at = TrialStatus.COMPLETED, 0.9, START
+    assert version() != running
+    page = client.get(f"/ui/data/jobs/{job_id}").json()
+    assert page["version"] == version() and page["state"]["counts"]["completed"] == 1
+
+
+def test_the_trial_page_shows_epochs_spec_failure_and_model(client: TestClient) -> None:
+    job_id = _seed_job()
+    insert_artifact(job_id, 7, b"model-bytes", {"task": "classification"})
+    page = client.get(f"/jobs/{job_id}/trials/7")
+    assert page.status_code == 200
+    assert page.text.count("<tr><td>") >= 3  # an epoch table row per epoch
+    assert f"/jobs/{job_id}/trials/7/model" in page.text
+    assert '"max_trials": 1' in page.text  # the one-trial spec that reproduces it
+    table = client.get(f"/jobs/{job_id}/trials.csv")
+    assert table.text.splitlines()[0].startswith("number,status,score")
+    assert (
+        len(table.text.splitlines()) == 9 and "attachment" in table.headers["content-disposition"]
+    )
+    download = client.get(f"/jobs/{job_id}/trials/7/model")
+    assert download.content == b"model-bytes"
+    failed = client.get(f"/jobs/{job_id}/trials/5")
+    assert "ValueError: bad shapes" in failed.text and "/model" not in failed.text
+    assert client.get(f"/jobs/{job_id}/trials/5/model").status_code == 404
+    assert client.get(f"/jobs/{job_id}/trials/99").status_code == 404
+
+
+def test_the_jobs_list_filters_by_status_and_compares(client: TestClient) -> None:
+    done, other = _seed_job(), _seed_job()
+    running = insert_job(status=JobStatus.RUNNING, name="still running")
+    listed = client.get("/").text
+    assert all(job in listed for job in (done, other, running))
+    only = client.get("/?status=running").text
+    assert running in only and done not in only
+    rows = client.get("/ui/data/jobs", params={"status": "succeeded"}).json()
+    assert rows["total"] == 2 and running not in rows["html"]
+    compared = client.get("/compare", params={"jobs": [done, other]})
+    assert compared.status_code == 200 and '"edf"' in compared.text
+    assert client.get("/compare", params={"jobs": [done]}).status_code == 400
+
+
+def test_the_dataset_page_shows_per_feature_statistics(client: TestClient) -> None:
+    rows = "a,b,label\n" + "".join(f"{i},{i * i},{'xy'[i % 2]}\n" for i in range(20))
+    upload = client.post(
+        "/api/v1/datasets", files={"file": ("d.csv", rows.encode())}, data={"target": "label"}
+    ).json()
+    page = client.get(f"/datasets/{upload['id']}")
+    assert page.status_code == 200
+    table = page.text.split('id="feature-stats"')[1].split("</table>")[0]
+    assert table.count("<tr><td>") == 2 and "<td>361</td>" in table  # b's max
+    assert client.get("/datasets/" + "0" * 32).status_code == 404
+
+
+def test_keys_mode_sends_a_browser_to_sign_in_and_keeps_its_key_in_a_strict_cookie(
+    keyed: TestClient,
+) -> None:
+    job_id = _seed_job(owner="alice")
+    page = keyed.get(f"/jobs/{job_id}?x=1", follow_redirects=False)
+    assert page.status_code == 303
+    assert page.headers["location"] == f"/login?next=/jobs/{job_id}%3Fx%3D1"
+    assert keyed.get(f"/ui/data/jobs/{job_id}").status_code == 401
+    wrong = keyed.post("/login", data={"key": "hps_nope", "next": "/"}, follow_redirects=False)
+    assert wrong.status_code == 401 and "invalid" in wrong.text.lower()
+    signed = keyed.post(
+        "/login", data={"key": _key("alice"), "next": f"/jobs/{job_id}"}, follow_redirects=False
+    )
+    assert signed.status_code == 303 and signed.headers["location"] == f"/jobs/{job_id}"
+    cookie = signed.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert keyed.get(f"/jobs/{job_id}").status_code == 200
+    assert keyed.get(f"/ui/data/jobs/{job_id}").json()["state"]["id"] == job_id
+    out = keyed.post("/logout", follow_redirects=False)
+    assert out.status_code == 303 and f'{COOKIE}=""' in out.headers["set-cookie"]
+
+
+@pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example", "\\\\evil"])
+def test_sign_in_never_sends_the_browser_to_another_site(keyed: TestClient, target: str) -> None:
+    signed = keyed.post(
+        "/login", data={"key": _key("alice"), "next": target}, follow_redirects=False
+    )
+    assert signed.headers["location"] == "/"
+
+
+#: every dashboard route that shows an owner's data, with the ids it needs.
+OWNED_ROUTES = [
+    ("GET", "/jobs/{job}"),
+    ("GET", "/jobs/{job}/trials/{number}"),
+    ("GET", "/jobs/{job}/trials/{number}/model"),
+    ("GET", "/jobs/{job}/trials.csv"),
+    ("GET", "/compare?jobs={job}&jobs={job2}"),
+    ("GET", "/datasets/{dataset}"),
+    ("GET", "/ui/data/jobs/{job}"),
+    ("GET", "/ui/data/jobs/{job}/version"),
+    ("GET", "/ui/data/jobs/{job}/importance"),
+    ("GET", "/ui/data/jobs/{job}/curves?trials=1"),
+    ("POST", "/ui/data/jobs/{job}/predict"),
+]
+#: routes that show no owner's data.
+UNOWNED_ROUTES = {("GET", "/"), ("GET", "/login"), ("POST", "/login"), ("POST", "/logout"),
+                  ("GET", "/ui/data/jobs")}  # fmt: skip
+
+
+def test_every_dashboard_route_is_in_the_isolation_table(keyed: TestClient) -> None:
+    from api.dashboard import data, pages
+
+    listed = {(m, re.sub(r"\{[a-z_]+\}", "{}", p.split("?")[0])) for m, p in OWNED_ROUTES}
+    listed |= UNOWNED_ROUTES
+    found = {
+        (method, re.sub(r"\{[a-z_]+\}", "{}", route.path))  # type: ignore[attr-defined]
+        for route in [*pages.router.routes, *data.router.routes]
+        for method in route.methods  # type: ignore[attr-defined]
+    }
+    documented = keyed.get("/openapi.json").json()["paths"]
+    assert not [p for p in documented if not p.startswith("/api/v1/")]
+    assert found == {(m, re.sub(r"\{[a-z_]+\}", "{}", p)) for m, p in listed}
+
+
+def test_another_owners_job_and_dataset_are_not_found_on_every_dashboard_route(
+    keyed: TestClient,
+) -> None:
+    alice = {"Authorization": f"Bearer {_key('alice')}"}
+    bob = {"Authorization": f"Bearer {_key('bob')}"}
+    job, job2 = _seed_job(owner="alice"), _seed_job(owner="alice")
+    insert_artifact(job, 1, b"alice-model", {"task": "classification"})
+    rows = "a,label\n" + "".join(f"{i},{'xy'[i % 2]}\n" for i in range(10))
+    dataset = keyed.post(
+        "/api/v1/datasets",
+        files={"file": ("d.csv", rows.encode())},
+        data={"target": "label"},
+        headers=alice,
+    ).json()["id"]
+    for method, template in OWNED_ROUTES:
+        path = template.format(job=job, job2=job2, number=1, dataset=dataset)
+        body = {"json": {"rows": [[1, 2, 3, 4]]}} if method == "POST" else {}
+        mine = keyed.request(method, path, headers=alice, **body)
+        theirs = keyed.request(method, path, headers=bob, **body)
+        if "predict" not in path:
+            assert mine.status_code == 200, (path, mine.text[:300])
+        assert theirs.status_code == 404, (path, theirs.status_code)
+        # the 404 may repeat the id asked for, never what the job holds
+        assert not {"seeded", "learning_rate", "alice-model"} & set(
+            re.findall(r"[\w-]+", theirs.text)
+        )
+    listed = keyed.get("/", headers=bob).text
+    assert job not in listed and "seeded" not in listed
+
+
+def test_assets_are_served_by_the_service_compressed_and_cached(client: TestClient) -> None:
+    page = client.get("/")
+    scripts = re.findall(r'src="(/static/ui/[^"]+)"', page.text)
+    assert any("echarts" in s for s in client.get(f"/jobs/{_seed_job()}").text.split('"'))
+    assert scripts and all(s.startswith("/static/ui/") for s in scripts)
+    assert "http://" not in page.text and "https://" not in page.text
+    echarts = client.get(
+        re.findall(r'src="(/static/ui/echarts[^"]+)"', client.get(f"/jobs/{_seed_job()}").text)[0]
+    )
+    assert echarts.status_code == 200 and echarts.headers["content-encoding"] == "gzip"
+    assert "immutable" in echarts.headers["cache-control"]
+    assert b"Apache" in client.get("/static/ui/ECHARTS-LICENSE.txt").content
+    # the JSON API's bodies are never recompressed here
+    raw = client.get("/api/v1/jobs", headers={"accept-encoding": "gzip"})
+    assert "content-encoding" not in raw.headers
+    assert gzip.compress(b"x")  # the client decoded the pages' gzip above
