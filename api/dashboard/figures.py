@@ -107,13 +107,13 @@ def history_by_time(
 
 
 def varying_params(rows: Sequence[TrialRow]) -> list[str]:
-    """The hyperparameters that take more than one value over the trials, in first-seen order."""
+    """The hyperparameters that take more than one value over the trials, in first-seen order
+    (one only some trials have, such as a third layer's units, counts if it varies where set)."""
     values: dict[str, set[str]] = {}
     for row in rows:
         for name, value in (row.hyperparameters or {}).items():
             values.setdefault(name, set()).add(repr(value))
-    missing = {n for n in values if any(n not in (r.hyperparameters or {}) for r in rows)}
-    return [n for n, seen in values.items() if len(seen) > 1 or n in missing]
+    return [name for name, seen in values.items() if len(seen) > 1]
 
 
 def _label(value: Any) -> str:
@@ -195,7 +195,7 @@ def slice_plot(
     axis, mapped = param_axis(name, [(r.hyperparameters or {}).get(name) for r in done])
     return {
         **BASE,
-        "grid": {"left": 56, "right": 16, "top": 28, "bottom": 44},
+        "grid": {"left": 56, "right": 16, "top": 40, "bottom": 44},
         "title": {"text": name, "textStyle": {"fontSize": 13}, "left": "center"},
         "tooltip": {"trigger": "item"},
         "xAxis": {**named_axis(name, nameGap=26), **axis},

@@ -4,6 +4,7 @@ JSON. No SQL here: the reads are ``db.repositories``'."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +17,7 @@ from api.errors import NotFoundError, quoted_id
 from api.services import datasets, transaction
 from api.services.jobs import job_or_404
 from db.models import Job, JobStatus, TrialStatus
-from db.repositories import dashboard, jobs
+from db.repositories import artifacts, dashboard, jobs
 from db.repositories.dashboard import TrialRow
 from db.settings import Settings
 from db.values import as_utc, utcnow
@@ -194,11 +195,17 @@ def trial_payload(settings: Settings, owner: str, job_id: str, number: int) -> d
         if not rows:
             raise NotFoundError(f"trial {number} of job {quoted_id(job_id)} not found")
         epochs = dashboard.trial_epochs(session, job.id, [number])[number]
+        stored = {
+            a.trial_number: (rank, a)
+            for rank, a in enumerate(artifacts.artifact_ranking(session, job), 1)
+        }
+        rank, artifact = stored.get(number, (None, None))
         return {
             "job": job_state(job, []),
             "trial": rows[0],
             "epochs": epochs,
-            "model_rank": dashboard.model_ranks(session, job).get(number),
+            "model_rank": rank,
+            "example_rows": _example_rows(artifact.signature if artifact else {}),
         }
 
     view = transaction(settings, "read a trial's dashboard", read)
@@ -216,6 +223,16 @@ def trial_payload(settings: Settings, owner: str, job_id: str, number: int) -> d
         lr = learning_curves.curves({number: epochs}, "learning_rate")
         view["figures"]["learning_rate"] = lr
     return view
+
+
+def _example_rows(signature: dict[str, Any]) -> str:
+    """A row of zeros of the model's input size, to show the predict form's shape."""
+    size = 1
+    for dimension in signature.get("input_shape") or []:
+        size *= int(dimension)
+    if not signature.get("input_shape") or size > 1000:
+        return "[]"
+    return json.dumps([[0] * size])
 
 
 def jobs_payload(

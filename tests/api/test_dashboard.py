@@ -192,6 +192,8 @@ def test_the_dataset_page_shows_per_feature_statistics(client: TestClient) -> No
     table = page.text.split('id="feature-stats"')[1].split("</table>")[0]
     assert table.count("<tr><td>") == 2 and "<td>361</td>" in table  # b's max
     assert client.get("/datasets/" + "0" * 32).status_code == 404
+    builtin = client.get("/datasets/iris")
+    assert builtin.status_code == 200 and "150" in builtin.text and "feature-stats" not in builtin.text
 
 
 def test_keys_mode_sends_a_browser_to_sign_in_and_keeps_its_key_in_a_strict_cookie(
@@ -305,3 +307,23 @@ def test_assets_are_served_by_the_service_compressed_and_cached(client: TestClie
     raw = client.get("/api/v1/jobs", headers={"accept-encoding": "gzip"})
     assert "content-encoding" not in raw.headers
     assert gzip.compress(b"x")  # the client decoded the pages' gzip above
+
+
+def test_every_template_and_asset_ships_in_the_package() -> None:
+    """A non-editable install (the Docker image) gets the files the package data names."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    import api
+
+    root = Path(api.__file__).parent
+    patterns = tomllib.loads((root.parent / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["api"]
+    files = [
+        p.relative_to(root).as_posix()
+        for folder in ("dashboard/templates", "dashboard/static")
+        for p in (root / folder).iterdir()
+    ]
+    assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files)

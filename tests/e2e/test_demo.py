@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +39,8 @@ def test_demo_runs_a_search_and_saves_the_best_model(tmp_path: Path) -> None:
     assert result.returncode == 0, output
     assert "succeeded" in output
     assert "leaderboard" in output.lower() or "val_accuracy" in output
+    # where to watch it: the job's dashboard page
+    assert re.search(r"http://127\.0\.0\.1:\d+/jobs/[0-9a-f]{32}", output), output
     models = list((tmp_path / "hpsearch-data" / "models").glob("*-best.keras"))
     assert len(models) == 1, output
     model = keras.saving.load_model(models[0])
