@@ -6,10 +6,13 @@ runs); the job page's plots come from the live JSON of ``api.dashboard.data``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
 
 from api.dashboard import views
 from api.dashboard.session import (
@@ -21,12 +24,42 @@ from api.dashboard.session import (
 )
 from api.dashboard.templating import templates
 from api.deps import SettingsDep, TrialNumber
-from api.errors import ApiError, AuthenticationError, NotFoundError
+from api.errors import AuthenticationError, ConflictError, NotFoundError
 from api.services import models as model_services
 from api.services import trials as trial_services
 from db.models import JobStatus
 
-router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+class PageRoute(APIRoute):
+    """A page answers a missing job, trial or dataset (another owner's included) with the 404
+    page, and a bad query with a page saying what is wrong: never with JSON."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except NotFoundError as error:
+                return render(request, "not_found.html", 404, message=str(error.detail))
+            except RequestValidationError as error:
+                problems = [
+                    f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in error.errors()
+                ]
+                return render(
+                    request,
+                    "not_found.html",
+                    422,
+                    heading="Bad request",
+                    message="; ".join(problems),
+                )
+
+        return page_handler
+
+
+router = APIRouter(
+    include_in_schema=False, default_response_class=HTMLResponse, route_class=PageRoute
+)
 
 JOBS_PER_PAGE = 50
 
@@ -37,11 +70,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.setdefault("keys_mode", settings.auth_mode != "open")
     context.setdefault("signed_in", presented_key(request) is not None)
     return templates.TemplateResponse(request, name, context, status_code=status_code)
-
-
-def not_found(request: Request, error: NotFoundError) -> Response:
-    """The 404 page (another owner's job is simply not found)."""
-    return render(request, "not_found.html", status_code=404, message=str(error.detail))
 
 
 @router.get("/")
@@ -68,11 +96,7 @@ def jobs_page(
 @router.get("/jobs/{job_id}")
 def job_page(request: Request, job_id: str, settings: SettingsDep, viewer: PageViewer) -> Response:
     """One job: state, plots, leaderboard, curves; live."""
-    try:
-        job = views.job_detail(settings, viewer.owner, job_id)
-    except NotFoundError as error:
-        return not_found(request, error)
-    return render(request, "job.html", job=job)
+    return render(request, "job.html", job=views.job_detail(settings, viewer.owner, job_id))
 
 
 @router.get("/jobs/{job_id}/trials/{number}")
@@ -80,55 +104,39 @@ def trial_page(
     request: Request, job_id: str, number: TrialNumber, settings: SettingsDep, viewer: PageViewer
 ) -> Response:
     """One trial: hyperparameters, epochs, curves, the spec that reproduces it, its model."""
+    view = views.trial_payload(settings, viewer.owner, job_id, number)
     try:
-        view = views.trial_payload(settings, viewer.owner, job_id, number)
-        try:
-            written = trial_services.get_trial_spec(settings, viewer.owner, job_id, number)
-            spec: dict[str, Any] = {"spec": written.spec, "exact": written.exact,
-                                    "notes": written.notes}  # fmt: skip
-        except NotFoundError:
-            raise
-        except ApiError as error:  # a job on a deleted upload: said on the page
-            spec = {"error": str(error.detail), "spec": None, "exact": False, "notes": []}
-    except NotFoundError as error:
-        return not_found(request, error)
+        written = trial_services.get_trial_spec(settings, viewer.owner, job_id, number)
+        spec: dict[str, Any] = {"spec": written.spec, "exact": written.exact,
+                                "notes": written.notes}  # fmt: skip
+    except ConflictError as error:  # a job on a deleted upload: said on the page
+        spec = {"error": str(error.detail), "spec": None, "exact": False, "notes": []}
     return render(request, "trial.html", view=view, spec=spec, number=number)
+
+
+def _download(content: bytes | str, media_type: str, filename: str) -> Response:
+    disposition = f'attachment; filename="{filename}"'
+    return Response(content, media_type=media_type, headers={"Content-Disposition": disposition})
 
 
 @router.get("/jobs/{job_id}/trials/{number}/model")
 def trial_model(
-    request: Request, job_id: str, number: TrialNumber, settings: SettingsDep, viewer: PageViewer
+    job_id: str, number: TrialNumber, settings: SettingsDep, viewer: PageViewer
 ) -> Response:
     """The stored model a trial trained, as the ``.keras`` file."""
-    try:
-        rank = views.trial_payload(settings, viewer.owner, job_id, number)["model_rank"]
-        if rank is None:
-            raise NotFoundError(f"trial {number} of job {job_id} has no stored model")
-        model = model_services.find_model(settings, viewer.owner, job_id, rank)
-    except NotFoundError as error:
-        return not_found(request, error)
+    rank = views.trial_payload(settings, viewer.owner, job_id, number)["model_rank"]
+    if rank is None:
+        raise NotFoundError(f"trial {number} of job {job_id} has no stored model")
+    model = model_services.find_model(settings, viewer.owner, job_id, rank)
     content = model_services.model_content(settings, model)
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{model.filename}"'},
-    )
+    return _download(content, "application/octet-stream", model.filename)
 
 
 @router.get("/jobs/{job_id}/trials.csv")
-def trials_csv(
-    request: Request, job_id: str, settings: SettingsDep, viewer: PageViewer
-) -> Response:
+def trials_csv(job_id: str, settings: SettingsDep, viewer: PageViewer) -> Response:
     """The job's trials as CSV (``GET /api/v1/jobs/{id}/trials.csv``, signed in by cookie)."""
-    try:
-        export = trial_services.trials_csv(settings, viewer.owner, job_id)
-    except NotFoundError as error:
-        return not_found(request, error)
-    return Response(
-        export.text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{export.filename}"'},
-    )
+    export = trial_services.trials_csv(settings, viewer.owner, job_id)
+    return _download(export.text, "text/csv; charset=utf-8", export.filename)
 
 
 @router.get("/compare")
@@ -140,24 +148,19 @@ def compare_page(
 ) -> Response:
     """Two or more jobs overlaid: best so far, and the distribution of scores."""
     if len(jobs) < 2:
-        return render(request, "not_found.html", status_code=400, message="choose two jobs or more")
-    try:
-        view = views.compare_payload(settings, viewer.owner, jobs)
-    except NotFoundError as error:
-        return not_found(request, error)
-    return render(request, "compare.html", view=view)
+        return render(request, "not_found.html", 400, heading="Bad request",
+                      message="choose two jobs or more")  # fmt: skip
+    return render(request, "compare.html", view=views.compare_payload(settings, viewer.owner, jobs))
 
 
 @router.get("/datasets/{dataset_id}")
 def dataset_page(
     request: Request, dataset_id: str, settings: SettingsDep, viewer: PageViewer
 ) -> Response:
-    """An uploaded dataset's summary: rows, task, balance or target, per-feature statistics."""
-    try:
-        view = views.dataset_payload(settings, viewer.owner, dataset_id)
-    except NotFoundError as error:
-        return not_found(request, error)
-    return render(request, "dataset.html", view=view)
+    """A dataset's summary: rows, task, balance or target, per-feature statistics."""
+    return render(
+        request, "dataset.html", view=views.dataset_payload(settings, viewer.owner, dataset_id)
+    )
 
 
 @router.get("/login")

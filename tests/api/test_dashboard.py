@@ -180,6 +180,10 @@ def test_the_jobs_list_filters_by_status_and_compares(client: TestClient) -> Non
     compared = client.get("/compare", params={"jobs": [done, other]})
     assert compared.status_code == 200 and '"edf"' in compared.text
     assert client.get("/compare", params={"jobs": [done]}).status_code == 400
+    # a bad query is a page saying what is wrong, not JSON
+    bad = client.get("/?status=bogus")
+    assert bad.status_code == 422 and "text/html" in bad.headers["content-type"]
+    assert "status" in bad.text
 
 
 def test_the_dataset_page_shows_per_feature_statistics(client: TestClient) -> None:
