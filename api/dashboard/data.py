@@ -50,9 +50,8 @@ def job_data(
     request: Request, job_id: str, settings: SettingsDep, viewer: DataViewer
 ) -> dict[str, Any]:
     """The job page's state (with its header as HTML), leaderboard and plots."""
-    payload = views.job_payload(settings, viewer.owner, job_id)
-    payload["state_html"] = _fragment(request, "_job_state.html", state=payload["state"])
-    return payload
+    payload = views.job_payload(settings, viewer.owner, job_id)  # shared: never modified
+    return {**payload, "state_html": _fragment(request, "_job_state.html", state=payload["state"])}
 
 
 @router.get("/jobs/{job_id}/importance")

@@ -57,7 +57,8 @@ def keyed(sqlite_url: str, make_client: ClientFactory) -> TestClient:
     return make_client(auth_mode="keys")
 
 
-def test_the_job_page_and_its_data_show_the_stored_trials(client: TestClient) -> None:
+def test_the_job_page_and_its_data_show_the_stored_trials(any_client: TestClient) -> None:
+    client = any_client
     job_id = _seed_job()
     page = client.get(f"/jobs/{job_id}")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
@@ -111,7 +112,8 @@ def test_importance_says_nothing_under_four_trials(client: TestClient) -> None:
     }
 
 
-def test_curves_of_chosen_trials_and_their_bounds(client: TestClient) -> None:
+def test_curves_of_chosen_trials_and_their_bounds(any_client: TestClient) -> None:
+    client = any_client
     job_id = _seed_job()
     found = client.get(f"/ui/data/jobs/{job_id}/curves", params={"trials": "1,3"}).json()
     assert found["metrics"] == ["loss", "accuracy"]
@@ -129,7 +131,8 @@ def test_curves_of_chosen_trials_and_their_bounds(client: TestClient) -> None:
     assert client.get(f"/ui/data/jobs/{job_id}/curves?trials=a").status_code == 422
 
 
-def test_the_version_moves_when_a_trial_does(client: TestClient) -> None:
+def test_the_version_moves_when_a_trial_does(any_client: TestClient) -> None:
+    client = any_client
     job_id = insert_job(status=JobStatus.RUNNING, started_at=START)
     version = lambda: client.get(f"/ui/data/jobs/{job_id}/version").json()["version"]  # noqa: E731
     before = version()
