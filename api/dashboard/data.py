@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 
-from api.dashboard import views
+from api.dashboard import live, views
 from api.dashboard.session import DataViewer
 from api.dashboard.templating import templates
-from api.deps import PredictorDep, SettingsDep
+from api.deps import PredictorDep, SettingsDep, TrialNumber
 from api.errors import InputValidationError
 from api.schemas import PredictRequest, PredictResponse
 from api.services import models as model_services
@@ -42,16 +42,26 @@ def jobs_rows(
 @router.get("/jobs/{job_id}/version")
 def job_version(job_id: str, settings: SettingsDep, viewer: DataViewer) -> dict[str, str]:
     """A token that changes whenever anything the job page shows does."""
-    return {"version": views.job_version(settings, viewer.owner, job_id)}
+    return {"version": live.job_version(settings, viewer.owner, job_id)}
+
+
+@router.get("/jobs/{job_id}/trials/{number}/version")
+def trial_version(
+    job_id: str, number: TrialNumber, settings: SettingsDep, viewer: DataViewer
+) -> dict[str, str]:
+    """A token that changes when the trial records an epoch or ends (its page reloads then)."""
+    return {"version": live.trial_version(settings, viewer.owner, job_id, number)}
 
 
 @router.get("/jobs/{job_id}")
-def job_data(
-    request: Request, job_id: str, settings: SettingsDep, viewer: DataViewer
-) -> dict[str, Any]:
+def job_data(request: Request, job_id: str, settings: SettingsDep, viewer: DataViewer) -> Response:
     """The job page's state (with its header as HTML), leaderboard and plots."""
-    payload = views.job_payload(settings, viewer.owner, job_id)  # shared: never modified
-    return {**payload, "state_html": _fragment(request, "_job_state.html", state=payload["state"])}
+
+    def state_html(state: dict[str, Any]) -> str:
+        return _fragment(request, "_job_state.html", state=state)
+
+    content = live.job_page_json(settings, viewer.owner, job_id, state_html)
+    return Response(content, media_type="application/json")
 
 
 @router.get("/jobs/{job_id}/importance")

@@ -5,7 +5,6 @@ JSON. No SQL here: the reads are ``db.repositories``'."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -92,64 +91,31 @@ def best_numbers(rows: Sequence[TrialRow], maximize: bool, count: int) -> list[i
     return [r.number for r in done[:count]]
 
 
-_payloads: dict[tuple[str, str, str | None], dict[str, Any]] = {}
-_payloads_lock = threading.Lock()
-#: job pages kept built (by job and version): viewers of one job share one build per change.
-MAX_CACHED_PAYLOADS = 32
-
-
-def job_payload(settings: Settings, owner: str, job_id: str) -> dict[str, Any]:
-    """Everything the job page draws except importance and curves (fetched on their own);
-    built once per version of the job and shared by every viewer."""
-
-    def read(session: Session) -> dict[str, Any]:
-        job = job_or_404(session, job_id, owner)
-        version = dashboard.job_version(session, job.id)
-        key = (owner, job.id, version)
-        with _payloads_lock:
-            cached = _payloads.get(key)
-        if cached is not None:
-            return cached
-        rows = dashboard.trial_rows(session, job.id)
-        ranks = dashboard.model_ranks(session, job)
-        maximize = job.direction == "max"
-        params = figures.varying_params(rows)
-        objective = job.objective
-        payload = {
-            "version": version,
-            "state": job_state(job, rows),
-            "params": params,
-            "trials": _leaderboard(rows, params, ranks),
-            "best": best_numbers(rows, maximize, DEFAULT_CURVES),
-            "figures": {
-                "history": figures.history(rows, maximize, objective),
-                "history_time": figures.history_by_time(
-                    rows, maximize, objective, as_utc(job.started_at)
-                ),
-                "parallel": figures.parallel(rows, params, maximize, objective),
-                "timeline": figures.timeline(rows, utcnow()),
-                "slices": [
-                    figures.slice_plot(rows, p, objective, len(rows)) for p in params[:MAX_SLICES]
-                ],
-            },
-        }
-        with _payloads_lock:
-            if len(_payloads) >= MAX_CACHED_PAYLOADS:
-                _payloads.pop(next(iter(_payloads)))
-            _payloads[key] = payload
-        return payload
-
-    return transaction(settings, "read a job's dashboard", read)
-
-
-def job_version(settings: Settings, owner: str, job_id: str) -> str:
-    """The job's version token (changes whenever its page would)."""
-
-    def read(session: Session) -> str:
-        job_or_404(session, job_id, owner)
-        return dashboard.job_version(session, job_id) or ""
-
-    return transaction(settings, "read a job's version", read)
+def build_job_payload(session: Session, job: Job, version: str | None) -> dict[str, Any]:
+    """Everything the job page draws except importance and curves (fetched on their own)."""
+    rows = dashboard.trial_rows(session, job.id)
+    ranks = dashboard.model_ranks(session, job)
+    maximize = job.direction == "max"
+    params = figures.varying_params(rows)
+    objective = job.objective
+    return {
+        "version": version,
+        "state": job_state(job, rows),
+        "params": params,
+        "trials": _leaderboard(rows, params, ranks),
+        "best": best_numbers(rows, maximize, DEFAULT_CURVES),
+        "figures": {
+            "history": figures.history(rows, maximize, objective),
+            "history_time": figures.history_by_time(
+                rows, maximize, objective, as_utc(job.started_at)
+            ),
+            "parallel": figures.parallel(rows, params, maximize, objective),
+            "timeline": figures.timeline(rows, utcnow()),
+            "slices": [
+                figures.slice_plot(rows, p, objective, len(rows)) for p in params[:MAX_SLICES]
+            ],
+        },
+    }
 
 
 def importance_payload(settings: Settings, owner: str, job_id: str) -> dict[str, Any]:

@@ -106,8 +106,9 @@ def model_ranks(session: Session, job: Job) -> dict[int, int]:
 
 
 def job_version(session: Session, job_id: str) -> str | None:
-    """A token that changes when the job's state or any of its trials' does (a trial starting,
-    ending, or recording an epoch); None for an unknown job. One indexed aggregate query."""
+    """A token that changes when the job's state does or a trial starts or ends (not at each
+    epoch: the job page would be rebuilt for every viewer every second); None for an unknown
+    job. One indexed aggregate query."""
     job = session.execute(
         select(Job.status, Job.best_score, Job.cancel_requested).where(Job.id == job_id)
     ).first()
@@ -116,7 +117,6 @@ def job_version(session: Session, job_id: str) -> str | None:
     trials = session.execute(
         select(
             func.count(Trial.id),
-            func.sum(Trial.epochs_run),
             func.max(Trial.finished_at),
             func.max(Trial.started_at),
             func.count(Trial.id).filter(Trial.status == TrialStatus.RUNNING),
@@ -124,6 +124,16 @@ def job_version(session: Session, job_id: str) -> str | None:
     ).one()
     parts = [job.status, job.best_score, job.cancel_requested, *trials]
     return "|".join("" if p is None else str(p) for p in parts)
+
+
+def trial_version(session: Session, job_id: str, number: int) -> str | None:
+    """A token that changes when trial ``number`` records an epoch or ends; None if absent."""
+    row = session.execute(
+        select(Trial.status, Trial.epochs_run, Trial.finished_at).where(
+            Trial.job_id == job_id, Trial.number == number
+        )
+    ).first()
+    return None if row is None else "|".join(str(part) for part in row)
 
 
 def stored_model_count(session: Session, job_id: str) -> int:

@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import gzip
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.dashboard import live
 from api.dashboard.session import COOKIE
 from db.engine import session_scope
-from db.models import JobStatus, TrialStatus
+from db.models import JobStatus, Trial, TrialStatus
 from db.repositories import owners
 from tests.api.conftest import ClientFactory
 from tests.api.helpers import insert_artifact, insert_job, insert_trial
@@ -131,8 +133,11 @@ def test_curves_of_chosen_trials_and_their_bounds(any_client: TestClient) -> Non
     assert client.get(f"/ui/data/jobs/{job_id}/curves?trials=a").status_code == 422
 
 
-def test_the_version_moves_when_a_trial_does(any_client: TestClient) -> None:
+def test_the_version_moves_when_a_trial_does(
+    any_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     client = any_client
+    monkeypatch.setattr(live, "VERSION_TTL_S", 0)
     job_id = insert_job(status=JobStatus.RUNNING, started_at=START)
     version = lambda: client.get(f"/ui/data/jobs/{job_id}/version").json()["version"]  # noqa: E731
     before = version()
@@ -140,14 +145,29 @@ def test_the_version_moves_when_a_trial_does(any_client: TestClient) -> None:
     insert_trial(job_id, 0, status=TrialStatus.RUNNING, score=None)
     running = version()
     assert running != before
+    trial_version = lambda: client.get(f"/ui/data/jobs/{job_id}/trials/0/version").json()  # noqa: E731
+    at_start = trial_version()
     with session_scope() as session:
-        from db.models import Trial
-
+        session.query(Trial).filter_by(job_id=job_id, number=0).one().epochs_run = 1
+    # an epoch moves the trial's page, not the job's (rebuilt for every viewer)
+    assert trial_version() != at_start and version() == running
+    with session_scope() as session:
         trial = session.query(Trial).filter_by(job_id=job_id, number=0).one()
         trial.status, trial.score, trial.finished_at = TrialStatus.COMPLETED, 0.9, START
     assert version() != running
+    assert client.get(f"/ui/data/jobs/{job_id}/trials/9/version").status_code == 404
     page = client.get(f"/ui/data/jobs/{job_id}").json()
     assert page["version"] == version() and page["state"]["counts"]["completed"] == 1
+
+
+def test_a_jobs_version_is_read_at_most_every_half_second(client: TestClient) -> None:
+    job_id = insert_job(status=JobStatus.RUNNING, started_at=START)
+    version = lambda: client.get(f"/ui/data/jobs/{job_id}/version").json()["version"]  # noqa: E731
+    before = version()
+    insert_trial(job_id, 0, status=TrialStatus.RUNNING, score=None)
+    assert version() == before  # every viewer of the job shares the last read
+    time.sleep(live.VERSION_TTL_S + 0.1)
+    assert version() != before
 
 
 def test_the_trial_page_shows_epochs_spec_failure_and_model(client: TestClient) -> None:
@@ -200,7 +220,9 @@ def test_the_dataset_page_shows_per_feature_statistics(client: TestClient) -> No
     assert table.count("<tr><td>") == 2 and "<td>361</td>" in table  # b's max
     assert client.get("/datasets/" + "0" * 32).status_code == 404
     builtin = client.get("/datasets/iris")
-    assert builtin.status_code == 200 and "150" in builtin.text and "feature-stats" not in builtin.text
+    assert (
+        builtin.status_code == 200 and "150" in builtin.text and "feature-stats" not in builtin.text
+    )
 
 
 def test_keys_mode_sends_a_browser_to_sign_in_and_keeps_its_key_in_a_strict_cookie(
@@ -244,6 +266,7 @@ OWNED_ROUTES = [
     ("GET", "/datasets/{dataset}"),
     ("GET", "/ui/data/jobs/{job}"),
     ("GET", "/ui/data/jobs/{job}/version"),
+    ("GET", "/ui/data/jobs/{job}/trials/{number}/version"),
     ("GET", "/ui/data/jobs/{job}/importance"),
     ("GET", "/ui/data/jobs/{job}/curves?trials=1"),
     ("POST", "/ui/data/jobs/{job}/predict"),

@@ -254,7 +254,7 @@ const hps = (() => {
     })();
   }
 
-  function trialPage(jobId, jobFinal, trialActive) {
+  function trialPage(jobId, number, jobFinal, trialActive) {
     staticFigures();
     const form = $("#predict");
     if (form) {
@@ -277,9 +277,10 @@ const hps = (() => {
       });
     }
     if (trialActive && !jobFinal) {
+      // a running trial's page shows each new epoch: it reloads when the trial moves
       let seen = null;
       every(POLL_MS, async () => {
-        const { version } = await getJSON(`/ui/data/jobs/${encodeURIComponent(jobId)}/version`);
+        const { version } = await getJSON(`/ui/data/jobs/${encodeURIComponent(jobId)}/trials/${number}/version`);
         if (seen !== null && version !== seen) location.reload();
         seen = version;
       });

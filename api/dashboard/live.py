@@ -1,0 +1,103 @@
+"""The job page's live data, cheap enough for many viewers polling every second: a job's version
+is read at most every ``VERSION_TTL_S`` per API process (every viewer of that job shares it), and
+its page data is built and encoded to JSON once per version, then sent as bytes to each viewer.
+
+Both caches are keyed by owner and job: a hit is only ever served to the owner whose read put it
+there (the first read of each went through ``job_or_404``)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from api.dashboard import views
+from api.errors import NotFoundError, quoted_id
+from api.services import transaction
+from api.services.jobs import job_or_404
+from db.repositories import dashboard
+from db.settings import Settings
+
+#: how stale a job's version may be (a trial's end shows within this + the page's 1 s poll).
+VERSION_TTL_S = 0.5
+#: job pages kept built (by owner, job and version).
+MAX_CACHED_PAGES = 32
+
+Key = tuple[str, str]
+_lock = threading.Lock()
+_versions: OrderedDict[Key, tuple[float, str]] = OrderedDict()
+_pages: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+
+
+def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    with _lock:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > MAX_CACHED_PAGES * 4:
+            cache.popitem(last=False)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def job_version(settings: Settings, owner: str, job_id: str) -> str:
+    """The job's version token (it changes whenever its page would): at most
+    ``VERSION_TTL_S`` old; 404 for an unknown job or another owner's."""
+    key = (owner, job_id)
+    with _lock:
+        cached = _versions.get(key)
+    if cached is not None and time.monotonic() - cached[0] < VERSION_TTL_S:
+        return cached[1]
+
+    def read(session: Session) -> str:
+        job_or_404(session, job_id, owner)
+        return dashboard.job_version(session, job_id) or ""
+
+    version = transaction(settings, "read a job's version", read)
+    _remember(_versions, key, (time.monotonic(), version))
+    return version
+
+
+def job_page_json(
+    settings: Settings, owner: str, job_id: str, state_html: Callable[[dict[str, Any]], str]
+) -> bytes:
+    """The job page's data as JSON bytes (``views.build_job_payload`` plus its state as HTML),
+    built once per version of the job and shared by every viewer."""
+    version = job_version(settings, owner, job_id)
+    key = (owner, job_id, version)
+    with _lock:
+        cached = _pages.get(key)
+    if cached is not None:
+        return cached
+
+    def read(session: Session) -> dict[str, Any]:
+        job = job_or_404(session, job_id, owner)
+        return views.build_job_payload(session, job, version)
+
+    payload = transaction(settings, "read a job's dashboard", read)
+    payload["state_html"] = state_html(payload["state"])
+    encoded = json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
+    _remember(_pages, key, encoded)
+    return encoded
+
+
+def trial_version(settings: Settings, owner: str, job_id: str, number: int) -> str:
+    """A token that changes when the trial records an epoch or ends (its page polls it)."""
+
+    def read(session: Session) -> str:
+        job_or_404(session, job_id, owner)
+        version = dashboard.trial_version(session, job_id, number)
+        if version is None:
+            raise NotFoundError(f"trial {number} of job {quoted_id(job_id)} not found")
+        return version
+
+    return transaction(settings, "read a trial's version", read)
