@@ -7,22 +7,10 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.dashboard import data, pages
+from api.dashboard import assets, data, pages
 from api.dashboard.session import SignInRequired
-from api.dashboard.templating import STATIC, STATIC_URL
-
-
-class CachedStatic(StaticFiles):
-    """Static files browsers keep: their URLs carry a content hash (``asset_url``)."""
-
-    async def get_response(self, path: str, scope: Scope):  # type: ignore[no-untyped-def]
-        response = await super().get_response(path, scope)
-        if response.status_code == 200:
-            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
-        return response
 
 
 class DashboardGZip:
@@ -44,7 +32,7 @@ class DashboardGZip:
 def install(app: FastAPI, api_prefix: str) -> None:
     """Serve the dashboard's pages at ``/``, its data under ``/ui/data``, assets under
     ``/static/ui``."""
-    app.mount(STATIC_URL, CachedStatic(directory=STATIC), name="dashboard-static")
+    app.include_router(assets.router)
     app.include_router(pages.router)
     app.include_router(data.router)
     app.add_middleware(DashboardGZip, api_prefix=api_prefix)

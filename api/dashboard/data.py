@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from api.dashboard import live, views
+from api.dashboard.assets import accepts_gzip
 from api.dashboard.session import DataViewer
 from api.dashboard.templating import templates
 from api.deps import PredictorDep, SettingsDep, TrialNumber
@@ -60,8 +61,11 @@ def job_data(request: Request, job_id: str, settings: SettingsDep, viewer: DataV
     def state_html(state: dict[str, Any]) -> str:
         return _fragment(request, "_job_state.html", state=state)
 
-    content = live.job_page_json(settings, viewer.owner, job_id, state_html)
-    return Response(content, media_type="application/json")
+    raw, gzipped = live.job_page_json(settings, viewer.owner, job_id, state_html)
+    if accepts_gzip(request):  # compressed once per version, not per viewer
+        headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+        return Response(gzipped, media_type="application/json", headers=headers)
+    return Response(raw, media_type="application/json")
 
 
 @router.get("/jobs/{job_id}/importance")

@@ -7,6 +7,7 @@ there (the first read of each went through ``job_or_404``)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 import time
@@ -32,7 +33,7 @@ MAX_CACHED_PAGES = 32
 Key = tuple[str, str]
 _lock = threading.Lock()
 _versions: OrderedDict[Key, tuple[float, str]] = OrderedDict()
-_pages: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+_pages: OrderedDict[tuple[str, str, str], tuple[bytes, bytes]] = OrderedDict()
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -69,9 +70,10 @@ def job_version(settings: Settings, owner: str, job_id: str) -> str:
 
 def job_page_json(
     settings: Settings, owner: str, job_id: str, state_html: Callable[[dict[str, Any]], str]
-) -> bytes:
-    """The job page's data as JSON bytes (``views.build_job_payload`` plus its state as HTML),
-    built once per version of the job and shared by every viewer."""
+) -> tuple[bytes, bytes]:
+    """The job page's data as JSON bytes, as is and gzipped (``views.build_job_payload`` plus
+    its state as HTML), built and compressed once per version of the job and shared by every
+    viewer."""
     version = job_version(settings, owner, job_id)
     key = (owner, job_id, version)
     with _lock:
@@ -86,8 +88,9 @@ def job_page_json(
     payload = transaction(settings, "read a job's dashboard", read)
     payload["state_html"] = state_html(payload["state"])
     encoded = json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
-    _remember(_pages, key, encoded)
-    return encoded
+    both = (encoded, gzip.compress(encoded, compresslevel=6, mtime=0))
+    _remember(_pages, key, both)
+    return both
 
 
 def trial_version(settings: Settings, owner: str, job_id: str, number: int) -> str:

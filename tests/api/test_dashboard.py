@@ -333,6 +333,10 @@ def test_assets_are_served_by_the_service_compressed_and_cached(client: TestClie
     assert echarts.status_code == 200 and echarts.headers["content-encoding"] == "gzip"
     assert "immutable" in echarts.headers["cache-control"]
     assert b"Apache" in client.get("/static/ui/ECHARTS-LICENSE.txt").content
+    again = client.get(echarts.url, headers={"if-none-match": echarts.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    for outside in ("..%2Fpages.py", "nope.js", ".hidden", "%2E%2E%2Fviews.py"):
+        assert client.get(f"/static/ui/{outside}").status_code == 404, outside
     # the JSON API's bodies are never recompressed here
     raw = client.get("/api/v1/jobs", headers={"accept-encoding": "gzip"})
     assert "content-encoding" not in raw.headers
