@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
-from api.dashboard import live, views
+from api.dashboard import live, stream, views
 from api.dashboard.assets import accepts_gzip
 from api.dashboard.session import DataViewer
 from api.dashboard.templating import templates
@@ -44,6 +45,27 @@ def jobs_rows(
 def job_version(job_id: str, settings: SettingsDep, viewer: DataViewer) -> dict[str, str]:
     """A token that changes whenever anything the job page shows does."""
     return {"version": live.job_version(settings, viewer.owner, job_id)}
+
+
+@router.get("/jobs/{job_id}/stream")
+def job_stream(
+    request: Request,
+    job_id: str,
+    settings: SettingsDep,
+    viewer: DataViewer,
+    since: Annotated[str | None, Query(max_length=400)] = None,
+) -> StreamingResponse:
+    """The job page's data as server-sent events, each time the job moves (``api.dashboard.stream``);
+    404 for an unknown job or another owner's."""
+    live.job_version(settings, viewer.owner, job_id)  # 404 before the stream starts
+
+    def state_html(state: dict[str, Any]) -> str:
+        return _fragment(request, "_job_state.html", state=state)
+
+    since = request.headers.get("last-event-id", since)  # a reconnecting browser's last page
+    events = stream.job_events(request, settings, viewer.owner, job_id, since, state_html)
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
 
 @router.get("/jobs/{job_id}/trials/{number}/version")

@@ -50,21 +50,33 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
+def is_final(version: str) -> bool:
+    """Whether ``version`` is an ended job's (its page changes no more)."""
+    return dashboard.is_final_version(version)
+
+
+def cached_version(owner: str, job_id: str) -> str | None:
+    """The job's version if read less than ``VERSION_TTL_S`` ago (no database, no thread)."""
+    with _lock:
+        cached = _versions.get((owner, job_id))
+    if cached is not None and time.monotonic() - cached[0] < VERSION_TTL_S:
+        return cached[1]
+    return None
+
+
 def job_version(settings: Settings, owner: str, job_id: str) -> str:
     """The job's version token (it changes whenever its page would): at most
     ``VERSION_TTL_S`` old; 404 for an unknown job or another owner's."""
-    key = (owner, job_id)
-    with _lock:
-        cached = _versions.get(key)
-    if cached is not None and time.monotonic() - cached[0] < VERSION_TTL_S:
-        return cached[1]
+    cached = cached_version(owner, job_id)
+    if cached is not None:
+        return cached
 
     def read(session: Session) -> str:
         job_or_404(session, job_id, owner)
         return dashboard.job_version(session, job_id) or ""
 
     version = transaction(settings, "read a job's version", read)
-    _remember(_versions, key, (time.monotonic(), version))
+    _remember(_versions, (owner, job_id), (time.monotonic(), version))
     return version
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Epoch, Job, ModelArtifact, Trial, TrialStatus
+from db.models import Epoch, Job, JobStatus, ModelArtifact, Trial, TrialStatus
 from db.values import as_utc
 
 #: the most trials whose curves one request may ask for.
@@ -124,6 +124,11 @@ def job_version(session: Session, job_id: str) -> str | None:
     ).one()
     parts = [job.status, job.best_score, job.cancel_requested, *trials]
     return "|".join("" if p is None else str(p) for p in parts)
+
+
+def is_final_version(version: str) -> bool:
+    """Whether a ``job_version`` token is that of an ended job (it changes no more)."""
+    return JobStatus(version.split("|", 1)[0]).is_final if version else False
 
 
 def trial_version(session: Session, job_id: str, number: int) -> str | None:

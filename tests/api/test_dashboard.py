@@ -170,6 +170,51 @@ def test_a_jobs_version_is_read_at_most_every_half_second(client: TestClient) ->
     assert version() != before
 
 
+def _events(response: Any) -> list[tuple[str, str]]:
+    """The (event, data) pairs of a server-sent event stream, to its end."""
+    found, event = [], "message"
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line.removeprefix("event: ")
+        elif line.startswith("data: "):
+            found.append((event, line.removeprefix("data: ")))
+            event = "message"
+    return found
+
+
+def test_the_stream_pushes_the_page_when_a_trial_ends_and_ends_with_the_job(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import threading
+
+    from api.dashboard import stream
+
+    monkeypatch.setattr(stream, "STREAM_S", 2.0)
+    monkeypatch.setattr(stream, "CHECK_S", 0.1)
+    monkeypatch.setattr(live, "VERSION_TTL_S", 0)
+    job_id = insert_job(status=JobStatus.RUNNING, started_at=START)
+    insert_trial(job_id, 0, score=0.7)
+    current = client.get(f"/ui/data/jobs/{job_id}/version").json()["version"]
+    # a page that has the current version gets nothing until the job moves
+    with client.stream("GET", f"/ui/data/jobs/{job_id}/stream?since={current}") as quiet:
+        assert quiet.headers["content-type"].startswith("text/event-stream")
+        assert _events(quiet) == []
+    threading.Timer(0.5, lambda: insert_trial(job_id, 1, score=0.8)).start()
+    with client.stream(
+        "GET", f"/ui/data/jobs/{job_id}/stream", headers={"Last-Event-ID": current}
+    ) as moved:
+        events = _events(moved)
+    assert [e for e, _ in events] == ["page"]
+    assert json.loads(events[0][1])["state"]["counts"]["completed"] == 2
+    with session_scope() as session:
+        from db.models import Job
+
+        session.get(Job, job_id).status = JobStatus.SUCCEEDED
+    with client.stream("GET", f"/ui/data/jobs/{job_id}/stream?since={current}") as ended:
+        assert [e for e, _ in _events(ended)] == ["page", "end"]
+
+
 def test_the_trial_page_shows_epochs_spec_failure_and_model(client: TestClient) -> None:
     job_id = _seed_job()
     insert_artifact(job_id, 7, b"model-bytes", {"task": "classification"})
@@ -266,6 +311,7 @@ OWNED_ROUTES = [
     ("GET", "/datasets/{dataset}"),
     ("GET", "/ui/data/jobs/{job}"),
     ("GET", "/ui/data/jobs/{job}/version"),
+    ("GET", "/ui/data/jobs/{job}/stream"),
     ("GET", "/ui/data/jobs/{job}/trials/{number}/version"),
     ("GET", "/ui/data/jobs/{job}/importance"),
     ("GET", "/ui/data/jobs/{job}/curves?trials=1"),

@@ -156,6 +156,8 @@ def test_a_running_job_updates_live_and_every_plot_is_drawn(
     with offline_page(base) as browser:
         page = browser.page
         watched = Watched(page)
+        asked: list[str] = []
+        page.on("request", lambda request: asked.append(request.url))
         _sign_in(page, base, keys["alice"], f"/jobs/{job_id}")
         page.wait_for_selector("#chart-history[data-points]", timeout=60_000)
         page.evaluate("window.notReloaded = true")
@@ -169,6 +171,9 @@ def test_a_running_job_updates_live_and_every_plot_is_drawn(
             polling=200,
         )
         assert page.evaluate("window.notReloaded") is True
+        # pushed over the page's one stream, not polled
+        assert any(url.endswith("/stream?since=" + url.rsplit("=", 1)[-1]) for url in asked)
+        assert not [url for url in asked if url.endswith("/version")]
         job = _wait_done(service, keys["alice"], job_id)
         assert job["status"] == "succeeded", job
         page.wait_for_function(

@@ -246,12 +246,31 @@ const hps = (() => {
       $("#trial-status").addEventListener("change", (event) => { state.status = event.target.value; leaderboard(); });
       $("#show-all").addEventListener("click", () => { state.showAll = true; leaderboard(); });
       $("#curve-metric").addEventListener("change", (event) => { state.metric = event.target.value; curves(); });
+      follow();
+    })();
+
+    // Updates are pushed (one connection per page, server-sent events); polling the version
+    // every second is the fallback when the stream cannot be had.
+    function follow() {
+      if (state.data.state.is_final) return; // an ended job changes no more
+      if (!window.EventSource) return poll();
+      const source = new EventSource(`${base}/stream?since=${encodeURIComponent(state.data.version)}`);
+      let queue = Promise.resolve();
+      source.addEventListener("page", (event) => {
+        const data = JSON.parse(event.data);
+        queue = queue.then(() => refresh(data)).catch(() => {});
+      });
+      source.addEventListener("end", () => source.close());
+      source.onerror = () => { if (source.readyState === EventSource.CLOSED) poll(); };
+    }
+
+    function poll() {
       every(POLL_MS, async () => {
-        if (state.data.state.is_final) return false; // an ended job changes no more
+        if (state.data.state.is_final) return false;
         const { version } = await getJSON(`${base}/version`);
         if (version !== state.data.version) await refresh(await getJSON(base));
       });
-    })();
+    }
   }
 
   function trialPage(jobId, number, jobFinal, trialActive) {

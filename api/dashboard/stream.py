@@ -1,0 +1,61 @@
+"""A job page's updates pushed as server-sent events: each open page holds one connection, and
+whenever the job's version moves it receives the page's new data, encoded once per version for
+every viewer. A viewer costs no request per second (polling did: 50 viewers polling a version
+every second took a status poll's p99 from ~40 to ~160 ms on 2 cores).
+
+A stream lasts at most ``STREAM_S``: the browser then reconnects by itself (``retry``), which
+checks its key again and bounds how long a stopping API waits for open streams."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from fastapi import Request
+from starlette.concurrency import run_in_threadpool
+
+from api.dashboard import live
+from db.settings import Settings
+
+#: how long one stream stays open before the browser reconnects.
+STREAM_S = 25.0
+#: how often a stream looks at its job's version (shared by its viewers: ``live``).
+CHECK_S = 0.5
+#: a comment line this often keeps proxies from closing a quiet stream.
+KEEP_ALIVE_S = 10.0
+
+
+async def job_events(
+    request: Request,
+    settings: Settings,
+    owner: str,
+    job_id: str,
+    since: str | None,
+    state_html: Callable[[dict[str, Any]], str],
+) -> AsyncIterator[bytes]:
+    """``event: page`` with the page's data whenever the version differs from the last one
+    sent (first from ``since``: the version the page has); ``event: end`` once the job is
+    final (the page stops listening)."""
+    yield b"retry: 1000\n\n"
+    last, quiet_since = since, time.monotonic()
+    deadline = time.monotonic() + STREAM_S
+    while time.monotonic() < deadline and not await request.is_disconnected():
+        version = live.cached_version(owner, job_id)
+        if version is None:
+            version = await run_in_threadpool(live.job_version, settings, owner, job_id)
+        if version != last:
+            raw, _ = await run_in_threadpool(
+                live.job_page_json, settings, owner, job_id, state_html
+            )
+            # the id comes back as Last-Event-ID when the browser reconnects
+            yield f"id: {version}\nevent: page\ndata: ".encode() + raw + b"\n\n"
+            last, quiet_since = version, time.monotonic()
+            if live.is_final(version):
+                yield b"event: end\ndata: {}\n\n"
+                return
+        elif time.monotonic() - quiet_since > KEEP_ALIVE_S:
+            yield b": still here\n\n"
+            quiet_since = time.monotonic()
+        await asyncio.sleep(CHECK_S)
