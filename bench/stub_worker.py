@@ -27,6 +27,9 @@ __all__ = ["app"]
 
 #: how long a stub trial "trains".
 TRIAL_S = float(os.environ.get("HPSEARCH_BENCH_TRIAL_S", "0.5"))
+#: epochs a stub trial records, one every ``TRIAL_S / EPOCHS`` seconds (bench/dashboard_viewers.py
+#: wants running jobs whose pages change as real ones do).
+EPOCHS = int(os.environ.get("HPSEARCH_BENCH_EPOCHS", "1"))
 _timings: Any = None
 
 
@@ -47,14 +50,17 @@ def _stub_train_and_conclude(claim: ClaimedTrial) -> list[int]:
     started = time.perf_counter()
     jobs.load_job(claim.job_id)
     loaded = time.perf_counter()
-    time.sleep(TRIAL_S)  # the attempt's heartbeat keeps the lease meanwhile
     score = _score(claim.hyperparameters)
-    trials.record_epoch(claim.id, claim.lease, 0, 0, {"val_accuracy": score}, None, TRIAL_S)
+    if EPOCHS == 1:
+        time.sleep(TRIAL_S)  # the attempt's heartbeat keeps the lease meanwhile
+        trials.record_epoch(claim.id, claim.lease, 0, 0, {"val_accuracy": score}, None, TRIAL_S)
+    else:
+        _stub_epochs(claim, score)
     trained = time.perf_counter()
     result = TrialResult(
         TrialStatus.COMPLETED,
         score=score,
-        best_epoch=0,
+        best_epoch=EPOCHS - 1,
         metrics={"val_accuracy": score},
         duration_s=TRIAL_S,
         fit_duration_s=TRIAL_S,
@@ -69,6 +75,24 @@ def _stub_train_and_conclude(claim: ClaimedTrial) -> list[int]:
         end=time.perf_counter(),
     )
     return sent
+
+
+def _stub_epochs(claim: ClaimedTrial, score: float) -> None:
+    """``EPOCHS`` epochs of learning-curve-like metrics rising to ``score``, each recorded after
+    its share of ``TRIAL_S``; stops early if the trial is no longer ours to run."""
+    epoch_s = TRIAL_S / EPOCHS
+    for epoch in range(EPOCHS):
+        time.sleep(epoch_s)
+        reached = score * (1 - 0.5 ** (epoch + 1)) / (1 - 0.5**EPOCHS)  # ends at score
+        metrics = {
+            "loss": 2.3 * (1 - reached) + 0.05,
+            "accuracy": min(1.0, reached + 0.01 * epoch),
+            "val_loss": 2.3 * (1 - reached) + 0.08,
+            "val_accuracy": reached,
+        }
+        control = trials.record_epoch(claim.id, claim.lease, 0, epoch, metrics, None, epoch_s)
+        if control is not trials.Control.GO_ON:
+            return
 
 
 _real_lock_job = jobs.lock_job

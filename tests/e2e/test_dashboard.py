@@ -172,7 +172,7 @@ def test_a_running_job_updates_live_and_every_plot_is_drawn(
         )
         assert page.evaluate("window.notReloaded") is True
         # pushed over the page's one stream, not polled
-        assert any(url.endswith("/stream?since=" + url.rsplit("=", 1)[-1]) for url in asked)
+        assert any(f"/ui/data/jobs/{job_id}/stream?since=" in url for url in asked)
         assert not [url for url in asked if url.endswith("/version")]
         job = _wait_done(service, keys["alice"], job_id)
         assert job["status"] == "succeeded", job
