@@ -39,6 +39,8 @@ from bench.locustfile import HEADERS, JOB_IDS, PollingClient
 
 __all__ = ["DashboardViewer", "StatusPoller", "StreamViewer"]
 
+#: the page's script asks for importance at most this often (dashboard.js IMPORTANCE_MS).
+IMPORTANCE_S = 10.0
 POLL_S = float(os.environ.get("HPSEARCH_BENCH_VIEWER_POLL_S", "1"))
 MODE = os.environ.get("HPSEARCH_BENCH_VIEWER_MODE", "data")
 FULL_PAGE = MODE == "page"
@@ -129,8 +131,8 @@ class StreamViewer(HttpUser):
     """One browser tab on one running job's page as the page follows it now: the page, its
     assets and data once, then the job's server-sent events (``/ui/data/jobs/{id}/stream``),
     each ``page`` event carrying the page's new data; after each, what the page's script fetches
-    (``HPSEARCH_BENCH_VIEWER_MODE=stream``: the best trials' curves, and the importance when the
-    completed count moved). When a stream ends (the server closes it every ~25 s) the viewer
+    (``HPSEARCH_BENCH_VIEWER_MODE=stream``: the best trials' curves when the best trials
+    changed, the importance when more trials completed, at most every 10 s). When a stream ends (the server closes it every ~25 s) the viewer
     reconnects a second later, as the browser does. ``HPSEARCH_BENCH_VIEWERS`` of them.
 
     Each ``page`` event is counted as a request named ``SSE page event`` (its response time:
@@ -155,17 +157,20 @@ class StreamViewer(HttpUser):
         self.extras(payload)
 
     def extras(self, payload: dict[str, Any]) -> None:
-        """The best trials' curves, and the importance when more trials completed."""
+        """As the page's script: the best trials' curves when the best trials changed, the
+        importance when more trials completed (at most every ``IMPORTANCE_S``)."""
         best = [str(n) for n in payload.get("best", [])[:20]]
-        if best:
+        if best and best != getattr(self, "curves_of", None):
+            self.curves_of = best
             self.client.get(
                 f"/ui/data/jobs/{self.job_id}/curves?trials={','.join(best)}",
                 headers=HEADERS,
                 name="GET /ui/data/jobs/{id}/curves",
             )
         completed = payload.get("state", {}).get("counts", {}).get("completed")
-        if completed != self.completed:
-            self.completed = completed
+        due = time.monotonic() - getattr(self, "importance_at", -IMPORTANCE_S) >= IMPORTANCE_S
+        if completed != self.completed and due:
+            self.completed, self.importance_at = completed, time.monotonic()
             self.client.get(
                 f"/ui/data/jobs/{self.job_id}/importance",
                 headers=HEADERS,

@@ -22,6 +22,7 @@ MIN_TRIALS = 4
 
 _cache: dict[tuple[str, int], dict[str, float]] = {}
 _cache_lock = threading.Lock()
+_computing: dict[tuple[str, int], threading.Lock] = {}
 
 
 def is_number(value: Any) -> bool:
@@ -105,18 +106,25 @@ def param_importances(
 def cached_importances(
     job_id: str, trials: Sequence[tuple[dict[str, Any], float]], maximize: bool
 ) -> dict[str, float]:
-    """``param_importances``, computed once per job and number of completed trials."""
+    """``param_importances``, computed once per job and number of completed trials, however many
+    viewers ask at once (they wait for the one computing it)."""
     key = (job_id, len(trials))
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-    try:
-        found = param_importances(trials, maximize)
-    except (ValueError, RuntimeError) as error:
-        log.warning("importance of job %s not computed: %s", job_id, error)
-        found = {}
-    with _cache_lock:
-        if len(_cache) > 256:
-            _cache.clear()
-        _cache[key] = found
+        computing = _computing.setdefault(key, threading.Lock())
+    with computing:
+        with _cache_lock:
+            if key in _cache:
+                return _cache[key]
+        try:
+            found = param_importances(trials, maximize)
+        except (ValueError, RuntimeError) as error:
+            log.warning("importance of job %s not computed: %s", job_id, error)
+            found = {}
+        with _cache_lock:
+            if len(_cache) > 256:
+                _cache.clear()
+            _cache[key] = found
+            _computing.pop(key, None)
     return found

@@ -80,6 +80,13 @@ def job_version(settings: Settings, owner: str, job_id: str) -> str:
     return version
 
 
+def cached_page(owner: str, job_id: str, version: str) -> bytes | None:
+    """The job page's JSON for ``version`` if already built (no database, no thread)."""
+    with _lock:
+        found = _pages.get((owner, job_id, version))
+    return found[0] if found else None
+
+
 def job_page_json(
     settings: Settings, owner: str, job_id: str, state_html: Callable[[dict[str, Any]], str]
 ) -> tuple[bytes, bytes]:

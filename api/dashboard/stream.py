@@ -46,9 +46,11 @@ async def job_events(
         if version is None:
             version = await run_in_threadpool(live.job_version, settings, owner, job_id)
         if version != last:
-            raw, _ = await run_in_threadpool(
-                live.job_page_json, settings, owner, job_id, state_html
-            )
+            raw = live.cached_page(owner, job_id, version)
+            if raw is None:  # the first viewer of this version builds it
+                raw, _ = await run_in_threadpool(
+                    live.job_page_json, settings, owner, job_id, state_html
+                )
             # the id comes back as Last-Event-ID when the browser reconnects
             yield f"id: {version}\nevent: page\ndata: ".encode() + raw + b"\n\n"
             last, quiet_since = version, time.monotonic()

@@ -407,3 +407,26 @@ def test_every_template_and_asset_ships_in_the_package() -> None:
         for p in (root / folder).iterdir()
     ]
     assert files and all(any(fnmatch.fnmatch(f, pat) for pat in patterns) for f in files)
+
+
+def test_importance_is_computed_once_however_many_viewers_ask_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.dashboard import importance
+
+    calls: list[int] = []
+
+    def slow(trials: Any, maximize: bool) -> dict[str, float]:
+        calls.append(len(trials))
+        time.sleep(0.3)
+        return {"units": 1.0}
+
+    monkeypatch.setattr(importance, "param_importances", slow)
+    trials = [({"units": n}, float(n)) for n in range(6)]
+    with ThreadPoolExecutor(8) as pool:
+        found = list(
+            pool.map(lambda _: importance.cached_importances("j" * 32, trials, True), range(8))
+        )
+    assert calls == [6] and found == [{"units": 1.0}] * 8

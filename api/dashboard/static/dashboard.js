@@ -215,13 +215,24 @@ const hps = (() => {
       }
     }, { rootMargin: "200px" });
 
+    // Curves and importance are asked for again only when they can have changed: the best
+    // trials' curves when the best trials change (ended trials' epochs do not), importance when
+    // more trials completed, at most every IMPORTANCE_MS (every viewer of a busy job asking at
+    // each trial's end cost the API more than everything else the page does).
+    const IMPORTANCE_MS = 10000;
     async function refresh(data) {
       await show(data);
       const completed = data.state.counts.completed;
       const work = [];
-      if (!state.picked.size) work.push(curves());
-      if (completed !== state.importanceAt) {
+      const best = data.best.join(",");
+      if (!state.picked.size && best !== state.curvesOf) {
+        state.curvesOf = best;
+        work.push(curves());
+      }
+      const due = Date.now() - (state.importanceTime || 0) >= IMPORTANCE_MS;
+      if (completed !== state.importanceAt && (due || data.state.is_final)) {
         state.importanceAt = completed;
+        state.importanceTime = Date.now();
         work.push(importance());
       }
       await Promise.all(work);
@@ -246,6 +257,7 @@ const hps = (() => {
       $("#trial-status").addEventListener("change", (event) => { state.status = event.target.value; leaderboard(); });
       $("#show-all").addEventListener("click", () => { state.showAll = true; leaderboard(); });
       $("#curve-metric").addEventListener("change", (event) => { state.metric = event.target.value; curves(); });
+      $("#leaderboard").tBodies[0].addEventListener("change", () => { state.curvesOf = null; });
       follow();
     })();
 
