@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -20,9 +21,14 @@ log = logging.getLogger(__name__)
 #: fewer completed trials than this and importance says nothing worth showing.
 MIN_TRIALS = 4
 
-_cache: dict[tuple[str, int], dict[str, float]] = {}
+#: importance is computed again once the completed trials grew by a tenth, at least by this...
+MIN_NEW_TRIALS = 5
+#: ...or once the last result is this old (seconds).
+MAX_AGE_S = 30.0
+
+_cache: dict[str, tuple[int, dict[str, float], float]] = {}
 _cache_lock = threading.Lock()
-_computing: dict[tuple[str, int], threading.Lock] = {}
+_computing: dict[str, threading.Lock] = {}
 
 
 def is_number(value: Any) -> bool:
@@ -104,19 +110,25 @@ def param_importances(
 
 
 def cached_importances(
-    job_id: str, trials: Sequence[tuple[dict[str, Any], float]], maximize: bool
-) -> dict[str, float]:
-    """``param_importances``, computed once per job and number of completed trials, however many
-    viewers ask at once (they wait for the one computing it)."""
-    key = (job_id, len(trials))
+    job_id: str,
+    trials: Sequence[tuple[dict[str, Any], float]],
+    maximize: bool,
+    exact: bool = False,
+) -> tuple[dict[str, float], int]:
+    """``param_importances`` and the number of trials it was computed on. Computed once per
+    job however many viewers ask at once (they wait for the one computing it), and again only
+    when the completed trials grew by a tenth (at least ``MIN_NEW_TRIALS``) or the last result is
+    ``MAX_AGE_S`` old: with many trials ending a second, recomputing at each cost the API more
+    than everything else the page asks for. ``exact`` (an ended job): on every trial."""
     with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-        computing = _computing.setdefault(key, threading.Lock())
+        computing = _computing.setdefault(job_id, threading.Lock())
     with computing:
         with _cache_lock:
-            if key in _cache:
-                return _cache[key]
+            cached = _cache.get(job_id)
+        if cached is not None and (
+            cached[0] == len(trials) or (not exact and _fresh(cached, len(trials)))
+        ):
+            return cached[1], cached[0]
         try:
             found = param_importances(trials, maximize)
         except (ValueError, RuntimeError) as error:
@@ -125,6 +137,14 @@ def cached_importances(
         with _cache_lock:
             if len(_cache) > 256:
                 _cache.clear()
-            _cache[key] = found
-            _computing.pop(key, None)
-    return found
+            _cache[job_id] = (len(trials), found, time.monotonic())
+    return found, len(trials)
+
+
+def _fresh(cached: tuple[int, dict[str, float], float], count: int) -> bool:
+    computed_on, _, at = cached
+    if count == computed_on:
+        return True
+    grew = count - computed_on
+    recent = time.monotonic() - at < MAX_AGE_S
+    return computed_on >= MIN_TRIALS and recent and grew < max(MIN_NEW_TRIALS, computed_on // 10)

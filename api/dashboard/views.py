@@ -121,13 +121,23 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
 def importance_payload(settings: Settings, owner: str, job_id: str) -> dict[str, Any]:
     """The varying hyperparameters' importance as a figure, from the completed trials."""
 
-    def read(session: Session) -> tuple[list[TrialRow], bool]:
+    def read(session: Session) -> tuple[list[TrialRow], Job]:
         job = job_or_404(session, job_id, owner)
-        return figures.scored(dashboard.trial_rows(session, job.id)), job.direction == "max"
+        return figures.scored(dashboard.trial_rows(session, job.id)), job
 
-    done, maximize = transaction(settings, "read a job's trials", read)
-    found = cached_importances(job_id, [(r.hyperparameters or {}, r.score) for r in done], maximize)  # type: ignore[misc]
-    return {"importances": found, "figure": figures.importance(found) if found else None}
+    done, job = transaction(settings, "read a job's trials", read)
+    trials = [(r.hyperparameters or {}, r.score) for r in done]
+    found, computed_on = cached_importances(
+        job_id,
+        trials,
+        job.direction == "max",
+        exact=job.status.is_final,  # type: ignore[arg-type]
+    )
+    return {
+        "importances": found,
+        "trials": computed_on,
+        "figure": figures.importance(found) if found else None,
+    }
 
 
 def curves_payload(

@@ -106,9 +106,9 @@ def model_ranks(session: Session, job: Job) -> dict[int, int]:
 
 
 def job_version(session: Session, job_id: str) -> str | None:
-    """A token that changes when the job's state does or a trial starts or ends (not at each
-    epoch: the job page would be rebuilt for every viewer every second); None for an unknown
-    job. One indexed aggregate query."""
+    """A token that changes when the job's state does or a trial ends or is proposed (not when
+    one starts or records an epoch: every viewer's page would be rebuilt for each); None for an
+    unknown job. One indexed aggregate query."""
     job = session.execute(
         select(Job.status, Job.best_score, Job.cancel_requested).where(Job.id == job_id)
     ).first()
@@ -118,8 +118,7 @@ def job_version(session: Session, job_id: str) -> str | None:
         select(
             func.count(Trial.id),
             func.max(Trial.finished_at),
-            func.max(Trial.started_at),
-            func.count(Trial.id).filter(Trial.status == TrialStatus.RUNNING),
+            func.count(Trial.id).filter(Trial.status == TrialStatus.CANCELLED),
         ).where(Trial.job_id == job_id)
     ).one()
     parts = [job.status, job.best_score, job.cancel_requested, *trials]

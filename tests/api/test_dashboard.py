@@ -110,6 +110,7 @@ def test_importance_says_nothing_under_four_trials(client: TestClient) -> None:
     job_id = _seed_job(trials=3)
     assert client.get(f"/ui/data/jobs/{job_id}/importance").json() == {
         "importances": {},
+        "trials": 3,
         "figure": None,
     }
 
@@ -429,4 +430,9 @@ def test_importance_is_computed_once_however_many_viewers_ask_at_once(
         found = list(
             pool.map(lambda _: importance.cached_importances("j" * 32, trials, True), range(8))
         )
-    assert calls == [6] and found == [{"units": 1.0}] * 8
+    assert calls == [6] and found == [({"units": 1.0}, 6)] * 8
+    # a few more trials of a running job: the last result; an ended job's: computed again
+    more = [*trials, ({"units": 9}, 9.0)]
+    assert importance.cached_importances("j" * 32, more, True) == ({"units": 1.0}, 6)
+    assert importance.cached_importances("j" * 32, more, True, exact=True)[1] == 7
+    assert calls == [6, 7]

@@ -176,7 +176,7 @@ const hps = (() => {
       const el = $("#chart-importance");
       if (found.figure) {
         draw(el, found.figure);
-        $("#importance-note").textContent = "Optuna's PED-ANOVA on the completed trials.";
+        $("#importance-note").textContent = `Optuna's PED-ANOVA on ${found.trials} completed trials.`;
       } else {
         $("#importance-note").textContent = "Needs at least 4 completed trials whose hyperparameters vary.";
       }
