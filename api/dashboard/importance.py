@@ -13,7 +13,7 @@ import math
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -111,34 +111,36 @@ def param_importances(
 
 def cached_importances(
     job_id: str,
-    trials: Sequence[tuple[dict[str, Any], float]],
+    completed: int,
+    load: Callable[[], Sequence[tuple[dict[str, Any], float]]],
     maximize: bool,
     exact: bool = False,
 ) -> tuple[dict[str, float], int]:
-    """``param_importances`` and the number of trials it was computed on. Computed once per
-    job however many viewers ask at once (they wait for the one computing it), and again only
-    when the completed trials grew by a tenth (at least ``MIN_NEW_TRIALS``) or the last result is
-    ``MAX_AGE_S`` old: with many trials ending a second, recomputing at each cost the API more
-    than everything else the page asks for. ``exact`` (an ended job): on every trial."""
+    """``param_importances`` of the trials ``load`` returns, and on how many completed trials
+    it was computed. Computed once per job however many viewers ask at once (they wait for the
+    one computing it), and again only when the job's ``completed`` count grew by a tenth (at
+    least ``MIN_NEW_TRIALS``) or the last result is ``MAX_AGE_S`` old: with many trials ending a
+    second, recomputing at each cost the API more than everything else the page asks for. The
+    trials are only loaded to compute. ``exact`` (an ended job): on every trial."""
     with _cache_lock:
         computing = _computing.setdefault(job_id, threading.Lock())
     with computing:
         with _cache_lock:
             cached = _cache.get(job_id)
         if cached is not None and (
-            cached[0] == len(trials) or (not exact and _fresh(cached, len(trials)))
+            cached[0] == completed or (not exact and _fresh(cached, completed))
         ):
             return cached[1], cached[0]
         try:
-            found = param_importances(trials, maximize)
+            found = param_importances(load(), maximize)
         except (ValueError, RuntimeError) as error:
             log.warning("importance of job %s not computed: %s", job_id, error)
             found = {}
         with _cache_lock:
             if len(_cache) > 256:
                 _cache.clear()
-            _cache[job_id] = (len(trials), found, time.monotonic())
-    return found, len(trials)
+            _cache[job_id] = (completed, found, time.monotonic())
+    return found, completed
 
 
 def _fresh(cached: tuple[int, dict[str, float], float], count: int) -> bool:

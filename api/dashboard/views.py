@@ -119,19 +119,18 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
 
 
 def importance_payload(settings: Settings, owner: str, job_id: str) -> dict[str, Any]:
-    """The varying hyperparameters' importance as a figure, from the completed trials."""
+    """The varying hyperparameters' importance as a figure, from the completed trials (read
+    only when it is computed again: ``cached_importances``)."""
+    job = transaction(settings, "read a job", lambda s: job_or_404(s, job_id, owner))
 
-    def read(session: Session) -> tuple[list[TrialRow], Job]:
-        job = job_or_404(session, job_id, owner)
-        return figures.scored(dashboard.trial_rows(session, job.id)), job
+    def load() -> list[tuple[dict[str, Any], float]]:
+        rows = transaction(
+            settings, "read a job's trials", lambda s: dashboard.trial_rows(s, job_id)
+        )
+        return [(r.hyperparameters or {}, r.score) for r in figures.scored(rows)]  # type: ignore[misc]
 
-    done, job = transaction(settings, "read a job's trials", read)
-    trials = [(r.hyperparameters or {}, r.score) for r in done]
     found, computed_on = cached_importances(
-        job_id,
-        trials,
-        job.direction == "max",
-        exact=job.status.is_final,  # type: ignore[arg-type]
+        job_id, job.trials_completed, load, job.direction == "max", exact=job.status.is_final
     )
     return {
         "importances": found,

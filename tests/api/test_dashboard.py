@@ -27,8 +27,14 @@ START = datetime(2025, 1, 1, tzinfo=UTC)
 
 def _seed_job(trials: int = 8, **job: Any) -> str:
     """A finished job whose trials vary two hyperparameters; trial 5 failed."""
+    completed = trials - (trials > 5)
     job_id = insert_job(
-        status=JobStatus.SUCCEEDED, started_at=START, max_trials=trials, name="seeded", **job
+        status=JobStatus.SUCCEEDED,
+        started_at=START,
+        max_trials=trials,
+        name="seeded",
+        trials_completed=completed,
+        **job,
     )
     for n in range(trials):
         failed = n == 5
@@ -91,7 +97,7 @@ def test_the_job_page_and_its_data_show_the_stored_trials(any_client: TestClient
 
 
 def test_importance_ranks_the_hyperparameter_the_score_follows(client: TestClient) -> None:
-    job_id = insert_job(status=JobStatus.SUCCEEDED, max_trials=40)
+    job_id = insert_job(status=JobStatus.SUCCEEDED, max_trials=40, trials_completed=40)
     for n in range(40):
         units = [8, 16, 32, 64][n % 4]
         insert_trial(
@@ -426,13 +432,20 @@ def test_importance_is_computed_once_however_many_viewers_ask_at_once(
 
     monkeypatch.setattr(importance, "param_importances", slow)
     trials = [({"units": n}, float(n)) for n in range(6)]
+    loads: list[int] = []
+
+    def load(count: int) -> Any:
+        loads.append(count)
+        return trials[:count]
+
+    def ask(count: int, exact: bool = False) -> Any:
+        return importance.cached_importances("j" * 32, count, lambda: load(count), True, exact)
+
     with ThreadPoolExecutor(8) as pool:
-        found = list(
-            pool.map(lambda _: importance.cached_importances("j" * 32, trials, True), range(8))
-        )
+        found = list(pool.map(lambda _: ask(6), range(8)))
     assert calls == [6] and found == [({"units": 1.0}, 6)] * 8
-    # a few more trials of a running job: the last result; an ended job's: computed again
-    more = [*trials, ({"units": 9}, 9.0)]
-    assert importance.cached_importances("j" * 32, more, True) == ({"units": 1.0}, 6)
-    assert importance.cached_importances("j" * 32, more, True, exact=True)[1] == 7
-    assert calls == [6, 7]
+    # a few more trials of a running job: the last result, trials not even read; an ended
+    # job's: computed again
+    assert ask(7) == ({"units": 1.0}, 6) and loads == [6]
+    assert ask(7, exact=True)[1] == 7
+    assert calls == [6, 6] and loads == [6, 7]
