@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import arg_parser, running_service, write_result
-from bench.dashboard_screenshots import _chromium
+from bench.dashboard_screenshots import chromium_executable
 
 SPEC: dict[str, Any] = {
     "name": "live-updates",
@@ -71,7 +71,7 @@ def main() -> None:
             job_id = client.submit(spec)["id"]
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
-                    executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"]
+                    executable_path=chromium_executable(), args=["--no-sandbox", "--disable-gpu"]
                 )
                 page = browser.new_page()
                 page.goto(f"{client.base_url}/jobs/{job_id}")

@@ -45,7 +45,8 @@ def _breast_cancer_csv(directory: Path) -> Path:
     return path
 
 
-def _chromium() -> str:
+def chromium_executable() -> str:
+    """Debian's Chromium (``HPSEARCH_CHROMIUM`` or ``chromium`` on PATH)."""
     found = os.environ.get("HPSEARCH_CHROMIUM") or shutil.which("chromium")
     if not found:
         raise SystemExit("no chromium executable (apt-get install -y chromium)")
@@ -57,7 +58,7 @@ def _photograph(base: str, pages: dict[str, str], out: Path) -> None:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"]
+            executable_path=chromium_executable(), args=["--no-sandbox", "--disable-gpu"]
         )
         page = browser.new_page(viewport=VIEWPORT)
         for name, path in pages.items():

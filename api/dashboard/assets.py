@@ -10,10 +10,12 @@ import hashlib
 import mimetypes
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 from fastapi import APIRouter, Request, Response
 
-from api.dashboard.templating import STATIC, STATIC_URL
+STATIC = Path(__file__).parent / "static"
+STATIC_URL = "/static/ui"
 
 router = APIRouter(include_in_schema=False)
 

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
+from api.auth import principal_for_key
 from api.dashboard import views
 from api.dashboard.session import (
     COOKIE,
@@ -124,7 +125,7 @@ def trial_model(
     job_id: str, number: TrialNumber, settings: SettingsDep, viewer: PageViewer
 ) -> Response:
     """The stored model a trial trained, as the ``.keras`` file."""
-    rank = views.trial_payload(settings, viewer.owner, job_id, number)["model_rank"]
+    rank = views.model_rank(settings, viewer.owner, job_id, number)
     if rank is None:
         raise NotFoundError(f"trial {number} of job {job_id} has no stored model")
     model = model_services.find_model(settings, viewer.owner, job_id, rank)
@@ -177,8 +178,6 @@ def login(
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     """Check the key as the API does; keep it in an HttpOnly cookie and go on."""
-    from api.auth import principal_for_key
-
     try:
         principal_for_key(request, settings, key.strip())
     except AuthenticationError as error:

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from fastapi.templating import Jinja2Templates
 
+from api.dashboard.assets import STATIC_URL, asset
+
 HERE = Path(__file__).parent
-STATIC = HERE / "static"
-STATIC_URL = "/static/ui"
 #: the charting library's bundle (Apache ECharts, committed with its license and notice).
 ECHARTS = "echarts-6.1.0.min.js"
 
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
-@cache
 def asset_url(name: str) -> str:
     """``/static/ui/<name>?v=<content hash>``: cached by browsers until the file changes."""
-    digest = hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:12]
-    return f"{STATIC_URL}/{name}?v={digest}"
+    found = asset(name)
+    if found is None:
+        raise FileNotFoundError(f"no dashboard asset {name!r}")
+    return f"{STATIC_URL}/{name}?v={found.etag.strip(chr(34))[:12]}"
 
 
 def score(value: float | None) -> str:

@@ -161,12 +161,21 @@ def curves_payload(
     }
 
 
+def model_rank(settings: Settings, owner: str, job_id: str, number: int) -> int | None:
+    """The rank of trial ``number``'s stored model (1 = best), or None if it has none."""
+
+    def read(session: Session) -> int | None:
+        return dashboard.model_ranks(session, job_or_404(session, job_id, owner)).get(number)
+
+    return transaction(settings, "find a trial's stored model", read)
+
+
 def trial_payload(settings: Settings, owner: str, job_id: str, number: int) -> dict[str, Any]:
     """One trial: its row, its epochs as a table and curves, its stored model's rank."""
 
     def read(session: Session) -> dict[str, Any]:
         job = job_or_404(session, job_id, owner)
-        rows = [r for r in dashboard.trial_rows(session, job.id) if r.number == number]
+        rows = dashboard.trial_rows(session, job.id, number)
         if not rows:
             raise NotFoundError(f"trial {number} of job {quoted_id(job_id)} not found")
         epochs = dashboard.trial_epochs(session, job.id, [number])[number]

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Epoch, Job, JobStatus, ModelArtifact, Trial, TrialStatus
+from db.models import Epoch, Job, JobStatus, Trial, TrialStatus
 from db.values import as_utc
 
 #: the most trials whose curves one request may ask for.
@@ -49,8 +49,9 @@ class EpochRow:
     learning_rate: float | None
 
 
-def trial_rows(session: Session, job_id: str) -> list[TrialRow]:
-    """Every trial of the job in number order, without epochs or the trial's lease columns."""
+def trial_rows(session: Session, job_id: str, number: int | None = None) -> list[TrialRow]:
+    """Every trial of the job in number order (only trial ``number`` if given), without epochs
+    or the trial's lease columns."""
     rows = session.execute(
         select(
             Trial.number,
@@ -68,7 +69,7 @@ def trial_rows(session: Session, job_id: str) -> list[TrialRow]:
             Trial.finished_at,
             Trial.duration_s,
         )
-        .where(Trial.job_id == job_id)
+        .where(Trial.job_id == job_id, *([Trial.number == number] if number is not None else []))
         .order_by(Trial.number)
     ).all()
     moments = ("proposed_at", "started_at", "finished_at")
@@ -138,9 +139,3 @@ def trial_version(session: Session, job_id: str, number: int) -> str | None:
         )
     ).first()
     return None if row is None else "|".join(str(part) for part in row)
-
-
-def stored_model_count(session: Session, job_id: str) -> int:
-    """How many models the job stores."""
-    query = select(func.count()).select_from(ModelArtifact).where(ModelArtifact.job_id == job_id)
-    return session.scalar(query) or 0
