@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from api.dashboard import live, stream
 from bench.common import arg_parser, running_service, write_result
 from bench.dashboard_screenshots import chromium_executable
 
@@ -28,6 +29,8 @@ SPEC: dict[str, Any] = {
         "depth": {"type": "int", "min": 1, "max": 2},
         "units": {"type": "choice", "values": [8, 16]},
     },
+    # a continuous range: the space is not exhausted before --trials
+    "optimizer": {"learning_rate": {"type": "float", "min": 0.001, "max": 0.1, "sampling": "log"}},
     "training": {"epochs": 5, "batch_size": 16},
     "search": {"algorithm": "random", "seed": 1},
 }
@@ -88,7 +91,9 @@ def main() -> None:
     quantile = delays[int(0.9 * (len(delays) - 1))]
     result = {
         "trials_seen": len(delays),
-        "poll_interval_s": 1.0,
+        "follows_by": "server-sent events (one stream per page)",
+        "version_checked_every_s": stream.CHECK_S,
+        "version_cached_s": live.VERSION_TTL_S,
         "delay_s": {
             "median": round(statistics.median(delays), 3),
             "p90": round(quantile, 3),

@@ -27,9 +27,9 @@ and alternating the order over ``--repeats``:
   - ``page``: the same, and with each new version also the best trials' curves and (when the
     completed count moved) the importance, as the page's script does;
   - ``version``: a diagnostic: only the version polls, never the data again;
-  - ``stream``: the job page's server-sent events instead of polls (the data pushed with each
-    new version), then the curves and importance as in ``page``: what the page does since it
-    follows its job by a stream.
+  - ``stream``: what the page does now: the job page's server-sent events instead of polls,
+    each telling a new version, and then the page's data (gzipped; importance included), and
+    the best trials' curves when the best trials changed.
 
 Users start at ``--spawn-rate`` per second; locust resets its statistics once all run and
 counts ``--duration`` seconds. Reports the status poll's (``GET /api/v1/jobs/{id}``) p50 and
@@ -44,6 +44,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -79,10 +80,9 @@ VIEWER_MODES = {
     "page": f"{_POLLING}; whenever it moved, the data, the best trials' curves and (when the "
     "completed count moved) the importance, as the page's script does",
     "version": f"{_POLLING}, never the data again (a diagnostic: the version polls alone)",
-    "stream": "the page, its assets and its data once, then the job's server-sent events (the "
-    "data pushed with each new version, a reconnection every ~25 s), and after each event the "
-    "best trials' curves and (when the completed count moved) the importance, as the page's "
-    "script does",
+    "stream": "the page, its assets and its data once, then the job's server-sent events (a "
+    "reconnection every ~25 s); at each new version the page's data (gzipped, importance "
+    "included) and, when the best trials changed, their curves, as the page's script does",
 }
 PACKAGES = ("locust", "fastapi", "uvicorn", "sqlalchemy", "celery")
 
@@ -169,6 +169,12 @@ def read_stats(path: Path) -> dict[str, dict[str, Any]]:
     return stats
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU time of this process's ended children (locust, once it exits)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_locust(url: str, job_ids: list[str], viewers: int, args: Any, out: Path) -> dict[str, Any]:
     """One headless locust run: ``args.pollers`` status pollers and ``viewers`` dashboard
     viewers; the per-endpoint stats of the ``args.duration`` seconds after all started."""
@@ -191,8 +197,9 @@ def run_locust(url: str, job_ids: list[str], viewers: int, args: Any, out: Path)
         *("--reset-stats", *classes),
     ]
     pid = api_pid(int(url.rsplit(":", 1)[1]))
-    api_before = cpu_seconds(pid)
+    api_before, locust_before = cpu_seconds(pid), children_cpu_seconds()
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    locust_cpu_s = children_cpu_seconds() - locust_before
     stats_path = out.parent / f"{out.name}_stats.csv"
     if not stats_path.exists():
         raise RuntimeError(
@@ -210,6 +217,8 @@ def run_locust(url: str, job_ids: list[str], viewers: int, args: Any, out: Path)
         "endpoints": read_stats(stats_path),
         "failures": failures,
         "api_cpu_s": round(cpu_seconds(pid) - api_before, 1),
+        # the load generator shares the API's cores: what it took from them
+        "locust_cpu_s": round(locust_cpu_s, 1),
         "locust_exit": completed.returncode,
         "users": users,
     }
@@ -316,7 +325,8 @@ def main() -> None:
                 status = run["endpoints"].get(STATUS_ENDPOINT, {})
                 print(
                     f"{condition(viewers):<16} repeat {repeat}: status p50 {status.get('p50_ms')} ms, "
-                    f"p99 {status.get('p99_ms')} ms; API CPU {run['api_cpu_s']} s; "
+                    f"p99 {status.get('p99_ms')} ms; API CPU {run['api_cpu_s']} s, "
+                    f"locust CPU {run['locust_cpu_s']} s; "
                     f"jobs {run['jobs_after']['trials_completed']}",
                     flush=True,
                 )

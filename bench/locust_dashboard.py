@@ -33,6 +33,7 @@ import time
 from typing import Any
 from urllib.parse import quote
 
+import gevent
 from locust import FastHttpUser, HttpUser, constant, task
 
 from bench.locustfile import HEADERS, JOB_IDS, PollingClient
@@ -41,6 +42,8 @@ __all__ = ["DashboardViewer", "StatusPoller", "StreamViewer"]
 
 #: the page's script asks for importance at most this often (dashboard.js IMPORTANCE_MS).
 IMPORTANCE_S = 10.0
+#: the page waits up to this long before fetching a new version (dashboard.js SPREAD_MS).
+SPREAD_S = 0.3
 POLL_S = float(os.environ.get("HPSEARCH_BENCH_VIEWER_POLL_S", "1"))
 MODE = os.environ.get("HPSEARCH_BENCH_VIEWER_MODE", "data")
 FULL_PAGE = MODE == "page"
@@ -129,14 +132,15 @@ class DashboardViewer(FastHttpUser):
 
 class StreamViewer(HttpUser):
     """One browser tab on one running job's page as the page follows it now: the page, its
-    assets and data once, then the job's server-sent events (``/ui/data/jobs/{id}/stream``),
-    each ``page`` event carrying the page's new data; after each, what the page's script fetches
-    (``HPSEARCH_BENCH_VIEWER_MODE=stream``: the best trials' curves when the best trials
-    changed, the importance when more trials completed, at most every 10 s). When a stream ends (the server closes it every ~25 s) the viewer
-    reconnects a second later, as the browser does. ``HPSEARCH_BENCH_VIEWERS`` of them.
+    assets and data once, then the job's server-sent events (``/ui/data/jobs/{id}/stream``):
+    at each ``version`` event whose version it has not got, the page's data (gzipped), then what
+    the page's script fetches (``HPSEARCH_BENCH_VIEWER_MODE=stream``: the best trials' curves
+    when the best trials changed; the importance only when the data comes without it, see
+    ``extras``). When a stream ends (the server closes it every ~25 s) the viewer reconnects a
+    second later, as the browser does. ``HPSEARCH_BENCH_VIEWERS`` of them.
 
-    Each ``page`` event is counted as a request named ``SSE page event`` (its response time:
-    since the stream was opened or the last event; its size: the event's data)."""
+    Each ``version`` event is counted as a request named ``SSE version event`` (its response
+    time: since the stream was opened or the last event)."""
 
     fixed_count = int(os.environ.get("HPSEARCH_BENCH_VIEWERS", "50"))
     wait_time = constant(1.0)
@@ -149,16 +153,23 @@ class StreamViewer(HttpUser):
         page = self.client.get(f"/jobs/{self.job_id}", headers=HEADERS, name="page /jobs/{id}")
         for path in sorted(set(ASSET.findall(page.text or ""))):
             self.client.get(path, headers=HEADERS, name="page assets")
+        self.version = ""
+        self.fetch_data()
+
+    def fetch_data(self) -> None:
+        """The page's data (the browser asks for gzip, as requests does), and what follows it."""
         data = self.client.get(
             f"/ui/data/jobs/{self.job_id}", headers=HEADERS, name="GET /ui/data/jobs/{id}"
         )
         payload = data.json() if data.status_code == 200 else {}
-        self.version = str(payload.get("version", ""))
+        self.version = str(payload.get("version", self.version))
         self.extras(payload)
 
     def extras(self, payload: dict[str, Any]) -> None:
-        """As the page's script: the best trials' curves when the best trials changed, the
-        importance when more trials completed (at most every ``IMPORTANCE_S``)."""
+        """As the page's script: the best trials' curves when the best trials changed; the
+        importance comes with the data, and only when it does not (a job too big to compute it
+        with every page) is it asked for, when more trials completed, at most every
+        ``IMPORTANCE_S``."""
         best = [str(n) for n in payload.get("best", [])[:20]]
         if best and best != getattr(self, "curves_of", None):
             self.curves_of = best
@@ -169,7 +180,7 @@ class StreamViewer(HttpUser):
             )
         completed = payload.get("state", {}).get("counts", {}).get("completed")
         due = time.monotonic() - getattr(self, "importance_at", -IMPORTANCE_S) >= IMPORTANCE_S
-        if completed != self.completed and due:
+        if payload.get("importance") is None and completed != self.completed and due:
             self.completed, self.importance_at = completed, time.monotonic()
             self.client.get(
                 f"/ui/data/jobs/{self.job_id}/importance",
@@ -198,22 +209,23 @@ class StreamViewer(HttpUser):
                         event = value
                     elif field == "data":
                         data.append(value)
-                    elif field == "id":
-                        self.version = value
                     continue
                 if event == "end":
                     return
-                if event == "page" and data:
-                    body = "\n".join(data)
+                if event == "version" and data:
                     self.environment.events.request.fire(
                         request_type="SSE",
-                        name="SSE page event",
+                        name="SSE version event",
                         response_time=1000 * (time.perf_counter() - last),
-                        response_length=len(body),
+                        response_length=sum(map(len, data)),
                         exception=None,
                         context={},
                     )
-                    self.extras(json.loads(body))
+                    # versions that came while the data was fetched are skipped, as the page
+                    # fetches only the latest
+                    if json.loads("\n".join(data)).get("version") != self.version:
+                        gevent.sleep(random.uniform(0, SPREAD_S))  # as the page spreads them
+                        self.fetch_data()
                     last = time.perf_counter()
                 event, data = "message", []
         finally:

@@ -44,6 +44,9 @@ def _postgres_options(settings: Settings) -> dict[str, object]:
     }
 
 
+#: SQLite connections a process keeps open (anyio's thread pool runs up to 40 requests at once).
+SQLITE_POOL_SIZE = 20
+
 _engines: dict[str, Engine] = {}
 _factories: dict[str, sessionmaker[Session]] = {}
 
@@ -55,7 +58,14 @@ def get_engine(url: str | None = None) -> Engine:
     if url not in _engines:
         if url.startswith("sqlite"):
             settings.ensure_data_dir()
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+            # as many connections kept as the API's threads may read at once: a pool smaller
+            # than the load opens and closes a connection (and its PRAGMAs) per request
+            engine = create_engine(
+                url,
+                pool_size=SQLITE_POOL_SIZE,
+                max_overflow=SQLITE_POOL_SIZE,
+                connect_args={"timeout": 30, "check_same_thread": False},
+            )
             _tune_sqlite(engine)
         else:
             connect_args = _postgres_options(settings) if url.startswith("postgresql") else {}
@@ -70,9 +80,10 @@ def get_engine(url: str | None = None) -> Engine:
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on any exception."""
     engine = get_engine(url)
-    factory = _factories.setdefault(
-        str(engine.url), sessionmaker(bind=engine, expire_on_commit=False)
-    )
+    key = str(engine.url)
+    factory = _factories.get(key)
+    if factory is None:
+        factory = _factories.setdefault(key, sessionmaker(bind=engine, expire_on_commit=False))
     session = factory()
     try:
         yield session

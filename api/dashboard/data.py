@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from api.dashboard import live, stream, views
 from api.dashboard.assets import accepts_gzip
@@ -77,13 +78,22 @@ def trial_version(
 
 
 @router.get("/jobs/{job_id}")
-def job_data(request: Request, job_id: str, settings: SettingsDep, viewer: DataViewer) -> Response:
-    """The job page's state (with its header as HTML), leaderboard and plots."""
+async def job_data(
+    request: Request, job_id: str, settings: SettingsDep, viewer: DataViewer
+) -> Response:
+    """The job page's state (with its header as HTML), leaderboard and plots. Served from
+    memory without a thread when already built for the job's current version (a new version
+    has every viewer of the job ask for it at once)."""
 
     def state_html(state: dict[str, Any]) -> str:
         return _fragment(request, "_job_state.html", state=state)
 
-    raw, gzipped = live.job_page_json(settings, viewer.owner, job_id, state_html)
+    found = live.current_page(viewer.owner, job_id)
+    if found is None:
+        found = await run_in_threadpool(
+            live.job_page_json, settings, viewer.owner, job_id, state_html
+        )
+    raw, gzipped = found
     if accepts_gzip(request):  # compressed once per version, not per viewer
         headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         return Response(gzipped, media_type="application/json", headers=headers)
@@ -110,7 +120,7 @@ def job_curves(
         raise InputValidationError(
             "trials", f"at most {MAX_CURVE_TRIALS} trials at once", MAX_CURVE_TRIALS
         )
-    return views.curves_payload(settings, viewer.owner, job_id, numbers, metric)
+    return live.job_curves(settings, viewer.owner, job_id, numbers, metric)
 
 
 @router.post("/jobs/{job_id}/predict")

@@ -26,6 +26,9 @@ MIN_NEW_TRIALS = 5
 #: ...or once the last result is this old (seconds).
 MAX_AGE_S = 30.0
 
+#: importances by hyperparameter, and on how many completed trials they were computed
+Importances = tuple[dict[str, float], int]
+
 _cache: dict[str, tuple[int, dict[str, float], float]] = {}
 _cache_lock = threading.Lock()
 _computing: dict[str, threading.Lock] = {}
@@ -109,13 +112,24 @@ def param_importances(
     return {name: float(value) for name, value in found.items()}
 
 
+def fresh_importances(job_id: str, completed: int, exact: bool = False) -> Importances | None:
+    """The job's last computed importances and on how many completed trials, if still fresh
+    for ``completed`` (see ``cached_importances``); None when they are to be computed again.
+    Computes nothing and reads nothing."""
+    with _cache_lock:
+        cached = _cache.get(job_id)
+    if cached is not None and (cached[0] == completed or (not exact and _fresh(cached, completed))):
+        return cached[1], cached[0]
+    return None
+
+
 def cached_importances(
     job_id: str,
     completed: int,
     load: Callable[[], Sequence[tuple[dict[str, Any], float]]],
     maximize: bool,
     exact: bool = False,
-) -> tuple[dict[str, float], int]:
+) -> Importances:
     """``param_importances`` of the trials ``load`` returns, and on how many completed trials
     it was computed. Computed once per job however many viewers ask at once (they wait for the
     one computing it), and again only when the job's ``completed`` count grew by a tenth (at
@@ -125,12 +139,9 @@ def cached_importances(
     with _cache_lock:
         computing = _computing.setdefault(job_id, threading.Lock())
     with computing:
-        with _cache_lock:
-            cached = _cache.get(job_id)
-        if cached is not None and (
-            cached[0] == completed or (not exact and _fresh(cached, completed))
-        ):
-            return cached[1], cached[0]
+        fresh = fresh_importances(job_id, completed, exact)
+        if fresh is not None:
+            return fresh
         try:
             found = param_importances(load(), maximize)
         except (ValueError, RuntimeError) as error:

@@ -3,7 +3,7 @@ is read at most every ``VERSION_TTL_S`` per API process (every viewer of that jo
 its page data is built and encoded to JSON once per version, then sent as bytes to each viewer.
 
 Both caches are keyed by owner and job: a hit is only ever served to the owner whose read put it
-there (the first read of each went through ``job_or_404``)."""
+there (the first read of each checked the owner)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +34,8 @@ Key = tuple[str, str]
 _lock = threading.Lock()
 _versions: OrderedDict[Key, tuple[float, str]] = OrderedDict()
 _pages: OrderedDict[tuple[str, str, str], tuple[bytes, bytes]] = OrderedDict()
+_building: dict[Key, threading.Lock] = {}
+_curves: OrderedDict[tuple[Any, ...], dict[str, Any]] = OrderedDict()
 
 
 def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
@@ -42,6 +44,8 @@ def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
         cache.move_to_end(key)
         while len(cache) > MAX_CACHED_PAGES * 4:
             cache.popitem(last=False)
+        if len(_building) > MAX_CACHED_PAGES * 4:
+            _building.clear()  # a lock held now stays with its holder
 
 
 def _json_default(value: Any) -> Any:
@@ -72,8 +76,10 @@ def job_version(settings: Settings, owner: str, job_id: str) -> str:
         return cached
 
     def read(session: Session) -> str:
-        job_or_404(session, job_id, owner)
-        return dashboard.job_version(session, job_id) or ""
+        version = dashboard.job_version(session, job_id, owner)
+        if version is None:
+            raise NotFoundError(f"job {quoted_id(job_id)} not found")
+        return version
 
     version = transaction(settings, "read a job's version", read)
     _remember(_versions, (owner, job_id), (time.monotonic(), version))
@@ -87,6 +93,16 @@ def cached_page(owner: str, job_id: str, version: str) -> bytes | None:
     return found[0] if found else None
 
 
+def current_page(owner: str, job_id: str) -> tuple[bytes, bytes] | None:
+    """The job page's JSON and gzipped JSON for its current version if both are cached (no
+    database, no thread): what most viewers' fetches find, the stream having built it."""
+    version = cached_version(owner, job_id)
+    if version is None:
+        return None
+    with _lock:
+        return _pages.get((owner, job_id, version))
+
+
 def job_page_json(
     settings: Settings, owner: str, job_id: str, state_html: Callable[[dict[str, Any]], str]
 ) -> tuple[bytes, bytes]:
@@ -96,20 +112,42 @@ def job_page_json(
     version = job_version(settings, owner, job_id)
     key = (owner, job_id, version)
     with _lock:
-        cached = _pages.get(key)
-    if cached is not None:
-        return cached
+        building = _building.setdefault((owner, job_id), threading.Lock())
+    # one build per version: the job's viewers that ask meanwhile wait for it
+    with building:
+        with _lock:
+            cached = _pages.get(key)
+        if cached is not None:
+            return cached
 
-    def read(session: Session) -> dict[str, Any]:
-        job = job_or_404(session, job_id, owner)
-        return views.build_job_payload(session, job, version)
+        def read(session: Session) -> dict[str, Any]:
+            job = job_or_404(session, job_id, owner)
+            return views.build_job_payload(session, job, version)
 
-    payload = transaction(settings, "read a job's dashboard", read)
-    payload["state_html"] = state_html(payload["state"])
-    encoded = json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
-    both = (encoded, gzip.compress(encoded, compresslevel=6, mtime=0))
-    _remember(_pages, key, both)
+        payload = transaction(settings, "read a job's dashboard", read)
+        payload["state_html"] = state_html(payload["state"])
+        encoded = json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
+        both = (encoded, gzip.compress(encoded, compresslevel=6, mtime=0))
+        _remember(_pages, key, both)
     return both
+
+
+def job_curves(
+    settings: Settings, owner: str, job_id: str, numbers: Sequence[int], metric: str | None
+) -> dict[str, Any]:
+    """``views.curves_payload``, kept for the job's current version: a job's viewers ask for
+    the same best trials' curves when its best trials change."""
+    version = cached_version(owner, job_id)
+    key = (owner, job_id, version, tuple(sorted(set(numbers))), metric)
+    if version is not None:
+        with _lock:
+            found = _curves.get(key)
+        if found is not None:
+            return found
+    found = views.curves_payload(settings, owner, job_id, numbers, metric)
+    if version is not None:
+        _remember(_curves, key, found)
+    return found
 
 
 def trial_version(settings: Settings, owner: str, job_id: str, number: int) -> str:

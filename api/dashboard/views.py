@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from api.dashboard import figures, learning_curves
-from api.dashboard.importance import cached_importances
+from api.dashboard.importance import Importances, cached_importances, fresh_importances
 from api.errors import NotFoundError, quoted_id
 from api.services import datasets, transaction
 from api.services.jobs import job_or_404
@@ -28,6 +28,9 @@ MAX_SLICES = 12
 DEFAULT_CURVES = 5
 #: the most jobs one comparison overlays.
 MAX_COMPARED = 8
+#: up to this many completed trials, a job's page data comes with its importance computed
+#: afresh when due (~0.1 s here); past it, only with a fresh one, else the page asks for it.
+INLINE_IMPORTANCE_TRIALS = 300
 
 
 def job_state(job: Job, rows: Sequence[TrialRow]) -> dict[str, Any]:
@@ -92,7 +95,8 @@ def best_numbers(rows: Sequence[TrialRow], maximize: bool, count: int) -> list[i
 
 
 def build_job_payload(session: Session, job: Job, version: str | None) -> dict[str, Any]:
-    """Everything the job page draws except importance and curves (fetched on their own)."""
+    """Everything the job page draws but the chosen trials' curves (fetched on their own):
+    importance included when fresh or cheap to compute (``page_importance``)."""
     rows = dashboard.trial_rows(session, job.id)
     ranks = dashboard.model_ranks(session, job)
     maximize = job.direction == "max"
@@ -104,6 +108,7 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
         "params": params,
         "trials": _leaderboard(rows, params, ranks),
         "best": best_numbers(rows, maximize, DEFAULT_CURVES),
+        "importance": page_importance(job, rows),
         "figures": {
             "history": figures.history(rows, maximize, objective),
             "history_time": figures.history_by_time(
@@ -118,6 +123,30 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
     }
 
 
+def _importance_view(found: Importances) -> dict[str, Any]:
+    importances, computed_on = found
+    figure = figures.importance(importances) if importances else None
+    return {"importances": importances, "trials": computed_on, "figure": figure}
+
+
+def _scored_params(rows: Sequence[TrialRow]) -> list[tuple[dict[str, Any], float]]:
+    return [(r.hyperparameters or {}, r.score) for r in figures.scored(rows)]  # type: ignore[misc]
+
+
+def page_importance(job: Job, rows: Sequence[TrialRow]) -> dict[str, Any] | None:
+    """The importance pushed with the job page's data, so no viewer asks for it on its own:
+    the last computed while fresh, else computed now from ``rows`` if the job has at most
+    ``INLINE_IMPORTANCE_TRIALS`` completed trials. None: the page asks ``importance_payload``
+    (a big ended job's first view is not held up by it)."""
+    completed, exact = job.trials_completed, job.status.is_final
+    found = fresh_importances(job.id, completed, exact)
+    if found is None and completed <= INLINE_IMPORTANCE_TRIALS:
+        found = cached_importances(
+            job.id, completed, lambda: _scored_params(rows), job.direction == "max", exact
+        )
+    return None if found is None else _importance_view(found)
+
+
 def importance_payload(settings: Settings, owner: str, job_id: str) -> dict[str, Any]:
     """The varying hyperparameters' importance as a figure, from the completed trials (read
     only when it is computed again: ``cached_importances``)."""
@@ -127,16 +156,12 @@ def importance_payload(settings: Settings, owner: str, job_id: str) -> dict[str,
         rows = transaction(
             settings, "read a job's trials", lambda s: dashboard.trial_rows(s, job_id)
         )
-        return [(r.hyperparameters or {}, r.score) for r in figures.scored(rows)]  # type: ignore[misc]
+        return _scored_params(rows)
 
-    found, computed_on = cached_importances(
+    found = cached_importances(
         job_id, job.trials_completed, load, job.direction == "max", exact=job.status.is_final
     )
-    return {
-        "importances": found,
-        "trials": computed_on,
-        "figure": figures.importance(found) if found else None,
-    }
+    return _importance_view(found)
 
 
 def curves_payload(

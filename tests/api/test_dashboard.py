@@ -110,6 +110,25 @@ def test_importance_ranks_the_hyperparameter_the_score_follows(client: TestClien
     assert list(found["importances"]) == ["units", "dropout"]
     assert found["importances"]["units"] > 0.5
     assert found["figure"]["yAxis"]["data"] == ["dropout", "units"]
+    # the page's data carries the same: no viewer needs to ask for it
+    assert client.get(f"/ui/data/jobs/{job_id}").json()["importance"] == found
+
+
+def test_page_data_carries_importance_computed_inline_only_for_small_jobs(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.dashboard import views
+
+    small = _seed_job(trials=8)  # 7 completed
+    assert client.get(f"/ui/data/jobs/{small}").json()["importance"]["trials"] == 7
+    monkeypatch.setattr(views, "INLINE_IMPORTANCE_TRIALS", 6)
+    big = _seed_job(trials=8)
+    assert client.get(f"/ui/data/jobs/{big}").json()["importance"] is None
+    asked = client.get(f"/ui/data/jobs/{big}/importance").json()
+    assert asked["trials"] == 7
+    # computed once by the page's own request, then pushed with the data
+    live._pages.clear()
+    assert client.get(f"/ui/data/jobs/{big}").json()["importance"] == asked
 
 
 def test_importance_says_nothing_under_four_trials(client: TestClient) -> None:
@@ -138,6 +157,38 @@ def test_curves_of_chosen_trials_and_their_bounds(any_client: TestClient) -> Non
     refused = client.get(f"/ui/data/jobs/{job_id}/curves", params={"trials": many})
     assert refused.status_code == 422 and "20" in refused.text
     assert client.get(f"/ui/data/jobs/{job_id}/curves?trials=a").status_code == 422
+
+
+def test_curves_are_kept_for_the_jobs_version_and_follow_it(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from db.models import Epoch
+
+    job_id = insert_job(status=JobStatus.RUNNING, started_at=START)
+    trial_id = insert_trial(job_id, 0, status=TrialStatus.RUNNING, score=None, epochs=2)
+    monkeypatch.setattr(live, "VERSION_TTL_S", 60)
+    version = client.get(f"/ui/data/jobs/{job_id}/version").json()["version"]
+    curves = lambda: client.get(f"/ui/data/jobs/{job_id}/curves?trials=0").json()  # noqa: E731
+    points = lambda found: len(found["figure"]["series"][0]["data"])  # noqa: E731
+    assert points(curves()) == 2
+    with session_scope() as session:
+        session.add(
+            Epoch(
+                trial_id=trial_id,
+                execution=0,
+                epoch=2,
+                metrics={"val_accuracy": 0.9},
+                duration_s=0.1,
+            )
+        )
+    # the job's viewers share one answer while the job's version stands...
+    assert points(curves()) == 2
+    monkeypatch.setattr(live, "VERSION_TTL_S", 0)
+    with session_scope() as session:
+        session.get(Trial, trial_id).finished_at = START
+    assert client.get(f"/ui/data/jobs/{job_id}/version").json()["version"] != version
+    # ...and a new version has them read again
+    assert points(curves()) == 3
 
 
 def test_the_version_moves_when_a_trial_does(
@@ -189,7 +240,7 @@ def _events(response: Any) -> list[tuple[str, str]]:
     return found
 
 
-def test_the_stream_pushes_the_page_when_a_trial_ends_and_ends_with_the_job(
+def test_the_stream_tells_the_new_version_when_a_trial_ends_and_ends_with_the_job(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import json
@@ -212,14 +263,19 @@ def test_the_stream_pushes_the_page_when_a_trial_ends_and_ends_with_the_job(
         "GET", f"/ui/data/jobs/{job_id}/stream", headers={"Last-Event-ID": current}
     ) as moved:
         events = _events(moved)
-    assert [e for e, _ in events] == ["page"]
-    assert json.loads(events[0][1])["state"]["counts"]["completed"] == 2
+    assert [e for e, _ in events] == ["version"]
+    moved_to = json.loads(events[0][1])["version"]
+    assert moved_to != current
+    # the page then fetches that version's data
+    data = client.get(f"/ui/data/jobs/{job_id}").json()
+    assert data["version"] == moved_to
+    assert data["state"]["counts"]["completed"] == 2
     with session_scope() as session:
         from db.models import Job
 
         session.get(Job, job_id).status = JobStatus.SUCCEEDED
     with client.stream("GET", f"/ui/data/jobs/{job_id}/stream?since={current}") as ended:
-        assert [e for e, _ in _events(ended)] == ["page", "end"]
+        assert [e for e, _ in _events(ended)] == ["version", "end"]
 
 
 def test_the_trial_page_shows_epochs_spec_failure_and_model(client: TestClient) -> None:

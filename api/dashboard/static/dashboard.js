@@ -171,11 +171,10 @@ const hps = (() => {
       draw($("#chart-curves"), found.figure);
     }
 
-    async function importance() {
-      const found = await getJSON(`${base}/importance`);
-      const el = $("#chart-importance");
+    function showImportance(found) {
+      state.importanceAt = found.trials;
       if (found.figure) {
-        draw(el, found.figure);
+        draw($("#chart-importance"), found.figure);
         $("#importance-note").textContent = `Optuna's PED-ANOVA on ${found.trials} completed trials.`;
       } else {
         $("#importance-note").textContent = "Needs at least 4 completed trials whose hyperparameters vary.";
@@ -215,25 +214,26 @@ const hps = (() => {
       }
     }, { rootMargin: "200px" });
 
-    // Curves and importance are asked for again only when they can have changed: the best
-    // trials' curves when the best trials change (ended trials' epochs do not), importance when
-    // more trials completed, at most every IMPORTANCE_MS (every viewer of a busy job asking at
-    // each trial's end cost the API more than everything else the page does).
+    // The best trials' curves are asked for again only when the best trials change (ended
+    // trials' epochs do not). Importance comes with the data (computed once per job however many
+    // watch it); only a job too big to compute it with every page leaves it out, and then the
+    // page asks for it when more trials completed, at most every IMPORTANCE_MS.
     const IMPORTANCE_MS = 10000;
     async function refresh(data) {
       await show(data);
-      const completed = data.state.counts.completed;
       const work = [];
       const best = data.best.join(",");
       if (!state.picked.size && best !== state.curvesOf) {
         state.curvesOf = best;
         work.push(curves());
       }
+      const completed = data.state.counts.completed;
       const due = Date.now() - (state.importanceTime || 0) >= IMPORTANCE_MS;
-      if (completed !== state.importanceAt && (due || data.state.is_final)) {
-        state.importanceAt = completed;
+      if (data.importance) {
+        if (data.importance.trials !== state.importanceAt) showImportance(data.importance);
+      } else if (completed !== state.importanceAt && (due || data.state.is_final)) {
         state.importanceTime = Date.now();
-        work.push(importance());
+        work.push(getJSON(`${base}/importance`).then(showImportance));
       }
       await Promise.all(work);
     }
@@ -261,16 +261,36 @@ const hps = (() => {
       follow();
     })();
 
-    // Updates are pushed (one connection per page, server-sent events); polling the version
-    // every second is the fallback when the stream cannot be had.
+    // The job's new versions are pushed (one connection per page, server-sent events); the page
+    // then fetches the data of the latest (built and gzipped once per version on the server),
+    // one fetch at a time however many versions arrive meanwhile. Polling the version every
+    // second is the fallback when the stream cannot be had.
+    const SPREAD_MS = 300;
     function follow() {
       if (state.data.state.is_final) return; // an ended job changes no more
       if (!window.EventSource) return poll();
       const source = new EventSource(`${base}/stream?since=${encodeURIComponent(state.data.version)}`);
-      let queue = Promise.resolve();
-      source.addEventListener("page", (event) => {
-        const data = JSON.parse(event.data);
-        queue = queue.then(() => refresh(data)).catch(() => {});
+      let wanted = state.data.version;
+      let busy = false;
+      async function catchUp() {
+        if (busy) return;
+        busy = true;
+        try {
+          // another API process may still serve the previous version for a moment
+          for (let tries = 0; wanted !== state.data.version && tries < 3; tries++) {
+            if (tries) await new Promise((resolve) => setTimeout(resolve, 500));
+            await refresh(await getJSON(base));
+          }
+        } catch (error) {
+          // the next version tries again
+        } finally {
+          busy = false;
+        }
+      }
+      source.addEventListener("version", (event) => {
+        wanted = JSON.parse(event.data).version;
+        // every open page of the job hears it at once: spread their fetches a little
+        setTimeout(catchUp, Math.random() * SPREAD_MS);
       });
       source.addEventListener("end", () => source.close());
       source.onerror = () => { if (source.readyState === EventSource.CLOSED) poll(); };
