@@ -156,10 +156,12 @@ class StreamViewer(HttpUser):
         self.version = ""
         self.fetch_data()
 
-    def fetch_data(self) -> None:
-        """The page's data (the browser asks for gzip, as requests does), and what follows it."""
+    def fetch_data(self, version: str | None = None) -> None:
+        """The page's data (of ``version`` when told one; the browser asks for gzip, as
+        requests does), and what follows it."""
+        query = f"?v={quote(version)}" if version else ""
         data = self.client.get(
-            f"/ui/data/jobs/{self.job_id}", headers=HEADERS, name="GET /ui/data/jobs/{id}"
+            f"/ui/data/jobs/{self.job_id}{query}", headers=HEADERS, name="GET /ui/data/jobs/{id}"
         )
         payload = data.json() if data.status_code == 200 else {}
         self.version = str(payload.get("version", self.version))
@@ -223,9 +225,10 @@ class StreamViewer(HttpUser):
                     )
                     # versions that came while the data was fetched are skipped, as the page
                     # fetches only the latest
-                    if json.loads("\n".join(data)).get("version") != self.version:
+                    told = json.loads("\n".join(data)).get("version")
+                    if told != self.version:
                         gevent.sleep(random.uniform(0, SPREAD_S))  # as the page spreads them
-                        self.fetch_data()
+                        self.fetch_data(told)
                     last = time.perf_counter()
                 event, data = "message", []
         finally:

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.settings import Settings, get_settings
@@ -47,6 +47,16 @@ def _postgres_options(settings: Settings) -> dict[str, object]:
 #: SQLite connections a process keeps open (anyio's thread pool runs up to 40 requests at once).
 SQLITE_POOL_SIZE = 20
 
+
+def _sqlite_pool(url: str) -> dict[str, int]:
+    """The pool size of a file database; an in-memory one keeps SQLAlchemy's own pool (one
+    connection per thread, which takes no size)."""
+    parsed = make_url(url)
+    if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+        return {}
+    return {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
+
+
 _engines: dict[str, Engine] = {}
 _factories: dict[str, sessionmaker[Session]] = {}
 
@@ -60,11 +70,9 @@ def get_engine(url: str | None = None) -> Engine:
             settings.ensure_data_dir()
             # as many connections kept as the API's threads may read at once: a pool smaller
             # than the load opens and closes a connection (and its PRAGMAs) per request
+            pool = _sqlite_pool(url)
             engine = create_engine(
-                url,
-                pool_size=SQLITE_POOL_SIZE,
-                max_overflow=SQLITE_POOL_SIZE,
-                connect_args={"timeout": 30, "check_same_thread": False},
+                url, connect_args={"timeout": 30, "check_same_thread": False}, **pool
             )
             _tune_sqlite(engine)
         else:

@@ -79,16 +79,22 @@ def trial_version(
 
 @router.get("/jobs/{job_id}")
 async def job_data(
-    request: Request, job_id: str, settings: SettingsDep, viewer: DataViewer
+    request: Request,
+    job_id: str,
+    settings: SettingsDep,
+    viewer: DataViewer,
+    v: Annotated[str | None, Query(max_length=400)] = None,
 ) -> Response:
-    """The job page's state (with its header as HTML), leaderboard and plots. Served from
-    memory without a thread when already built for the job's current version (a new version
-    has every viewer of the job ask for it at once)."""
+    """The job page's state (with its header as HTML), leaderboard and plots: of version ``v``
+    (the one the stream told) when this process has it built, else of the current version.
+    Served from memory when built (a new version has every viewer of the job ask for it at
+    once); built in a thread otherwise."""
 
     def state_html(state: dict[str, Any]) -> str:
         return _fragment(request, "_job_state.html", state=state)
 
-    found = live.current_page(viewer.owner, job_id)
+    found = live.cached_page(viewer.owner, job_id, v) if v else None
+    found = found or live.current_page(viewer.owner, job_id)
     if found is None:
         found = await run_in_threadpool(
             live.job_page_json, settings, viewer.owner, job_id, state_html

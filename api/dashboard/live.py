@@ -86,11 +86,18 @@ def job_version(settings: Settings, owner: str, job_id: str) -> str:
     return version
 
 
-def cached_page(owner: str, job_id: str, version: str) -> bytes | None:
-    """The job page's JSON for ``version`` if already built (no database, no thread)."""
+def cached_page(owner: str, job_id: str, version: str) -> tuple[bytes, bytes] | None:
+    """The job page's JSON and gzipped JSON for ``version`` if already built (no database, no
+    thread)."""
     with _lock:
-        found = _pages.get((owner, job_id, version))
-    return found[0] if found else None
+        return _pages.get((owner, job_id, version))
+
+
+def is_building(owner: str, job_id: str) -> bool:
+    """Whether the job's page is being built now (by any thread of this process)."""
+    with _lock:
+        building = _building.get((owner, job_id))
+    return building is not None and building.locked()
 
 
 def current_page(owner: str, job_id: str) -> tuple[bytes, bytes] | None:
@@ -135,8 +142,10 @@ def job_page_json(
 def job_curves(
     settings: Settings, owner: str, job_id: str, numbers: Sequence[int], metric: str | None
 ) -> dict[str, Any]:
-    """``views.curves_payload``, kept for the job's current version: a job's viewers ask for
-    the same best trials' curves when its best trials change."""
+    """``views.curves_payload``, kept while the job's version stands when every trial asked
+    for has ended (a job's viewers ask for the same best trials' curves when its best trials
+    change); a running trial's curves are read each time (its epochs move, its job's version
+    does not)."""
     version = cached_version(owner, job_id)
     key = (owner, job_id, version, tuple(sorted(set(numbers))), metric)
     if version is not None:
@@ -145,7 +154,7 @@ def job_curves(
         if found is not None:
             return found
     found = views.curves_payload(settings, owner, job_id, numbers, metric)
-    if version is not None:
+    if version is not None and found["ended"]:
         _remember(_curves, key, found)
     return found
 

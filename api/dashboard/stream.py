@@ -27,6 +27,8 @@ from db.settings import Settings
 STREAM_S = 25.0
 #: how often a stream looks at its job's version (shared by its viewers: ``live``).
 CHECK_S = 0.5
+#: how often a stream looks whether another has built the page it waits for.
+BUILD_CHECK_S = 0.05
 #: a comment line this often keeps proxies from closing a quiet stream.
 KEEP_ALIVE_S = 10.0
 
@@ -50,10 +52,7 @@ async def job_events(
         if version is None:
             version = await run_in_threadpool(live.job_version, settings, owner, job_id)
         if version != last:
-            if live.cached_page(owner, job_id, version) is None:
-                # built once, by the first stream to see the version: its viewers' fetches
-                # then find it (no viewer waits for another's build)
-                await run_in_threadpool(live.job_page_json, settings, owner, job_id, state_html)
+            await _built(settings, owner, job_id, version, state_html)
             # the id comes back as Last-Event-ID when the browser reconnects
             data = json.dumps({"version": version})
             yield f"id: {version}\nevent: version\ndata: {data}\n\n".encode()
@@ -65,3 +64,20 @@ async def job_events(
             yield b": still here\n\n"
             quiet_since = time.monotonic()
         await asyncio.sleep(CHECK_S)
+
+
+async def _built(
+    settings: Settings,
+    owner: str,
+    job_id: str,
+    version: str,
+    state_html: Callable[[dict[str, Any]], str],
+) -> None:
+    """Have the page of ``version`` built before its viewers are told (their fetches then find
+    it in memory): by this stream if no other is building it, else wait for that one without
+    holding a thread."""
+    while live.cached_page(owner, job_id, version) is None:
+        if not live.is_building(owner, job_id):
+            await run_in_threadpool(live.job_page_json, settings, owner, job_id, state_html)
+            return
+        await asyncio.sleep(BUILD_CHECK_S)

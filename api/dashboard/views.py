@@ -167,13 +167,15 @@ def importance_payload(settings: Settings, owner: str, job_id: str) -> dict[str,
 def curves_payload(
     settings: Settings, owner: str, job_id: str, numbers: Sequence[int], metric: str | None
 ) -> dict[str, Any]:
-    """Learning curves of the chosen trials for ``metric`` (default: the objective's base)."""
+    """Learning curves of the chosen trials for ``metric`` (default: the objective's base);
+    ``ended``: every one of them has ended (the curves are final)."""
 
-    def read(session: Session) -> tuple[Job, dict[int, list[dashboard.EpochRow]]]:
+    def read(session: Session) -> tuple[Job, dict[int, list[dashboard.EpochRow]], bool]:
         job = job_or_404(session, job_id, owner)
-        return job, dashboard.trial_epochs(session, job.id, numbers)
+        ended = dashboard.trials_ended(session, job.id, numbers)
+        return job, dashboard.trial_epochs(session, job.id, numbers), ended
 
-    job, epochs = transaction(settings, "read trials' epochs", read)
+    job, epochs, ended = transaction(settings, "read trials' epochs", read)
     every = [e for rows in epochs.values() for e in rows]
     bases = learning_curves.metric_bases(every)
     objective = job.objective.removeprefix("val_")
@@ -182,6 +184,7 @@ def curves_payload(
         "metrics": bases,
         "metric": chosen,
         "trials": sorted(epochs),
+        "ended": ended,
         "figure": learning_curves.curves(epochs, chosen),
     }
 

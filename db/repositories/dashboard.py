@@ -98,6 +98,18 @@ def trial_epochs(
     return curves
 
 
+def trials_ended(session: Session, job_id: str, numbers: Sequence[int]) -> bool:
+    """Whether every one of trials ``numbers`` of the job exists and has ended (its epochs
+    change no more)."""
+    wanted = sorted(set(numbers))
+    ended = session.scalar(
+        select(func.count(Trial.id)).where(
+            Trial.job_id == job_id, Trial.number.in_(wanted), Trial.finished_at.is_not(None)
+        )
+    )
+    return ended == len(wanted)
+
+
 def model_ranks(session: Session, job: Job) -> dict[int, int]:
     """``{trial number: rank}`` of the job's stored models (rank 1 = best), ranked as the
     download route ranks them."""

@@ -263,9 +263,11 @@ const hps = (() => {
 
     // The job's new versions are pushed (one connection per page, server-sent events); the page
     // then fetches the data of the latest (built and gzipped once per version on the server),
-    // one fetch at a time however many versions arrive meanwhile. Polling the version every
-    // second is the fallback when the stream cannot be had.
+    // one fetch at a time however many versions arrive meanwhile, and tries again (backing off,
+    // as Retry-After says) until it has it: the last version of a job comes once. Polling the
+    // version every second is the fallback when the stream cannot be had.
     const SPREAD_MS = 300;
+    const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
     function follow() {
       if (state.data.state.is_final) return; // an ended job changes no more
       if (!window.EventSource) return poll();
@@ -275,14 +277,17 @@ const hps = (() => {
       async function catchUp() {
         if (busy) return;
         busy = true;
+        let wait = 500;
         try {
-          // another API process may still serve the previous version for a moment
-          for (let tries = 0; wanted !== state.data.version && tries < 3; tries++) {
-            if (tries) await new Promise((resolve) => setTimeout(resolve, 500));
-            await refresh(await getJSON(base));
+          while (wanted !== state.data.version && !state.data.state.is_final) {
+            try {
+              await refresh(await getJSON(`${base}?v=${encodeURIComponent(wanted)}`));
+              wait = 500; // another API process may serve the previous version for a moment
+            } catch (error) {
+              wait = Math.min(Math.max(wait * 2, (error.retryAfter || 0) * 1000), 30000);
+            }
+            if (wanted !== state.data.version) await sleep(wait);
           }
-        } catch (error) {
-          // the next version tries again
         } finally {
           busy = false;
         }
