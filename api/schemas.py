@@ -15,6 +15,7 @@ from pydantic import (
     model_validator,
 )
 
+from api.health_schemas import EpochHealth, TrialHealth
 from db.models import JobStatus, Trial, TrialStatus
 from db.values import as_utc
 
@@ -123,6 +124,7 @@ class TrialPublic(FromRow):
     metrics: dict[str, Any] | None
     parameter_count: int | None
     failure_reason: str | None
+    health: TrialHealth | None = None
     timings: TrialTimings
 
     @model_validator(mode="before")
@@ -146,6 +148,7 @@ class EpochPublic(FromRow):
     metrics: dict[str, Any]
     learning_rate: float | None
     duration_s: float
+    health: EpochHealth | None = None
 
 
 class TrialDetail(TrialPublic):

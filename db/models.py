@@ -178,6 +178,9 @@ class Trial(Base):
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parameter_count: Mapped[int | None] = mapped_column(Integer)
     failure_reason: Mapped[str | None] = mapped_column(Text)
+    #: the verdicts on the trial's training health (``health.verdicts``) and the baseline
+    #: they were judged against: ``{"verdicts": [{code, evidence, remedy}], "baseline": x}``
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     #: when the search algorithm proposed it, and how long that took (seconds).
     proposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     proposal_s: Mapped[float | None] = mapped_column(Float)
@@ -226,6 +229,9 @@ class Epoch(Base):
     learning_rate: Mapped[float | None] = mapped_column(Float)
     duration_s: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    #: the network's health on the probe batch after this epoch (``health.signals``); null
+    #: when the epoch was not probed.
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     trial: Mapped[Trial] = relationship(back_populates="epochs")
 

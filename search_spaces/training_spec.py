@@ -74,6 +74,12 @@ class TrainingSpec(StrictModel):
         default="mse", description="Regression loss (classification: crossentropy)."
     )
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+    health_probe: bool = Field(
+        default=True,
+        description="After each epoch (every k-th past 50), measure the network on a fixed "
+        "probe batch of training rows: per hidden layer its gradient, weights and update, "
+        "its dead, saturated and identical units; and the predictions' spread.",
+    )
     seed: Seed | None = Field(
         default=None,
         description="The seed of every trial's training (batch order, and what the layers do "

@@ -198,6 +198,7 @@ def _epoch_hook(claim: ClaimedTrial, deadline: float | None):  # type: ignore[no
                 report.metrics,
                 report.learning_rate,
                 report.duration_s,
+                report.health,
             )
         except DatabaseUnavailableError as error:
             return Halt(Stop.DATABASE_AWAY, str(error))

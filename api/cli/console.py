@@ -53,8 +53,20 @@ def _compact(hyperparameters: dict[str, Any], keys: set[str] | None = None) -> s
     return "  ".join(f"{k}={_number(v, 3)}" for k, v in items)
 
 
+def _health(trial: dict[str, Any]) -> str:
+    """The trial's verdicts on its training health, shortest words first kept whole."""
+    verdicts = (trial.get("health") or {}).get("verdicts") or []
+    words = [escape(v["code"].replace("_", " ")) for v in verdicts]
+    if not words:
+        return "-"
+    style = "green" if words == ["healthy"] else "yellow"
+    return f"[{style}]{', '.join(words)}[/]"
+
+
 #: trials read to find the hyperparameters a job varies (its best first).
 VARYING_SAMPLE = 500
+#: the hyperparameter values that go with a verdict, printed under a leaderboard.
+ADVICE_LINES = 3
 
 
 def varying_keys(trials: list[dict[str, Any]]) -> set[str] | None:
@@ -135,6 +147,7 @@ def leaderboard_table(
     )
     for column in ("trial", "status", "score", "epochs", "time s"):
         table.add_column(column, justify="left" if column == "status" else "right", no_wrap=True)
+    table.add_column("health", max_width=24, overflow="fold")
     table.add_column("hyperparameters the job varies", ratio=1, min_width=28, overflow="fold")
     keys = keys if keys is not None else varying_keys(page["items"])
     for trial in page["items"]:
@@ -144,6 +157,7 @@ def leaderboard_table(
             _number(trial["score"]),
             str(trial["epochs_run"]),
             _number(trial["timings"]["duration_s"], 3),
+            _health(trial),
             _trial_note(trial, keys),
         )
     return table
@@ -159,6 +173,8 @@ def print_leaderboard(
     out.print(leaderboard_table(job, page, job_varying_keys(client, job_id)))
     if page["total"] > len(page["items"]):
         out.print(f"[dim]{page['total'] - len(page['items'])} more trials[/]")
+    for value in client.job_health(job_id)["values"][:ADVICE_LINES]:
+        out.print(f"[yellow]health[/] {escape(value['advice'])}")
     return page
 
 

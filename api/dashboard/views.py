@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.dashboard import figures, learning_curves
+from api.dashboard import figures, health_figures, learning_curves
 from api.dashboard.importance import Importances, cached_importances, fresh_importances
 from api.errors import NotFoundError, quoted_id
 from api.services import datasets, transaction
@@ -20,6 +20,7 @@ from db.repositories import artifacts, dashboard, jobs
 from db.repositories.dashboard import TrialRow
 from db.settings import Settings
 from db.values import as_utc, utcnow
+from health.summary import JudgedTrial, associations, verdict_counts
 from search_spaces.datasets import UPLOAD_PREFIX
 
 #: slice plots drawn on a job page (the first hyperparameters that vary).
@@ -28,6 +29,8 @@ MAX_SLICES = 12
 DEFAULT_CURVES = 5
 #: the most jobs one comparison overlays.
 MAX_COMPARED = 8
+#: lines of advice from the trials' verdicts on a job page.
+MAX_HEALTH_ADVICE = 5
 #: up to this many completed trials, a job's page data comes with its importance computed
 #: afresh when due (~0.1 s here); past it, only with a fresh one, else the page asks for it.
 INLINE_IMPORTANCE_TRIALS = 300
@@ -82,6 +85,7 @@ def _leaderboard(rows: Sequence[TrialRow], params: Sequence[str], ranks: dict[in
             "params": {p: (r.hyperparameters or {}).get(p) for p in params},
             "model_rank": ranks.get(r.number),
             "reason": (r.failure_reason or "")[:300] or None,
+            "health": [v["code"] for v in (r.health or {}).get("verdicts", [])],
         }
         for r in rows
     ]
@@ -109,6 +113,7 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
         "trials": _leaderboard(rows, params, ranks),
         "best": best_numbers(rows, maximize, DEFAULT_CURVES),
         "importance": page_importance(job, rows),
+        "health": health_summary(rows),
         "figures": {
             "history": figures.history(rows, maximize, objective),
             "history_time": figures.history_by_time(
@@ -120,6 +125,21 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
                 figures.slice_plot(rows, p, objective, len(rows)) for p in params[:MAX_SLICES]
             ],
         },
+    }
+
+
+def health_summary(rows: Sequence[TrialRow]) -> dict[str, Any]:
+    """The job's training health: verdict counts over its judged trials and the values that go
+    with a verdict, as advice (``health.summary``)."""
+    judged = [
+        JudgedTrial(r.hyperparameters or {}, [v["code"] for v in r.health.get("verdicts", [])])
+        for r in rows
+        if r.health
+    ]
+    return {
+        "judged": len(judged),
+        "counts": verdict_counts(judged),
+        "advice": [a.advice() for a in associations(judged)[:MAX_HEALTH_ADVICE]],
     }
 
 
@@ -206,7 +226,7 @@ def trial_payload(settings: Settings, owner: str, job_id: str, number: int) -> d
         rows = dashboard.trial_rows(session, job.id, number)
         if not rows:
             raise NotFoundError(f"trial {number} of job {quoted_id(job_id)} not found")
-        epochs = dashboard.trial_epochs(session, job.id, [number])[number]
+        epochs = dashboard.trial_epochs(session, job.id, [number], with_health=True)[number]
         stored = {
             a.trial_number: (rank, a)
             for rank, a in enumerate(artifacts.artifact_ranking(session, job), 1)
@@ -234,6 +254,18 @@ def trial_payload(settings: Settings, owner: str, job_id: str, number: int) -> d
     if any("learning_rate" in m for m in means.values()):
         lr = learning_curves.curves({number: epochs}, "learning_rate")
         view["figures"]["learning_rate"] = lr
+    judged = view["trial"].health or {}
+    view["verdicts"] = judged.get("verdicts") or []
+    view["baseline"] = judged.get("baseline")
+    view["health_figures"] = {
+        name: figure
+        for name, figure in (
+            ("gradient norms", health_figures.gradient_norms(epochs)),
+            ("unit shares", health_figures.unit_shares(epochs)),
+        )
+        if figure is not None
+    }
+    view["all_figures"] = {**view["figures"], **view["health_figures"]}
     return view
 
 

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from api.auth import PrincipalDep
 from api.deps import Offset, QueueDep, SettingsDep
+from api.health_schemas import JobHealth
 from api.json_body import JsonRoute
 from api.schemas import JobPage, JobPublic, JobSplitRows, JobSubmitted, error_responses
+from api.services import health as health_services
 from api.services import jobs as services
 from db.models import JobStatus
 
@@ -90,6 +92,15 @@ def cancel_job(
 ) -> JobPublic:
     """Cancel a queued job at once, or ask a running one to stop after its current epoch."""
     return services.cancel_job(settings, queue, principal.owner, job_id)
+
+
+@router.get("/{job_id}/health", response_model=JobHealth, responses=error_responses(404))
+def get_health(job_id: JobId, settings: SettingsDep, principal: PrincipalDep) -> JobHealth:
+    """The job's training health: how many of its trials got each verdict (``healthy``,
+    ``collapsed``, ``vanishing_gradients``...; each trial's own are on the trial), and the
+    hyperparameter values that go with a verdict, as advice ("9 of 9 trials with
+    optimizer=adadelta collapsed to a constant prediction: ...")."""
+    return health_services.job_health(settings, principal.owner, job_id)
 
 
 @router.get("/{job_id}/split", response_model=JobSplitRows, responses=error_responses(404, 409))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 from sqlalchemy.orm import Session
 
 from db.models import Epoch, Job, JobStatus, Trial, TrialStatus
@@ -37,6 +37,8 @@ class TrialRow:
     started_at: datetime | None
     finished_at: datetime | None
     duration_s: float | None
+    #: the trial's verdicts on its training health and their baseline (None: not judged)
+    health: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class EpochRow:
     epoch: int
     metrics: dict[str, Any]
     learning_rate: float | None
+    #: the probe's record of the network after the epoch (None: not probed)
+    health: dict[str, Any] | None = None
 
 
 def trial_rows(session: Session, job_id: str, number: int | None = None) -> list[TrialRow]:
@@ -68,6 +72,7 @@ def trial_rows(session: Session, job_id: str, number: int | None = None) -> list
             Trial.started_at,
             Trial.finished_at,
             Trial.duration_s,
+            Trial.health,
         )
         .where(Trial.job_id == job_id, *([Trial.number == number] if number is not None else []))
         .order_by(Trial.number)
@@ -80,21 +85,27 @@ def trial_rows(session: Session, job_id: str, number: int | None = None) -> list
 
 
 def trial_epochs(
-    session: Session, job_id: str, numbers: Sequence[int]
+    session: Session, job_id: str, numbers: Sequence[int], with_health: bool = False
 ) -> dict[int, list[EpochRow]]:
-    """The epochs of trials ``numbers`` of the job (at most ``MAX_CURVE_TRIALS``), by number."""
+    """The epochs of trials ``numbers`` of the job (at most ``MAX_CURVE_TRIALS``), by number;
+    their probe records too when ``with_health``."""
     wanted = sorted(set(numbers))[:MAX_CURVE_TRIALS]
     curves: dict[int, list[EpochRow]] = {n: [] for n in wanted}
     if not wanted:
         return curves
+    health = Epoch.health if with_health else null()
     rows = session.execute(
-        select(Trial.number, Epoch.execution, Epoch.epoch, Epoch.metrics, Epoch.learning_rate)
+        select(
+            Trial.number, Epoch.execution, Epoch.epoch, Epoch.metrics, Epoch.learning_rate, health
+        )
         .join(Epoch, Epoch.trial_id == Trial.id)
         .where(Trial.job_id == job_id, Trial.number.in_(wanted))
         .order_by(Trial.number, Epoch.execution, Epoch.epoch)
     ).all()
-    for number, execution, epoch, metrics, learning_rate in rows:
-        curves[number].append(EpochRow(execution, epoch, dict(metrics or {}), learning_rate))
+    for number, execution, epoch, metrics, learning_rate, probed in rows:
+        curves[number].append(
+            EpochRow(execution, epoch, dict(metrics or {}), learning_rate, probed)
+        )
     return curves
 
 

@@ -164,11 +164,12 @@ def record_epoch(
     metrics: dict[str, Any],
     learning_rate: float | None,
     duration_s: float,
+    health: dict[str, Any] | None = None,
 ) -> Control:
-    """Write one epoch row while the lease is ours (checked and counted in the same
-    transaction), and say what the trial should do next: ``LEASE_LOST`` (nothing written),
-    ``CANCEL``, ``RELEASE`` or ``GO_ON``. Idempotent: an epoch already written (by a try whose
-    answer was lost) is not written twice."""
+    """Write one epoch row (with its probe's ``health`` record, if any) while the lease is
+    ours (checked and counted in the same transaction), and say what the trial should do next:
+    ``LEASE_LOST`` (nothing written), ``CANCEL``, ``RELEASE`` or ``GO_ON``. Idempotent: an
+    epoch already written (by a try whose answer was lost) is not written twice."""
     with session_scope() as session:
         control = _control(session, trial_id, lease)
         if control is Control.LEASE_LOST:
@@ -196,6 +197,7 @@ def record_epoch(
                 metrics=json_safe(metrics),
                 learning_rate=learning_rate,
                 duration_s=duration_s,
+                health=None if health is None else json_safe(health),
             )
         )
         return control
@@ -255,6 +257,7 @@ class TrialResult:
     failure_reason: str | None = None
     duration_s: float | None = None
     fit_duration_s: float | None = None
+    health: dict[str, Any] | None = None
     artifact: ArtifactPayload | None = None
     checkpoint: bytes | None = None
 
@@ -282,6 +285,7 @@ def record_result(session: Session, trial_id: int, lease: str, result: TrialResu
             finished_at=utcnow(),
             duration_s=result.duration_s,
             fit_duration_s=result.fit_duration_s,
+            health=json_safe(result.health) if result.health is not None else None,
             release_requested=False,
             reported=False,
         )

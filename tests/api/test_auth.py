@@ -36,6 +36,7 @@ ROUTES: dict[tuple[str, str], dict[str, Any]] = {
     ("GET", "/jobs/{job_id}/trials/{number}"): {},
     ("GET", "/jobs/{job_id}/trials/{number}/spec"): {},
     ("GET", "/jobs/{job_id}/split"): {},
+    ("GET", "/jobs/{job_id}/health"): {},
     ("GET", "/jobs/{job_id}/model"): {},
     ("POST", "/jobs/{job_id}/predict"): {"json": {"rows": [[1, 2, 3, 4]]}},
     ("GET", "/datasets"): {},

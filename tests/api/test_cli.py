@@ -305,3 +305,26 @@ def test_every_commands_help_reads_as_sentences() -> None:
         for param in command.params:  # arguments are named in capitals, as in every CLI
             if param.param_type_name == "argument":
                 assert param.metavar == param.name.upper(), (name, param.name)
+
+
+def test_the_leaderboard_shows_each_trials_health_and_what_goes_with_it(wired: TestClient) -> None:
+    job_id = insert_job(status=JobStatus.SUCCEEDED, max_trials=8, trials_completed=8)
+    collapsed = {"code": "collapsed", "evidence": {}, "remedy": "an optimizer that moves"}
+    healthy = {"code": "healthy", "evidence": {}, "remedy": ""}
+    for n in range(8):
+        optimizer = ["adadelta", "adam"][n % 2]
+        verdict = collapsed if optimizer == "adadelta" else healthy
+        insert_trial(
+            job_id,
+            n,
+            score=0.35 if optimizer == "adadelta" else 0.7 + n / 100,
+            hyperparameters={"optimizer": optimizer},
+            health={"verdicts": [verdict], "baseline": 0.35},
+        )
+    result = _invoke("trials", job_id)
+    assert result.exit_code == 0, result.output
+    assert "health" in result.output and "collapsed" in result.output
+    assert "healthy" in result.output
+    assert "4 of 4 trials with optimizer=adadelta collapsed to a constant prediction" in (
+        result.output
+    )

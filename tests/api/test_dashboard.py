@@ -6,6 +6,7 @@ service, compressed and cached."""
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
@@ -498,3 +499,61 @@ def test_importance_is_computed_once_however_many_viewers_ask_at_once(
     assert ask(7) == ({"units": 1.0}, 6) and loads == [6]
     assert ask(7, exact=True)[1] == 7
     assert calls == [6, 6] and loads == [6, 7]
+
+
+def test_training_health_on_the_job_and_trial_pages(client: TestClient) -> None:
+    from db.models import Epoch
+
+    job_id = insert_job(status=JobStatus.SUCCEEDED, started_at=START, max_trials=6)
+    layers = [
+        {"name": "dense_0", "act": "sigmoid", "g": 1e-7, "same": 0.0, "sat": 0.9, "dead": None},
+        {"name": "dense_1", "act": "sigmoid", "g": 1e-2, "same": 0.0, "sat": 0.1, "dead": None},
+    ]
+    vanishing = {
+        "code": "vanishing_gradients",
+        "evidence": {"ratio": 1e-5, "epoch": 1},
+        "remedy": "non-saturating activations",
+    }
+    for n in range(6):
+        sigmoid = n % 2 == 0
+        verdict = vanishing if sigmoid else {"code": "healthy", "evidence": {}, "remedy": ""}
+        trial_id = insert_trial(
+            job_id,
+            n,
+            hyperparameters={"activation": "sigmoid" if sigmoid else "relu"},
+            health={"verdicts": [verdict], "baseline": 0.1},
+        )
+        with session_scope() as session:
+            for epoch in range(2):
+                record = {"layers": layers, "out_std": 0.2, "loss": 1.0}
+                session.add(
+                    Epoch(
+                        trial_id=trial_id,
+                        execution=0,
+                        epoch=epoch,
+                        metrics={"loss": 1.0, "val_accuracy": 0.5},
+                        duration_s=0.1,
+                        health=record,
+                    )
+                )
+    data = client.get(f"/ui/data/jobs/{job_id}").json()
+    assert data["health"]["judged"] == 6
+    assert data["health"]["counts"] == {"vanishing_gradients": 3, "healthy": 3}
+    assert data["health"]["advice"][0].startswith(
+        "3 of 3 trials with activation=sigmoid had vanishing gradients"
+    )
+    assert [t["health"] for t in data["trials"][:2]] == [["vanishing_gradients"], ["healthy"]]
+    page = client.get(f"/jobs/{job_id}/trials/0").text
+    assert "vanishing gradients" in page and "non-saturating activations" in page
+    figures = json.loads(re.search(r'id="figures">(.*?)</script>', page, re.S).group(1))
+    gradients = figures["gradient norms"]
+    assert [s["name"] for s in gradients["series"]] == ["dense_0", "dense_1"]
+    assert gradients["yAxis"]["type"] == "log"
+    assert [len(s["data"]) for s in gradients["series"]] == [2, 2]
+    shares = [s["name"] for s in figures["unit shares"]["series"]]
+    assert shares == [
+        "dense_0 saturated",
+        "dense_0 identical",
+        "dense_1 saturated",
+        "dense_1 identical",
+    ]

@@ -206,6 +206,12 @@ def test_a_running_job_updates_live_and_every_plot_is_drawn(
         assert timeline["shapes"] >= len(trials)
         importance = _drawn(page, "#chart-importance")
         assert 1 <= importance["series"][0] <= len(varying)
+        # the job's training health: every trial that trained was judged
+        judged = [t for t in trials if t.get("health")]
+        assert judged and page.is_visible("#health-card")
+        assert page.inner_text("#health-counts").startswith(f"{len(judged)} trials judged")
+        health_cells = page.locator("#leaderboard tbody tr td:nth-child(7)").all_inner_texts()
+        assert sum(bool(cell.strip()) for cell in health_cells) == len(judged)
         curves = _drawn(page, "#chart-curves")
         assert len(curves["series"]) == 2 * min(5, len(completed))  # training and validation
         assert all(n == 3 for n in curves["series"])  # 3 epochs each
@@ -252,6 +258,12 @@ def test_the_trial_page_downloads_its_model_and_predicts(
         loss = _drawn(page, "#trial-curves [data-figure=loss]")
         assert loss["series"] == [trial["epochs_run"], trial["epochs_run"]]
         assert '"max_trials": 1' in page.inner_text("#trial-spec")
+        # its training health: the verdicts and, per hidden layer, a gradient line
+        codes = [v["code"].replace("_", " ") for v in trial["health"]["verdicts"]]
+        assert page.inner_text("#health .verdicts").split("\n")[0].startswith(codes[0])
+        gradients = _drawn(page, '#health-charts [data-figure="gradient norms"]')
+        hidden = len(trial["epochs"][-1]["health"]["layers"])
+        assert len(gradients["series"]) == hidden and min(gradients["series"]) >= 1
         with page.expect_download() as download:
             page.click("text=Download model")
         content = Path(download.value.path()).read_bytes()

@@ -26,11 +26,13 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from db.models import TrialStatus
 from db.settings import get_settings
+from health.verdicts import EpochRecord
 from search_spaces.direction import Direction
 from search_spaces.schema import JobSpec
 from search_spaces.training_spec import training_seed
 from worker.training import feeding
 from worker.training.datasets import LoadedDataset
+from worker.training.health_probe import PROBE_SEED, HealthProbe, probe_every
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,8 @@ class EpochReport:
     metrics: dict[str, float]
     learning_rate: float | None
     duration_s: float
+    #: the probe's record of the network after this epoch (None when not probed)
+    health: dict[str, Any] | None = None
 
 
 #: records an epoch and says whether to go on (None) or stop.
@@ -110,46 +114,70 @@ class TrialOutcome:
     #: the best execution's trained model (completed trials only), for the artifact/checkpoint.
     model: Any = None
     notes: list[str] = field(default_factory=list)
+    #: the last execution's epochs, with their health records (what the verdicts read)
+    epochs: list[EpochRecord] = field(default_factory=list)
 
 
 class ControlCallback(keras.callbacks.Callback):
     """Hands each epoch to the run's ``on_epoch`` hook, and stops training on divergence or when
     the hook says so."""
 
-    def __init__(self, run: TrialRun, execution: int) -> None:
+    def __init__(self, run: TrialRun, execution: int, probe: HealthProbe | None = None) -> None:
         super().__init__()
         self.run = run
         self.execution = execution
+        self.probe = probe
         self.history: list[tuple[int, dict[str, float]]] = []
+        self.records: list[EpochRecord] = []
         self.stop = Stop.NONE
         self.reason: str | None = None
         self._started = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.probe is not None:
+            self.probe.start(self.model)
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        duration_s = time.perf_counter() - self._started
         metrics = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         metrics.pop("learning_rate", None)
+        health = self._health(epoch, duration_s)
         halt = self.run.on_epoch(
             EpochReport(
-                self.execution,
-                epoch,
-                metrics,
-                _learning_rate(self.model),
-                time.perf_counter() - self._started,
+                self.execution, epoch, metrics, _learning_rate(self.model), duration_s, health
             )
         )
         if halt is not None and halt.stop in (Stop.LEASE_LOST, Stop.DATABASE_AWAY):
             self._halt(halt)  # the epoch is not ours, or not recorded: it does not count
             return
         self.history.append((epoch, metrics))
+        self.records.append(EpochRecord(epoch, metrics, health))
         loss = metrics.get("loss")
         if loss is not None and not math.isfinite(loss):
             kind = "nan" if math.isnan(loss) else "inf"
             self._halt(Halt(Stop.DIVERGED, f"loss became {kind} at epoch {epoch + 1}"))
         elif halt is not None:
             self._halt(halt)
+
+    def _health(self, epoch: int, epoch_s: float) -> dict[str, Any] | None:
+        """The probe's record after ``epoch`` (with what it cost), if this epoch is probed; a
+        probe that fails says so in the log and never fails the trial."""
+        if self.probe is None or not self.probe.due(epoch):
+            return None
+        started = time.perf_counter()
+        try:
+            record = self.probe.measure(self.model)
+        except Exception:
+            log.warning("trial %s: health probe failed", self.run.number, exc_info=True)
+            self.probe = None
+            return None
+        probe_s = time.perf_counter() - started
+        self.probe.schedule(epoch, probe_s, epoch_s)
+        record["probe_s"] = round(probe_s, 4)
+        return record
 
     def _halt(self, halt: Halt) -> None:
         self.stop, self.reason = halt.stop, halt.reason
@@ -232,7 +260,16 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
             start_epoch = initial_epoch
             if resume_from is not None:
                 start_epoch = _load_checkpoint(run, model, int(resume_from), initial_epoch, outcome)
-            control = ControlCallback(run, execution)
+            probe = None
+            if spec.training.health_probe:
+                probe = HealthProbe.of_rows(
+                    ctx.data.x_train,
+                    ctx.data.y_train,
+                    seed=PROBE_SEED,
+                    every=probe_every(epochs),
+                    last_epoch=epochs - 1,
+                )
+            control = ControlCallback(run, execution, probe)
             fit_started = time.perf_counter()
             model.fit(
                 feeding.training_batches(
@@ -248,6 +285,7 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                 verbose=0,
             )
             outcome.fit_duration_s += time.perf_counter() - fit_started
+            outcome.epochs = control.records
             if control.stop is not Stop.NONE:
                 outcome.stop, outcome.failure_reason = control.stop, control.reason
                 if control.stop is Stop.DIVERGED:

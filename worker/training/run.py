@@ -31,6 +31,7 @@ from worker.training.fit import (
     checkpoint_bytes,
     fit_trial,
 )
+from worker.training.trial_health import trial_health
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,22 @@ def train(
     """Fit trial ``number`` with its stored ``values``. ``wants_model(score)`` says whether a
     completed trial's model may enter the job's top-k (it is serialised only then)."""
     run = TrialRun(ctx=ctx, number=number, on_epoch=on_epoch, load_checkpoint=load_checkpoint)
-    outcome = fit_trial(run, _hyperparameters(ctx.spec, values))
+    hp = _hyperparameters(ctx.spec, values)
+    outcome = fit_trial(run, hp)
     try:
-        return Trained(outcome.stop, _result(ctx, outcome, wants_model), outcome.notes)
+        result = _result(ctx, outcome, wants_model)
+        result.health = trial_health(ctx, outcome, values, _epochs_allowed(ctx, hp))
+        return Trained(outcome.stop, result, outcome.notes)
     finally:
         outcome.model = None
+
+
+def _epochs_allowed(ctx: SearchContext, hp: Any) -> int:
+    """How many epochs this trial's run could train (a Hyperband round: its own share)."""
+    values = hp.values
+    if "tuner/epochs" in values:
+        return int(values["tuner/epochs"]) - int(values.get("tuner/initial_epoch", 0))
+    return int(ctx.hypermodel.epochs_and_batch_size(hp)[0])
 
 
 def _result(

@@ -127,8 +127,9 @@ const hps = (() => {
       const data = state.data;
       const maximize = data.state.direction === "max";
       const columns = [["number", "#"], ["status", "status"], ["score", "score"], ["epochs", "epochs"],
-        ["duration_s", "seconds"], ...data.params.map((p) => ["param:" + p, p]), ["model_rank", "model"]];
-      const value = (t, key) => (key.startsWith("param:") ? t.params[key.slice(6)] : t[key]);
+        ["duration_s", "seconds"], ["health", "health"], ...data.params.map((p) => ["param:" + p, p]),
+        ["model_rank", "model"]];
+      const value = (t, key) => (key.startsWith("param:") ? t.params[key.slice(6)] : key === "health" ? t.health.join(",") : t[key]);
       const descending = state.descending ?? (state.sort === "score" ? maximize : false);
       const rows = data.trials.filter((t) => !state.status || t.status === state.status);
       rows.sort((a, b) => {
@@ -149,6 +150,7 @@ const hps = (() => {
           if (key === "number") return `<td><a href="${link}">${t.number}</a></td>`;
           if (key === "status") return `<td><span class="status ${escape(t.status)}" title="${escape(t.reason || "")}">${escape(t.status)}</span></td>`;
           if (key === "model_rank") return `<td>${t.model_rank ? `<a href="${link}/model">#${t.model_rank}</a>` : ""}</td>`;
+          if (key === "health") return `<td>${t.health.map((code) => `<span class="status ${code === "healthy" ? "completed" : "running"}">${escape(code.replace(/_/g, " "))}</span>`).join(" ")}</td>`;
           return `<td>${escape(formatValue(value(t, key)))}</td>`;
         }).join("");
         const checked = state.picked.has(t.number) ? " checked" : "";
@@ -181,9 +183,17 @@ const hps = (() => {
       }
     }
 
+    function showHealth(health) {
+      $("#health-card").hidden = !health.judged;
+      $("#health-counts").innerHTML = `${health.judged} trials judged: ` + Object.entries(health.counts).map(([code, n]) =>
+        `<span class="status ${code === "healthy" ? "completed" : "running"}">${escape(code.replace(/_/g, " "))} ${n}</span>`).join(" ");
+      $("#health-advice").innerHTML = health.advice.map((line) => `<li>${escape(line)}</li>`).join("");
+    }
+
     function show(data) {
       state.data = data;
       $("#job-state").innerHTML = data.state_html;
+      showHealth(data.health);
       const figures = data.figures;
       draw($("#chart-history"), figures.history); // the first view: drawn before anything else
       const slices = $("#slices");

@@ -1,0 +1,77 @@
+"""A trial's training health, recorded with its epochs and returned with the trial."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from db.settings import Settings
+from tests.worker.helpers import create_job, drive, get_epochs, get_trials, tiny_spec
+
+
+def test_every_epoch_carries_its_probe_and_the_api_returns_it(sqlite_url: str) -> None:
+    spec = tiny_spec(max_trials=2)
+    spec["model"] = {"depth": 2, "units": 8, "activation": "relu"}
+    spec["optimizer"] = {"learning_rate": {"type": "choice", "values": [0.01, 0.003]}}
+    job_id = create_job(spec)
+    drive(job_id)
+    epochs = get_epochs(job_id)
+    assert epochs and all(e.health is not None for e in epochs)
+    layers = epochs[-1].health["layers"]
+    assert [layer["name"] for layer in layers] == ["dense_0", "dense_1"]
+    assert all(layer["act"] == "relu" and layer["g"] > 0 for layer in layers)
+    assert epochs[-1].health["probe_s"] > 0
+    app = create_app(Settings(migrate_on_start=False, prewarm_predictor=False))
+    with TestClient(app) as api:
+        trial = api.get(f"/api/v1/jobs/{job_id}/trials/0").json()
+    health = trial["epochs"][0]["health"]
+    assert health["layers"][0]["name"] == "dense_0"
+    assert health["layers"][0]["gradient_norm"] > 0
+    assert 0.0 <= health["layers"][0]["dead_share"] <= 1.0
+    assert health["layers"][0]["saturated_share"] is None  # ReLU has no bound to sit at
+    assert health["output_std"] > 0
+
+
+def test_a_constant_initialization_is_judged_symmetric_and_the_api_says_why(
+    sqlite_url: str,
+) -> None:
+    spec = tiny_spec(max_trials=1)
+    spec["model"] = {"depth": 2, "units": 8, "activation": "relu", "kernel_initializer": "zeros"}
+    job_id = create_job(spec)
+    drive(job_id)
+    (trial,) = get_trials(job_id)
+    codes = [v["code"] for v in trial.health["verdicts"]]
+    assert codes[0] == "symmetric_units"
+    assert "dead_units" in codes and "collapsed" in codes
+    assert 0.0 < trial.health["baseline"] < 0.3  # the majority class of ten digits
+    app = create_app(Settings(migrate_on_start=False, prewarm_predictor=False))
+    with TestClient(app) as api:
+        found = api.get(f"/api/v1/jobs/{job_id}/trials/0").json()["health"]
+    assert found["verdicts"][0]["code"] == "symmetric_units"
+    assert found["verdicts"][0]["evidence"]["layer"] == "dense_0"
+    assert "initializer" in found["verdicts"][0]["remedy"]
+
+
+def test_the_job_summary_names_the_value_that_goes_with_a_verdict(sqlite_url: str) -> None:
+    # half the trials start from a constant initialization: they, and only they, cannot learn
+    spec = tiny_spec(max_trials=6, seed=5)
+    spec["model"] = {
+        "depth": 1,
+        "units": 8,
+        "kernel_initializer": {"type": "choice", "values": ["zeros", "he_normal"]},
+    }
+    spec["optimizer"] = {"learning_rate": {"type": "choice", "values": [0.01, 0.003, 0.03]}}
+    job_id = create_job(spec)
+    drive(job_id)
+    trials = get_trials(job_id)
+    zeros = [t for t in trials if t.hyperparameters["kernel_initializer"] == "zeros"]
+    assert 3 <= len(zeros) < len(trials), "the seed must draw both initializers"
+    app = create_app(Settings(migrate_on_start=False, prewarm_predictor=False))
+    with TestClient(app) as api:
+        summary = api.get(f"/api/v1/jobs/{job_id}/health").json()
+        missing = api.get("/api/v1/jobs/" + "0" * 32 + "/health")
+    assert summary["judged_trials"] == len(trials)
+    assert summary["verdicts"]["symmetric_units"] == len(zeros)
+    named = {(v["verdict"], v["hyperparameter"], v["value"]) for v in summary["values"]}
+    assert ("symmetric_units", "kernel_initializer", "zeros") in named
+    assert missing.status_code == 404
