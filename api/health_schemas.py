@@ -12,37 +12,49 @@ class LayerHealth(BaseModel):
     """One hidden layer on the probe batch after an epoch (stored with short keys)."""
 
     name: str = Field(description="the layer (`dense_0` is the lowest)")
-    activation: str = Field(validation_alias="act")
+    activation: str | None = Field(default=None, validation_alias="act")
     gradient_norm: float | None = Field(
-        validation_alias="g", description="L2 norm of the loss's gradient on the layer's kernel"
+        default=None,
+        validation_alias="g",
+        description="L2 norm of the loss's gradient on the layer's kernel",
     )
-    weight_norm: float | None = Field(validation_alias="w", description="L2 norm of the kernel")
+    weight_norm: float | None = Field(
+        default=None, validation_alias="w", description="L2 norm of the kernel"
+    )
     update_ratio: float | None = Field(
+        default=None,
         validation_alias="u",
         description="how far the kernel moved since the last probed epoch, relative to its norm",
     )
-    mean: float | None = Field(description="mean of the layer's outputs")
-    std: float | None = Field(description="standard deviation of the layer's outputs")
+    mean: float | None = Field(default=None, description="mean of the layer's outputs")
+    std: float | None = Field(default=None, description="standard deviation of the layer's outputs")
     dead_share: float | None = Field(
-        validation_alias="dead", description="share of units 0 on every probe row (ReLU)"
+        default=None,
+        validation_alias="dead",
+        description="share of units 0 on every probe row (ReLU)",
     )
     saturated_share: float | None = Field(
+        default=None,
         validation_alias="sat",
         description="share of units at a bound on most probe rows (sigmoid, tanh)",
     )
     identical_share: float | None = Field(
-        validation_alias="same", description="share of units whose outputs equal another's"
+        default=None,
+        validation_alias="same",
+        description="share of units whose incoming weights equal another's (a constant init)",
     )
 
 
 class EpochHealth(BaseModel):
     """The network's health after an epoch, measured on a fixed probe batch of training rows."""
 
-    layers: list[LayerHealth]
+    layers: list[LayerHealth] = Field(default_factory=list)
     output_std: float | None = Field(
-        validation_alias="out_std", description="spread of the predictions over the probe rows"
+        default=None,
+        validation_alias="out_std",
+        description="spread of the predictions over the probe rows",
     )
-    probe_loss: float | None = Field(validation_alias="loss")
+    probe_loss: float | None = Field(default=None, validation_alias="loss")
     probe_s: float | None = Field(default=None, description="what measuring it took")
 
 
@@ -52,17 +64,20 @@ class VerdictPublic(BaseModel):
     ``collapsed``, ``diverged``, ``overfitting`` or ``still_improving``."""
 
     code: str
-    evidence: dict[str, Any] = Field(description="the numbers it rests on: layer, epoch, values")
-    remedy: str = Field(description="what the reference articles do about it")
+    evidence: dict[str, Any] = Field(
+        default_factory=dict, description="the numbers it rests on: layer, epoch, values"
+    )
+    remedy: str = Field(default="", description="what the reference articles do about it")
 
 
 class TrialHealth(BaseModel):
     """What the trial's training health records mean."""
 
-    verdicts: list[VerdictPublic]
+    verdicts: list[VerdictPublic] = Field(default_factory=list)
     baseline: float | None = Field(
+        default=None,
         description="the objective a constant prediction scores on the validation rows "
-        "(majority class, training mean): the bar for having learned anything"
+        "(majority class, training mean): the bar for having learned anything",
     )
 
 

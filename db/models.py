@@ -180,7 +180,7 @@ class Trial(Base):
     failure_reason: Mapped[str | None] = mapped_column(Text)
     #: the verdicts on the trial's training health (``health.verdicts``) and the baseline
     #: they were judged against: ``{"verdicts": [{code, evidence, remedy}], "baseline": x}``
-    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     #: when the search algorithm proposed it, and how long that took (seconds).
     proposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     proposal_s: Mapped[float | None] = mapped_column(Float)
@@ -231,7 +231,7 @@ class Epoch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     #: the network's health on the probe batch after this epoch (``health.signals``); null
     #: when the epoch was not probed.
-    health: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    health: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     trial: Mapped[Trial] = relationship(back_populates="epochs")
 

@@ -78,19 +78,25 @@ def output_spread(outputs: np.ndarray) -> float:
     return float(np.max(np.std(outputs, axis=0))) if outputs.size else 0.0
 
 
-def layer_signals(values: np.ndarray, activation: str) -> dict[str, Any]:
+def layer_signals(
+    values: np.ndarray, activation: str, kernel: np.ndarray | None = None
+) -> dict[str, Any]:
     """A hidden layer's probe statistics, compact for storage: the outputs' mean and std, and
     the shares of dead, saturated and identical units (``dead``/``sat`` None where they do not
-    apply; all None when some output is not finite)."""
+    apply; all None when some output is not finite). Identical units are read from ``kernel``
+    (inputs x units) when given: units with the same incoming weights are symmetric, where
+    units that are merely all dead or all saturated output the same too."""
     values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
     if not np.all(np.isfinite(values)):  # a diverged network: nothing else is meaningful
         return {"mean": None, "std": None, "dead": None, "sat": None, "same": None}
+    twins = values if kernel is None else np.asarray(kernel, dtype=np.float64)
+    same = identical_share(twins) if np.all(np.isfinite(twins)) else None
     return {
         "mean": _rounded(float(np.mean(values))),
         "std": _rounded(float(np.std(values))),
         "dead": _share(dead_share(values, activation)),
         "sat": _share(saturated_share(values, activation)),
-        "same": _share(identical_share(values)),
+        "same": _share(same),
     }
 
 

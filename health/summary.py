@@ -70,17 +70,26 @@ def verdict_counts(trials: Iterable[JudgedTrial]) -> dict[str, int]:
 
 
 def _value_labels(trials: Sequence[JudgedTrial], name: str) -> list[str | None]:
-    """Each trial's value of ``name`` as a label; numbers with many values as thirds."""
+    """Each trial's value of ``name`` as a label (None where the trial has none); numbers with
+    many values as thirds of their trials."""
     values = [trial.hyperparameters.get(name) for trial in trials]
-    numbers = [v for v in values if isinstance(v, int | float) and not isinstance(v, bool)]
-    if len(set(numbers)) <= MAX_CATEGORIES or len(numbers) < len(values):
+    numbers = sorted(v for v in values if isinstance(v, int | float) and not isinstance(v, bool))
+    if len(set(numbers)) <= MAX_CATEGORIES:
         return [None if v is None else str(v) for v in values]
-    ordered = sorted(numbers)
-    low, high = ordered[len(ordered) // 3], ordered[2 * len(ordered) // 3]
-    return [
-        f"<= {low:.3g}" if v <= low else (f"> {high:.3g}" if v > high else f"{low:.3g}..{high:.3g}")
-        for v in numbers
-    ]
+    low, high = numbers[len(numbers) // 3], numbers[2 * len(numbers) // 3]
+
+    def label(v: Any) -> str | None:
+        if v is None:
+            return None
+        if not isinstance(v, int | float) or isinstance(v, bool):
+            return str(v)
+        return (
+            f"<= {low:.3g}"
+            if v <= low
+            else (f"> {high:.3g}" if v > high else f"{low:.3g}..{high:.3g}")
+        )
+
+    return [label(v) for v in values]
 
 
 def associations(trials: Sequence[JudgedTrial]) -> list[Association]:
@@ -95,9 +104,11 @@ def associations(trials: Sequence[JudgedTrial]) -> list[Association]:
     for name in names:
         if name.startswith("tuner/"):
             continue
-        labels = _value_labels(trials, name)
-        for label in sorted({lab for lab in labels if lab is not None}):
-            having = [t for t, lab in zip(trials, labels, strict=True) if lab == label]
+        groups: dict[str, list[JudgedTrial]] = {}
+        for trial, label in zip(trials, _value_labels(trials, name), strict=True):
+            if label is not None:
+                groups.setdefault(label, []).append(trial)
+        for label, having in sorted(groups.items()):
             if len(having) < MIN_TRIALS_WITH_VALUE or len(having) == total:
                 continue
             for code, count in verdict_counts(having).items():

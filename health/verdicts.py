@@ -21,15 +21,22 @@ DEAD_SHARE = 0.5
 SATURATED_SHARE = 0.5
 #: the lowest hidden layer's gradient below this fraction of the highest's: vanishing.
 VANISHING_RATIO = 1e-3
-#: a kernel gradient norm above this on the probe batch: exploding.
-EXPLODING_NORM = 1e3
-#: predictions whose spread over the probe rows is below this are constant.
+#: a kernel gradient norm this many times its first probed value (or not finite): exploding.
+#: Relative, as the scale of the gradients follows the targets' (a regression on dollars
+#: starts at ~1e6 and is healthy while it falls).
+EXPLODING_GROWTH = 1e2
+#: predictions whose spread over the probe rows is below this (times the targets' spread for
+#: a regression) are constant.
 CONSTANT_SPREAD = 1e-3
 #: a score within this of the baseline's is no better than a constant prediction.
 BASELINE_MARGIN = 0.005
-#: training better than validation by this much (accuracy points, or relative loss) at the end
-#: while validation got worse than its best: overfitting.
+#: training better than validation by this much at the end (accuracy points; a share of the
+#: validation loss for a minimized objective)...
 OVERFIT_GAP = 0.05
+OVERFIT_LOSS_GAP = 0.2
+#: ...while validation fell back from its best by this much (points; a share for a loss).
+OVERFIT_SLIDE = 0.01
+OVERFIT_LOSS_SLIDE = 0.1
 #: the objective still improved by this share over the last ``IMPROVING_EPOCHS`` epochs.
 IMPROVING_SHARE = 0.005
 IMPROVING_EPOCHS = 3
@@ -152,13 +159,23 @@ def vanishing(facts: TrialFacts) -> Verdict | None:
 
 
 def exploding(facts: TrialFacts) -> Verdict | None:
-    """A kernel gradient beyond ``EXPLODING_NORM`` (or not finite) on the probe batch."""
-    for record in _probed(facts):
+    """A kernel gradient not finite, or grown ``EXPLODING_GROWTH`` times since the first
+    probed epoch."""
+    probed = _probed(facts)
+    if not probed:
+        return None
+    first = {layer["name"]: layer.get("g") for layer in probed[0].health["layers"]}
+    for record in probed:
         for layer in record.health["layers"]:
-            norm = layer.get("g")
-            if norm is None or norm > EXPLODING_NORM:
+            norm, start = layer.get("g"), first.get(layer["name"])
+            grown = norm is not None and start and norm > EXPLODING_GROWTH * start
+            if norm is None or grown:
                 return _verdict(
-                    "exploding_gradients", layer=layer["name"], epoch=record.epoch, norm=norm
+                    "exploding_gradients",
+                    layer=layer["name"],
+                    epoch=record.epoch,
+                    norm=norm,
+                    first_norm=start,
                 )
     return None
 
@@ -168,11 +185,15 @@ def collapsed(facts: TrialFacts) -> Verdict | None:
     not vary over the probe rows."""
     probed = _probed(facts)
     spread = probed[-1].health.get("out_std") if probed else None
-    at_baseline = facts.score is not None and facts.baseline is not None
+    target_spread = (probed[-1].health.get("y_std") if probed else None) or 1.0
+    # a weight penalty is part of the validation loss, not of the baseline's
+    penalized = facts.hyperparameters.get("regularizer", "none") != "none"
+    comparable = not (penalized and facts.objective.removeprefix("val_") == "loss")
+    at_baseline = comparable and facts.score is not None and facts.baseline is not None
     if at_baseline:
         gain = facts.score - facts.baseline if facts.maximize else facts.baseline - facts.score
         at_baseline = gain <= BASELINE_MARGIN * max(1.0, abs(facts.baseline))
-    constant = spread is not None and spread < CONSTANT_SPREAD
+    constant = spread is not None and spread < CONSTANT_SPREAD * target_spread
     if at_baseline or constant:
         return _verdict(
             "collapsed", score=facts.score, baseline=facts.baseline, output_spread=spread
@@ -208,10 +229,14 @@ def overfitting(facts: TrialFacts) -> Verdict | None:
         return None
     epoch, train, val = scored[-1]
     values = [v for _, _, v in scored]
-    best = max(values) if facts.maximize else min(values)
-    gap = train - val if facts.maximize else (val - train) / max(abs(val), 1e-12)
-    past_best = val < best if facts.maximize else val > best
-    if gap > OVERFIT_GAP and past_best:
+    if facts.maximize:
+        gap, slide = train - val, max(values) - val
+        overfit = gap > OVERFIT_GAP and slide > OVERFIT_SLIDE
+    else:
+        scale = max(abs(val), 1e-12)
+        gap, slide = (val - train) / scale, (val - min(values)) / scale
+        overfit = gap > OVERFIT_LOSS_GAP and slide > OVERFIT_LOSS_SLIDE
+    if overfit:
         return _verdict("overfitting", epoch=epoch, train=train, validation=val, gap=gap)
     return None
 

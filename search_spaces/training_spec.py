@@ -76,9 +76,10 @@ class TrainingSpec(StrictModel):
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
     health_probe: bool = Field(
         default=True,
-        description="After each epoch (every k-th past 50), measure the network on a fixed "
-        "probe batch of training rows: per hidden layer its gradient, weights and update, "
-        "its dead, saturated and identical units; and the predictions' spread.",
+        description="After the first and last epochs, and between them as often as keeps it "
+        "within ~3% of the training time, measure the network on a fixed probe batch of "
+        "training rows: per hidden layer its gradient, weights and update, its dead, "
+        "saturated and identical units; and the predictions' spread.",
     )
     seed: Seed | None = Field(
         default=None,

@@ -16,9 +16,10 @@ SHARE_NAMES = {"dead": "dead", "sat": "saturated", "same": "identical"}
 
 
 def _probed(epochs: Sequence[EpochRow]) -> list[EpochRow]:
-    """The first execution's probed epochs (the others repeat it with another seed)."""
-    first = min((e.execution for e in epochs), default=0)
-    return [e for e in epochs if e.execution == first and e.health and e.health.get("layers")]
+    """The last execution's probed epochs: the one the trial's verdicts were read from (the
+    others repeat it with another seed)."""
+    last = max((e.execution for e in epochs), default=0)
+    return [e for e in epochs if e.execution == last and e.health and e.health.get("layers")]
 
 
 def _layers(probed: Sequence[EpochRow]) -> list[str]:

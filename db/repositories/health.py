@@ -17,4 +17,5 @@ def judged_trials(session: Session, job_id: str) -> list[tuple[dict[str, Any], d
         .where(Trial.job_id == job_id, Trial.health.is_not(None))
         .order_by(Trial.number)
     ).all()
-    return [(dict(params or {}), dict(health)) for params, health in rows]
+    # a JSON null (written before the column stored None as SQL NULL) is no verdict either
+    return [(dict(params or {}), dict(health)) for params, health in rows if health]

@@ -557,3 +557,28 @@ def test_training_health_on_the_job_and_trial_pages(client: TestClient) -> None:
         "dense_1 saturated",
         "dense_1 identical",
     ]
+
+
+def test_the_health_summary_skips_trials_without_verdicts(client: TestClient) -> None:
+    from sqlalchemy import text
+
+    job_id = insert_job(status=JobStatus.SUCCEEDED, max_trials=3)
+    verdict = {"verdicts": [{"code": "healthy", "evidence": {}, "remedy": ""}], "baseline": 0.5}
+    insert_trial(job_id, 0, health=verdict)
+    insert_trial(job_id, 1, status=TrialStatus.FAILED, score=None, health=None)
+    insert_trial(job_id, 2, status=TrialStatus.CANCELLED, score=None)
+    with session_scope() as session:
+        stored = session.execute(
+            text("SELECT health IS NULL FROM trials WHERE job_id = :job AND number = 1"),
+            {"job": job_id},
+        ).scalar()
+        assert stored in (1, True)  # None is SQL NULL, not the JSON text 'null'
+        # a row written as JSON null before that is no verdict either
+        session.execute(
+            text("UPDATE trials SET health = 'null' WHERE job_id = :job AND number = 2"),
+            {"job": job_id},
+        )
+    summary = client.get(f"/api/v1/jobs/{job_id}/health").json()
+    assert summary["judged_trials"] == 1 and summary["verdicts"] == {"healthy": 1}
+    assert client.get(f"/api/v1/jobs/{job_id}/trials").status_code == 200
+    assert client.get(f"/ui/data/jobs/{job_id}").json()["health"]["judged"] == 1

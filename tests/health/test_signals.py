@@ -61,3 +61,12 @@ def test_layer_signals_are_compact_and_finite() -> None:
     assert found["dead"] is None and 0.0 <= found["sat"] <= 1.0 and found["same"] == 0.0
     exploded = layer_signals(np.full((4, 2), np.inf), "linear")
     assert set(exploded.values()) == {None}  # stored as null, never as NaN
+
+
+def test_units_dead_alike_are_not_symmetric_when_their_weights_differ() -> None:
+    dead = np.zeros((32, 8))  # every unit dead: their outputs are all the same zeros
+    assert layer_signals(dead, "relu")["same"] == 1.0
+    random_kernel = rng.normal(size=(5, 8))
+    found = layer_signals(dead, "relu", random_kernel)
+    assert found["dead"] == 1.0 and found["same"] == 0.0
+    assert layer_signals(dead, "relu", np.ones((5, 8)))["same"] == 1.0  # a constant init

@@ -47,10 +47,11 @@ def test_vanishing_gradients_of_a_deep_sigmoid_stack() -> None:
 
 
 def test_exploding_and_diverged_name_their_likely_cause() -> None:
-    layers = [_layer("dense_0", g=5e4), _layer("dense_1", g=None)]
+    before = {"layers": [_layer("dense_0", g=0.5), _layer("dense_1", g=0.4)], "out_std": 0.2}
+    after = {"layers": [_layer("dense_0", g=5e4), _layer("dense_1", g=None)], "out_std": 0.2}
     verdicts = judge(
         TrialFacts(
-            epochs=_epochs(layers, count=1),
+            epochs=[EpochRecord(0, {}, before), EpochRecord(1, {}, after)],
             objective="val_accuracy",
             maximize=True,
             diverged=True,
@@ -103,3 +104,44 @@ def test_the_baseline_is_what_a_constant_prediction_scores() -> None:
     assert regression == (0.0 + 4.0) / 2
     assert constant_baseline("val_mae", False, np.array([1.0, 2.0, 9.0]), np.array([2.0])) == 0.0
     assert constant_baseline("val_precision", True, y_train, y_val) is None
+
+
+def test_large_gradients_that_fall_are_not_exploding() -> None:
+    # a regression on unscaled targets: gradients start huge and fall with the loss
+    falling = [
+        EpochRecord(
+            e,
+            {"val_loss": 2.5e4 / (e + 1)},
+            {"layers": [_layer("dense_0", g=2e3 / (e + 1))], "out_std": 30.0, "y_std": 70.0},
+        )
+        for e in range(4)
+    ]
+    codes = _codes(epochs=falling, objective="val_loss", maximize=False, baseline=5e3, score=6e3)
+    assert "exploding_gradients" not in codes
+
+
+def test_a_loss_a_little_above_training_is_not_overfitting() -> None:
+    epochs = [
+        EpochRecord(e, {"loss": t, "val_loss": v})
+        for e, (t, v) in enumerate(
+            [(0.5, 0.45), (0.4, 0.36), (0.33, 0.33), (0.3, 0.34), (0.29, 0.345)]
+        )
+    ]
+    codes = _codes(epochs=epochs, objective="val_loss", maximize=False, baseline=0.69, score=0.33)
+    assert codes == ["healthy"]
+    # far above training and well past its best: overfitting
+    worse = [*epochs, EpochRecord(5, {"loss": 0.1, "val_loss": 0.45})]
+    assert "overfitting" in _codes(
+        epochs=worse, objective="val_loss", maximize=False, baseline=0.69, score=0.33
+    )
+
+
+def test_a_penalized_loss_is_not_compared_with_the_baseline() -> None:
+    epochs = [
+        EpochRecord(e, {"val_loss": 9.0}, {"layers": [_layer("dense_0")], "out_std": 0.2})
+        for e in range(3)
+    ]
+    facts: dict[str, Any] = {"objective": "val_loss", "maximize": False, "baseline": 0.66}
+    penalized = {"regularizer": "l1", "regularization_factor": 0.01}
+    assert "collapsed" not in _codes(epochs=epochs, score=9.0, hyperparameters=penalized, **facts)
+    assert "collapsed" in _codes(epochs=epochs, score=9.0, **facts)

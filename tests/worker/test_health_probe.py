@@ -90,3 +90,37 @@ def test_a_deep_sigmoid_stack_starves_its_lower_layers_of_gradient() -> None:
 def test_the_probe_names_the_activation_the_spec_chose(activation: str, name: str) -> None:
     records = _train({"depth": 1, "units": 8, "activation": activation}, epochs=1)
     assert records[-1]["layers"][0]["act"] == name
+
+
+@pytest.mark.parametrize(
+    ("dataset", "loader"),
+    [("breast_cancer", "load_breast_cancer"), ("diabetes", "load_diabetes")],
+)
+def test_the_probes_loss_is_the_models_own_on_one_output_tasks(dataset: str, loader: str) -> None:
+    import sklearn.datasets
+
+    x, y = getattr(sklearn.datasets, loader)(return_X_y=True)
+    # labels as the worker holds them: class indices, or float targets
+    x, y = x[:300].astype("float32"), y[:300].astype("float32" if dataset == "diabetes" else int)
+    spec = JobSpec.model_validate(
+        {
+            "dataset": {"name": dataset},
+            "model": {"depth": 2, "units": 8, "regularizer": "l2", "regularization_factor": 0.1},
+            "training": {"epochs": 1},
+            "search": {"max_trials": 1, "seed": 1},
+        }
+    )
+    info = spec.dataset.info
+    hypermodel = SpecHyperModel(spec, info.input_shape, info.n_outputs, spec.task, None, x)
+    model = hypermodel.build(hyperparameters_from_values(spec, {}))
+    probe = HealthProbe.of_rows(x, y, seed=0)
+    probe.start(model)
+    record = probe.measure(model)
+    # the compiled loss on the probe rows, without the l2 penalty the model's loss adds
+    predicted = model.predict(np.asarray(probe.x), verbose=0)
+    targets = np.asarray(probe.y).reshape(predicted.shape)
+    expected = float(np.mean(keras.losses.get(model.loss)(targets, predicted)))
+    assert record["loss"] == pytest.approx(expected, rel=1e-3)
+    penalized = model.evaluate(np.asarray(probe.x), targets, verbose=0, return_dict=True)["loss"]
+    assert penalized > expected
+    assert ("y_std" in record) == (dataset == "diabetes")

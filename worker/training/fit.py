@@ -135,7 +135,11 @@ class ControlCallback(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.probe is not None:
-            self.probe.start(self.model)
+            try:
+                self.probe.start(self.model)
+            except Exception:  # a probe never fails the trial
+                log.warning("trial %s: health probe not started", self.run.number, exc_info=True)
+                self.probe = None
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self._started = time.perf_counter()

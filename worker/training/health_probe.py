@@ -77,11 +77,14 @@ class HealthProbe:
     ) -> None:
         self.x = tf.convert_to_tensor(x)
         self.y = tf.convert_to_tensor(y)
+        targets = np.asarray(y)
+        self.y_std = _finite(float(np.std(targets))) if targets.dtype.kind == "f" else None
         self.every = max(1, every)
         #: the last epoch the run may train: always probed (the verdicts read the end)
         self.last_epoch = last_epoch
         self._next = 0
         self._outputs: keras.Model | None = None
+        self._loss: Any = None
         self._layers: list[tuple[keras.layers.Dense, keras.layers.Layer]] = []
         self._last_kernels: list[np.ndarray] = []
 
@@ -105,7 +108,15 @@ class HealthProbe:
         self._layers = hidden_layers(model)
         outputs = [act.output for _, act in self._layers] + [model.output]
         self._outputs = keras.Model(model.inputs, outputs)
+        self._loss = keras.losses.get(model.loss)
         self._last_kernels = [np.array(dense.kernel) for dense, _ in self._layers]
+
+    def _targets(self, predicted: Any) -> Any:
+        """The probe's targets shaped as the predictions of a one-output model (``(n, 1)``):
+        a loss function given ``(n,)`` against them would broadcast to ``(n, n)``."""
+        if len(self.y.shape) == 1 and len(predicted.shape) == 2 and predicted.shape[-1] == 1:
+            return tf.reshape(self.y, (-1, 1))
+        return self.y
 
     def due(self, epoch: int) -> bool:
         """Whether ``epoch`` (0-based) is one to record."""
@@ -127,9 +138,10 @@ class HealthProbe:
             raise RuntimeError("HealthProbe.start(model) was not called")
         kernels = [dense.kernel for dense, _ in self._layers]
         with tf.GradientTape() as tape:
-            # one forward pass gives the hidden activations and the prediction
+            # one forward pass gives the hidden activations and the prediction; the loss
+            # without weight penalties (their gradient would hide a vanishing one)
             activations = self._outputs(self.x, training=False)
-            loss = model.compute_loss(x=self.x, y=self.y, y_pred=activations[-1], training=False)
+            loss = keras.ops.mean(self._loss(self._targets(activations[-1]), activations[-1]))
         gradients = tape.gradient(loss, kernels) if kernels else []
         layers = []
         for index, (dense, act) in enumerate(self._layers):
@@ -144,9 +156,12 @@ class HealthProbe:
                     "g": None if gradient is None else _finite(_norm(gradient)),
                     "w": _finite(weight_norm),
                     "u": _finite(update),
-                    **layer_signals(np.asarray(activations[index]), _activation_name(act)),
+                    **layer_signals(np.asarray(activations[index]), _activation_name(act), weights),
                 }
             )
             self._last_kernels[index] = weights
         spread = output_spread(np.asarray(activations[-1], dtype=np.float64))
-        return {"layers": layers, "out_std": _finite(spread), "loss": _finite(float(loss))}
+        record = {"layers": layers, "out_std": _finite(spread), "loss": _finite(float(loss))}
+        if self.y_std is not None:  # a regression: the spread a prediction should have
+            record["y_std"] = self.y_std
+        return record

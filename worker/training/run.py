@@ -86,7 +86,10 @@ def train(
     outcome = fit_trial(run, hp)
     try:
         result = _result(ctx, outcome, wants_model)
-        result.health = trial_health(ctx, outcome, values, _epochs_allowed(ctx, hp))
+        try:
+            result.health = trial_health(ctx, outcome, values, _epochs_allowed(ctx, hp))
+        except Exception:  # judging never loses a trial's result
+            log.warning("trial %s: training health not judged", number, exc_info=True)
         return Trained(outcome.stop, result, outcome.notes)
     finally:
         outcome.model = None

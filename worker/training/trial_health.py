@@ -48,9 +48,10 @@ def trial_health(
 
 
 def _with_input_scaling(ctx: SearchContext, values: dict[str, Any]) -> dict[str, Any]:
-    """The trial's values, and whether its inputs were standardized (a fixed spec value is not
-    among them)."""
-    standardize = ctx.spec.model.input.standardize
-    if "standardize" in values or not isinstance(standardize, bool):
-        return values
-    return {**values, "standardize": standardize}
+    """The trial's values, and ``standardize``: whether its inputs were scaled at all
+    (standardized, rescaled or batch-normalized; searched or fixed in the spec)."""
+    given = ctx.spec.model.input
+    standardized = values.get("input_standardize", given.standardize)
+    normalized = values.get("input_batch_norm", given.batch_norm)
+    scaled = standardized is True or normalized is True or given.rescale is not None
+    return {**values, "standardize": scaled}

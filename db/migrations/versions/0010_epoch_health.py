@@ -25,7 +25,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     for table in ("epochs", "trials"):
         with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("health", sa.JSON(), nullable=True))
+            batch.add_column(sa.Column("health", sa.JSON(none_as_null=True), nullable=True))
 
 
 def downgrade() -> None:
