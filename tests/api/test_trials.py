@@ -83,7 +83,9 @@ def test_trial_detail_has_epochs(any_client: TestClient) -> None:
         "metrics",
         "learning_rate",
         "duration_s",
+        "health",
     }
+    assert detail["epochs"][0]["health"] is None  # not probed
     assert detail["epochs"][0]["metrics"]["loss"] == 1.0
     failed = any_client.get(f"{API}/jobs/{job_id}/trials/2").json()
     assert failed["failure_reason"] == "boom"
