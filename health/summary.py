@@ -63,6 +63,11 @@ class Association:
         )
 
 
+def judged(hyperparameters: Mapping[str, Any], health: Mapping[str, Any]) -> JudgedTrial:
+    """A trial as stored (its hyperparameters and ``trials.health``) for the summary."""
+    return JudgedTrial(hyperparameters, [v["code"] for v in health.get("verdicts", [])])
+
+
 def verdict_counts(trials: Iterable[JudgedTrial]) -> dict[str, int]:
     """How many trials got each verdict (a trial may have several), most frequent first."""
     counts = Counter(code for trial in trials for code in set(trial.codes))

@@ -104,10 +104,7 @@ def current_page(owner: str, job_id: str) -> tuple[bytes, bytes] | None:
     """The job page's JSON and gzipped JSON for its current version if both are cached (no
     database, no thread): what most viewers' fetches find, the stream having built it."""
     version = cached_version(owner, job_id)
-    if version is None:
-        return None
-    with _lock:
-        return _pages.get((owner, job_id, version))
+    return None if version is None else cached_page(owner, job_id, version)
 
 
 def job_page_json(

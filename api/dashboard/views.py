@@ -20,7 +20,7 @@ from db.repositories import artifacts, dashboard, jobs
 from db.repositories.dashboard import TrialRow
 from db.settings import Settings
 from db.values import as_utc, utcnow
-from health.summary import JudgedTrial, associations, verdict_counts
+from health.summary import associations, judged, verdict_counts
 from search_spaces.datasets import UPLOAD_PREFIX
 
 #: slice plots drawn on a job page (the first hyperparameters that vary).
@@ -131,15 +131,11 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
 def health_summary(rows: Sequence[TrialRow]) -> dict[str, Any]:
     """The job's training health: verdict counts over its judged trials and the values that go
     with a verdict, as advice (``health.summary``)."""
-    judged = [
-        JudgedTrial(r.hyperparameters or {}, [v["code"] for v in r.health.get("verdicts", [])])
-        for r in rows
-        if r.health
-    ]
+    trials = [judged(r.hyperparameters or {}, r.health) for r in rows if r.health]
     return {
-        "judged": len(judged),
-        "counts": verdict_counts(judged),
-        "advice": [a.advice() for a in associations(judged)[:MAX_HEALTH_ADVICE]],
+        "judged": len(trials),
+        "counts": verdict_counts(trials),
+        "advice": [a.advice() for a in associations(trials)[:MAX_HEALTH_ADVICE]],
     }
 
 
@@ -254,9 +250,9 @@ def trial_payload(settings: Settings, owner: str, job_id: str, number: int) -> d
     if any("learning_rate" in m for m in means.values()):
         lr = learning_curves.curves({number: epochs}, "learning_rate")
         view["figures"]["learning_rate"] = lr
-    judged = view["trial"].health or {}
-    view["verdicts"] = judged.get("verdicts") or []
-    view["baseline"] = judged.get("baseline")
+    stored = view["trial"].health or {}
+    view["verdicts"] = stored.get("verdicts") or []
+    view["baseline"] = stored.get("baseline")
     view["health_figures"] = {
         name: figure
         for name, figure in (

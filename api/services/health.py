@@ -10,7 +10,7 @@ from api.services import transaction
 from api.services.jobs import job_or_404
 from db.repositories import health as repository
 from db.settings import Settings
-from health.summary import JudgedTrial, associations, verdict_counts
+from health.summary import associations, judged, verdict_counts
 
 
 def job_health(settings: Settings, owner: str, job_id: str) -> JobHealth:
@@ -19,15 +19,12 @@ def job_health(settings: Settings, owner: str, job_id: str) -> JobHealth:
     def read(session: Session) -> JobHealth:
         job_or_404(session, job_id, owner)
         rows = repository.judged_trials(session, job_id)
-        judged = [
-            JudgedTrial(params, [v["code"] for v in health.get("verdicts", [])])
-            for params, health in rows
-        ]
+        trials = [judged(params, health) for params, health in rows]
         baselines = [h.get("baseline") for _, h in rows if h.get("baseline") is not None]
         return JobHealth(
-            judged_trials=len(judged),
+            judged_trials=len(trials),
             baseline=baselines[-1] if baselines else None,
-            verdicts=verdict_counts(judged),
+            verdicts=verdict_counts(trials),
             values=[
                 ValueVerdict(
                     verdict=a.verdict,
@@ -37,7 +34,7 @@ def job_health(settings: Settings, owner: str, job_id: str) -> JobHealth:
                     with_verdict=a.with_verdict,
                     advice=a.advice(),
                 )
-                for a in associations(judged)
+                for a in associations(trials)
             ],
         )
 
