@@ -179,6 +179,10 @@ class ApiClient:
     def job(self, job_id: str) -> dict[str, Any]:
         return self._json("GET", f"/jobs/{job_id}")
 
+    def job_study(self, job_id: str) -> dict[str, Any]:
+        """A technique study's table: each variant over its seeds, against the baseline."""
+        return self._json("GET", f"/jobs/{job_id}/study")
+
     def job_health(self, job_id: str) -> dict[str, Any]:
         """The job's training health: verdict counts and the values that go with them."""
         return self._json("GET", f"/jobs/{job_id}/health")

@@ -190,7 +190,10 @@ def format_validation_errors(errors: Iterable[dict[str, Any]]) -> list[dict[str,
             reason = ctx.get("error") or err.get("msg", "invalid JSON")
             message = f"{reason} at character {err.get('loc', ('', '?'))[-1]}"
         elif kind == "spec_rule":
-            field = str(ctx.get("field", dotted_field(err.get("loc", ()))))
+            # a study's variant names its own inner field, tags and all
+            field = dotted_field(str(ctx.get("field", "")).split(".")) or dotted_field(
+                err.get("loc", ())
+            )
             message = str(ctx.get("message", err.get("msg", "")))
         else:
             field = dotted_field(err.get("loc", ()))

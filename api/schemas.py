@@ -73,6 +73,9 @@ class JobPublic(FromRow):
     trials_completed: int
     trials_failed: int
     trials_diverged: int
+    trials_pruned: int = Field(
+        description="Stopped early as not worth finishing (training.stop_hopeless)."
+    )
     best_trial_number: int | None
     best_score: float | None
     warnings: list[JobWarning]
@@ -89,7 +92,9 @@ class JobPublic(FromRow):
     def progress(self) -> float:
         if self.status == JobStatus.SUCCEEDED:
             return 1.0
-        done = self.trials_completed + self.trials_failed + self.trials_diverged
+        done = (
+            self.trials_completed + self.trials_failed + self.trials_diverged + self.trials_pruned
+        )
         return min(1.0, done / self.max_trials) if self.max_trials else 0.0
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.values import new_id, utcnow
@@ -53,6 +54,9 @@ class TrialStatus(enum.StrEnum):
     #: an exception while building or training (bad combination, out of memory...).
     FAILED = "failed"
     CANCELLED = "cancelled"
+    #: stopped early as not worth finishing (a hopeless one: ``training.stop_hopeless``); it
+    #: keeps its best epoch's score, which informs the search, and is never counted as best.
+    PRUNED = "pruned"
 
     @property
     def is_active(self) -> bool:
@@ -61,9 +65,16 @@ class TrialStatus(enum.StrEnum):
 
     @property
     def informs_search(self) -> bool:
-        """Completed, diverged or failed: a verdict the search algorithm learns from (a
-        cancelled trial has none)."""
-        return self in (TrialStatus.COMPLETED, TrialStatus.DIVERGED, TrialStatus.FAILED)
+        """Completed, diverged, failed or pruned: a verdict the search algorithm learns from
+        (a cancelled trial has none)."""
+        return self in (
+            TrialStatus.COMPLETED, TrialStatus.DIVERGED, TrialStatus.FAILED, TrialStatus.PRUNED
+        )  # fmt: skip
+
+    @property
+    def is_scored(self) -> bool:
+        """Completed or pruned: it trained and has a score (a pruned one is never best)."""
+        return self in (TrialStatus.COMPLETED, TrialStatus.PRUNED)
 
 
 def _enum(cls: type[enum.Enum], length: int = 16) -> Enum:
@@ -132,6 +143,7 @@ class Job(Base):
     trials_completed: Mapped[int] = mapped_column(Integer, default=0)
     trials_failed: Mapped[int] = mapped_column(Integer, default=0)
     trials_diverged: Mapped[int] = mapped_column(Integer, default=0)
+    trials_pruned: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     best_trial_number: Mapped[int | None] = mapped_column(Integer)
     best_score: Mapped[float | None] = mapped_column(Float)
     #: seeded split and preprocessing facts recorded by the worker (rows, features, split seed...).
@@ -155,6 +167,14 @@ class Job(Base):
     trials: Mapped[list[Trial]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="Trial.number"
     )
+
+    @hybrid_property
+    def trials_done(self) -> int:
+        """Trials that ended with a verdict (completed, failed, diverged, pruned): what counts
+        against ``max_trials``. In SQL too (``Job.trials_done`` in a query)."""
+        return (
+            self.trials_completed + self.trials_failed + self.trials_diverged + self.trials_pruned
+        )
 
 
 class Trial(Base):

@@ -180,6 +180,14 @@ def exploding(facts: TrialFacts) -> Verdict | None:
     return None
 
 
+def no_better_than(score: float | None, baseline: float | None, maximize: bool) -> bool:
+    """Whether ``score`` is within ``BASELINE_MARGIN`` of a constant prediction's (or worse)."""
+    if score is None or baseline is None:
+        return False
+    gain = score - baseline if maximize else baseline - score
+    return gain <= BASELINE_MARGIN * max(1.0, abs(baseline))
+
+
 def collapsed(facts: TrialFacts) -> Verdict | None:
     """The score no better than a constant prediction's (the baseline), or predictions that do
     not vary over the probe rows."""
@@ -189,10 +197,7 @@ def collapsed(facts: TrialFacts) -> Verdict | None:
     # a weight penalty is part of the validation loss, not of the baseline's
     penalized = facts.hyperparameters.get("regularizer", "none") != "none"
     comparable = not (penalized and facts.objective.removeprefix("val_") == "loss")
-    at_baseline = comparable and facts.score is not None and facts.baseline is not None
-    if at_baseline:
-        gain = facts.score - facts.baseline if facts.maximize else facts.baseline - facts.score
-        at_baseline = gain <= BASELINE_MARGIN * max(1.0, abs(facts.baseline))
+    at_baseline = comparable and no_better_than(facts.score, facts.baseline, facts.maximize)
     constant = spread is not None and spread < CONSTANT_SPREAD * target_spread
     if at_baseline or constant:
         return _verdict(

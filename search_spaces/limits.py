@@ -47,6 +47,9 @@ MAX_PIECEWISE_BOUNDARIES = 16
 #: points of a grid search (its parameters' value counts multiplied), checked at submission.
 MAX_GRID_POINTS = 100_000
 MAX_SEED = 2**31 - 1
+#: a technique study's variants, and the seeds each is trained with.
+MAX_STUDY_VARIANTS = 20
+MAX_STUDY_SEEDS = 10
 
 LIMITS: dict[str, int] = {
     "max_trials": MAX_TRIALS,
@@ -61,4 +64,6 @@ LIMITS: dict[str, int] = {
     "max_parameters": MAX_PARAMETERS,
     "max_time_limit_s": MAX_TIME_LIMIT_S,
     "max_grid_points": MAX_GRID_POINTS,
+    "max_study_variants": MAX_STUDY_VARIANTS,
+    "max_study_seeds": MAX_STUDY_SEEDS,
 }

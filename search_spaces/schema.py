@@ -42,6 +42,7 @@ from search_spaces.params import (
     upper_bound,
 )
 from search_spaces.space_size import default_initial_points, grid_points, searched_dimensions
+from search_spaces.study_spec import StudySpec, check_study, with_study_budget
 from search_spaces.training_spec import ScheduleSpec, SearchSettings, TrainingSpec
 from search_spaces.vocabulary import (
     Activation,
@@ -244,6 +245,11 @@ class JobSpec(StrictModel):
     schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     search: SearchSettings = Field(default_factory=SearchSettings)
+    study: StudySpec | None = Field(
+        default=None,
+        description="A technique study instead of a search: named variants of this spec, each "
+        "trained with the same seeds (search.max_trials is set to variants x seeds).",
+    )
 
     @property
     def task(self) -> Task:
@@ -263,6 +269,11 @@ class JobSpec(StrictModel):
     @property
     def early_stopping_monitor(self) -> str:
         return self.training.early_stopping.monitor or self.objective
+
+    @model_validator(mode="before")
+    @classmethod
+    def _study_budget(cls, data: Any) -> Any:
+        return with_study_budget(data)
 
     @model_validator(mode="after")
     def _coherent(self) -> JobSpec:
@@ -299,8 +310,9 @@ class JobSpec(StrictModel):
                 f"{limits.MAX_PARAMETERS:,} (max_parameters): lower depth, units or layers",
                 limits.MAX_PARAMETERS,
             )
-        if self.search.algorithm == "grid":
+        if self.search.algorithm == "grid" and self.study is None:
             self._check_grid()
+        check_study(self)
         return self
 
     def _check_grid(self) -> None:

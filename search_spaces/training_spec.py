@@ -67,6 +67,16 @@ class EarlyStoppingSpec(StrictModel):
     restore_best_weights: bool = True
 
 
+class StopHopelessSpec(StrictModel):
+    """Stop a trial that cannot learn (``health.hopeless``): its objective no better than a
+    constant prediction's for ``patience`` epochs, with constant predictions, identical units
+    or a training loss that no longer falls; or its objective not finite for as long. It ends
+    as ``pruned``, with its reason and its best epoch's score."""
+
+    enabled: bool = True
+    patience: int = Field(default=5, ge=1, le=limits.MAX_EPOCHS)
+
+
 class TrainingSpec(StrictModel):
     epochs: IntParam(Epochs) = Field(default=10, description="Upper bound under early stopping.")
     batch_size: IntParam(BatchSize) = 32
@@ -74,6 +84,7 @@ class TrainingSpec(StrictModel):
         default="mse", description="Regression loss (classification: crossentropy)."
     )
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+    stop_hopeless: StopHopelessSpec = Field(default_factory=StopHopelessSpec)
     health_probe: bool = Field(
         default=True,
         description="After the first and last epochs, and between them as often as keeps it "

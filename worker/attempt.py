@@ -145,9 +145,10 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
 
     # TensorFlow is imported here, in the pool process, never in the Celery parent.
     from worker.training.fit import Stop
-    from worker.training.run import context_for, release_memory, train
+    from worker.training.run import context_for, release_memory, study_trial, train
 
     ctx = context_for(job.id, job.spec)
+    values = claim.hyperparameters
     if job.dataset_info is None:
         data = ctx.data
         split = jobs.SplitRows(
@@ -160,10 +161,12 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
         return _conclude(claim, TrialResult(TrialStatus.CANCELLED, failure_reason=reason))
     direction, top_k = ctx.spec.direction, ctx.spec.search.top_k
     try:
+        if ctx.spec.study is not None:
+            ctx, values = study_trial(ctx, job.spec, values)
         trained = train(
             ctx,
             claim.number,
-            claim.hyperparameters,
+            values,
             on_epoch=_epoch_hook(claim, deadline),
             load_checkpoint=lambda number: artifacts.load_checkpoint(job.id, number),
             wants_model=lambda score: artifacts.qualifies_for_top_k(

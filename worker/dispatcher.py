@@ -49,6 +49,7 @@ from worker.specs import parse_spec
 
 if TYPE_CHECKING:
     from worker.training.oracle import Search
+    from worker.training.study_search import StudySearch
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,10 @@ def _fold_once(job_id: str) -> tuple[list[int], int | None]:
 
 
 def dispatch_locked(
-    session: Session, job: Job, algorithm: Search | None = None, spec: JobSpec | None = None
+    session: Session,
+    job: Job,
+    algorithm: Search | StudySearch | None = None,
+    spec: JobSpec | None = None,
 ) -> list[int]:
     """``dispatch`` inside a transaction that already holds the job's lock. ``search`` and
     ``spec``: the job's, if the caller has them already (its state is stored here, once)."""
@@ -187,11 +191,14 @@ def _record(claim: ClaimedTrial, result: TrialResult) -> bool:
         return True
 
 
-def _search(session: Session, job: Job, spec: JobSpec) -> Search:
+def _search(session: Session, job: Job, spec: JobSpec) -> Search | StudySearch:
     """The job's search algorithm, restored from its state; it reads trial rows on demand."""
     from worker.training.oracle import Search
+    from worker.training.study_search import StudySearch
 
     state = job.oracle_state
+    if spec.study is not None:
+        return StudySearch(spec, state)
     # Every trial the algorithm proposed is a row, created in the same transaction.
     count = len(state["start_order"]) if state and "start_order" in state else 0
     return Search(

@@ -26,8 +26,16 @@ STATUS_STYLE = {
     "completed": "green",
     "failed": "red",
     "diverged": "magenta",
+    "pruned": "blue",
     "cancelled": "dim",
 }
+DONE_COUNTERS = ("trials_completed", "trials_failed", "trials_diverged", "trials_pruned")
+
+
+def trials_done(job: dict[str, Any]) -> int:
+    """The job's trials that ended with a verdict (what counts against ``max_trials``); an
+    older server sends no ``trials_pruned``."""
+    return sum(job.get(counter, 0) for counter in DONE_COUNTERS)
 
 
 def _console(console: Console | None) -> Console:
@@ -115,7 +123,7 @@ def jobs_table(page: dict[str, Any]) -> Table:
     for column in ("name", "status", "dataset", "algorithm", "trials", "best", "created"):
         table.add_column(column)
     for job in page["items"]:
-        done = job["trials_completed"] + job["trials_failed"] + job["trials_diverged"]
+        done = trials_done(job)
         table.add_row(
             job["id"],
             escape(job.get("name") or ""),
@@ -184,7 +192,8 @@ def print_job_summary(job: dict[str, Any], console: Console | None = None) -> No
     out.print(
         f"job [bold]{job['id']}[/] {_status(job['status'])}: "
         f"{job['trials_completed']} completed, {job['trials_failed']} failed, "
-        f"{job['trials_diverged']} diverged; best {job['objective']} = "
+        f"{job['trials_diverged']} diverged, {job.get('trials_pruned', 0)} pruned; "
+        f"best {job['objective']} = "
         f"{_number(job['best_score'])} (trial {_number(job['best_trial_number'])})"
     )
     if job.get("error"):
@@ -228,7 +237,7 @@ def watch_job(
             _description(job), total=job["max_trials"], name=escape(job.get("name") or job_id)
         )
         while True:
-            done = job["trials_completed"] + job["trials_failed"] + job["trials_diverged"]
+            done = trials_done(job)
             progress.update(
                 task, completed=min(done, job["max_trials"]), description=_description(job)
             )

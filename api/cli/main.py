@@ -13,9 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli import serve
+from api.cli import serve, study_view
 from api.cli.common import DEFAULT, Typer, UrlOption, api_client, console, err_console, state
-from api.cli.console import print_jobs, print_leaderboard, print_warnings, watch_job
+from api.cli.console import (
+    print_jobs,
+    print_leaderboard,
+    print_warnings,
+    trials_done,
+    watch_job,
+)
 from api.cli.datasets import datasets_app
 from api.cli.keys import keys_app
 from api.cli.output import CsvOption, JsonOption, print_items, wants_data
@@ -31,7 +37,7 @@ app = Typer(
 )
 app.add_typer(keys_app, name="keys")
 app.add_typer(datasets_app, name="datasets")
-for command in (serve.serve, serve.worker, serve.flower, serve.migrate):
+for command in (serve.serve, serve.worker, serve.flower, serve.migrate, study_view.study):
     app.command()(command)
 
 
@@ -72,7 +78,7 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 def _watch_and_report(client: ApiClient, job_id: str, interval: float) -> None:
     job = watch_job(client, job_id, console=console, interval=interval)
-    if job["trials_completed"] + job["trials_failed"] + job["trials_diverged"]:
+    if trials_done(job):
         print_leaderboard(client, job_id, console=console)
     if job["status"] != "succeeded":
         raise typer.Exit(1)

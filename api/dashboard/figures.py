@@ -25,6 +25,7 @@ STATUS_COLORS = {
     TrialStatus.DIVERGED: "#d64545",
     TrialStatus.FAILED: "#8e2c2c",
     TrialStatus.CANCELLED: "#6b7280",
+    TrialStatus.PRUNED: "#7c5cc4",
 }
 PALETTE = ["#3b7dd8", "#e3a21a", "#2f9e6e", "#d64545", "#7c5cc4", "#1aa3b8", "#c4568f",
            "#6b8e23", "#b8860b", "#4b5563"]  # fmt: skip

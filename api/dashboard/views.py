@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session
 
 from api.dashboard import figures, health_figures, learning_curves
 from api.dashboard.importance import Importances, cached_importances, fresh_importances
+from api.dashboard.study_figures import study_view
 from api.errors import NotFoundError, quoted_id
 from api.services import datasets, transaction
 from api.services.jobs import job_or_404
+from api.services.studies import study_of
 from db.models import Job, JobStatus, TrialStatus
 from db.repositories import artifacts, dashboard, jobs
 from db.repositories.dashboard import TrialRow
@@ -41,7 +43,7 @@ def job_state(job: Job, rows: Sequence[TrialRow]) -> dict[str, Any]:
     counts = {s.value: 0 for s in TrialStatus}
     for row in rows:
         counts[row.status.value] += 1
-    done = counts["completed"] + counts["failed"] + counts["diverged"]
+    done = sum(counts[s.value] for s in TrialStatus if s.informs_search)
     now = utcnow()
     started = as_utc(job.started_at)
     finished = as_utc(job.finished_at)
@@ -114,6 +116,7 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
         "best": best_numbers(rows, maximize, DEFAULT_CURVES),
         "importance": page_importance(job, rows),
         "health": health_summary(rows),
+        "study": _study(session, job),
         "figures": {
             "history": figures.history(rows, maximize, objective),
             "history_time": figures.history_by_time(
@@ -126,6 +129,11 @@ def build_job_payload(session: Session, job: Job, version: str | None) -> dict[s
             ],
         },
     }
+
+
+def _study(session: Session, job: Job) -> dict[str, Any] | None:
+    found = study_of(session, job)
+    return None if found is None else study_view(found)
 
 
 def health_summary(rows: Sequence[TrialRow]) -> dict[str, Any]:
@@ -290,7 +298,7 @@ def jobs_payload(
 
 
 def _counters(job: Job) -> dict[str, Any]:
-    done = job.trials_completed + job.trials_failed + job.trials_diverged
+    done = job.trials_done
     progress = 1.0 if job.status == JobStatus.SUCCEEDED else min(1.0, done / job.max_trials)
     return {"done": done, "progress": progress}
 

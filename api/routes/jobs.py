@@ -13,6 +13,8 @@ from api.json_body import JsonRoute
 from api.schemas import JobPage, JobPublic, JobSplitRows, JobSubmitted, error_responses
 from api.services import health as health_services
 from api.services import jobs as services
+from api.services import studies as study_services
+from api.study_schemas import StudyResult
 from db.models import JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=JsonRoute)
@@ -101,6 +103,15 @@ def get_health(job_id: JobId, settings: SettingsDep, principal: PrincipalDep) ->
     hyperparameter values that go with a verdict, as advice ("9 of 9 trials with
     optimizer=adadelta collapsed to a constant prediction: ...")."""
     return health_services.job_health(settings, principal.owner, job_id)
+
+
+@router.get("/{job_id}/study", response_model=StudyResult, responses=error_responses(404, 409))
+def get_study(job_id: JobId, settings: SettingsDep, principal: PrincipalDep) -> StudyResult:
+    """A technique study's table (a job submitted with ``study``): per variant the mean, std
+    and confidence interval over its seeds of the objective, fit time and epochs to best; its
+    difference to the baseline variant (Welch's test and interval); a plain reading of which
+    differences exceed the seeds' noise; its mean learning curve. 409 for a search job."""
+    return study_services.job_study(settings, principal.owner, job_id)
 
 
 @router.get("/{job_id}/split", response_model=JobSplitRows, responses=error_responses(404, 409))

@@ -293,7 +293,8 @@ def end_search(session: Session, job: Job, *, timed_out: bool = False) -> None:
         session,
         job,
         JobStatus.FAILED,
-        f"{why} ({job.trials_failed} failed, {job.trials_diverged} diverged)",
+        f"{why} ({job.trials_failed} failed, {job.trials_diverged} diverged, "
+        f"{job.trials_pruned} pruned)",
     )
 
 
@@ -341,6 +342,8 @@ def count_results(job: Job, ended: Sequence[Any]) -> None:
             job.trials_failed += 1
         elif trial.status is TrialStatus.DIVERGED:
             job.trials_diverged += 1
+        elif trial.status is TrialStatus.PRUNED:
+            job.trials_pruned += 1
 
 
 def refresh_counters(session: Session, job: Job) -> None:
@@ -349,5 +352,6 @@ def refresh_counters(session: Session, job: Job) -> None:
     job.trials_completed = counts.get(TrialStatus.COMPLETED, 0)
     job.trials_failed = counts.get(TrialStatus.FAILED, 0)
     job.trials_diverged = counts.get(TrialStatus.DIVERGED, 0)
+    job.trials_pruned = counts.get(TrialStatus.PRUNED, 0)
     best = leaderboard.best_completed(session, job)
     job.best_trial_number, job.best_score = best if best else (None, None)

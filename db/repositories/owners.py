@@ -181,7 +181,7 @@ def usage(session: Session, owner: str) -> Usage:
     """Queued/running jobs, trials they still have to run, and bytes stored for ``owner``."""
     active = [Job.owner == owner, Job.status.in_(ACTIVE_STATUSES)]
     active_jobs = session.scalar(select(func.count()).select_from(Job).where(*active)) or 0
-    remaining = Job.max_trials - Job.trials_completed - Job.trials_failed - Job.trials_diverged
+    remaining = Job.max_trials - Job.trials_done
     pending = session.scalar(select(func.coalesce(func.sum(remaining), 0)).where(*active)) or 0
     uploads = session.scalar(
         select(func.coalesce(func.sum(UploadedDataset.stored_bytes), 0)).where(

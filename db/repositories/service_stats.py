@@ -103,7 +103,7 @@ def running_jobs(session: Session) -> list[RunningJob]:
             Job.name,
             Job.owner,
             running,
-            Job.trials_completed + Job.trials_failed + Job.trials_diverged,
+            Job.trials_done,
             Job.max_trials,
         )
         .join(Trial, Trial.job_id == Job.id)

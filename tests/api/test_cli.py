@@ -328,3 +328,33 @@ def test_the_leaderboard_shows_each_trials_health_and_what_goes_with_it(wired: T
     assert "4 of 4 trials with optimizer=adadelta collapsed to a constant prediction" in (
         result.output
     )
+
+
+def test_a_studys_table_as_a_table_markdown_and_csv(
+    wired: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from api.cli import study_view
+
+    monkeypatch.setattr(study_view, "console", Console(width=200))
+    variants = {"he_normal": {}, "batch norm": {"model": {"batch_norm": "before"}}}
+    spec = {**SPEC, "study": {"variants": variants, "baseline": None, "seeds": 3,
+                              "confidence": 0.95}}  # fmt: skip
+    job_id = insert_job(status=JobStatus.SUCCEEDED, spec=spec, max_trials=6)
+    scores = {"he_normal": [0.860, 0.861, 0.859], "batch norm": [0.868, 0.870, 0.869]}
+    for n in range(6):
+        variant, seed = list(variants)[n % 2], n // 2
+        insert_trial(job_id, n, score=scores[variant][seed], fit_duration_s=3.0,
+                     hyperparameters={"variant": variant, "seed": seed})  # fmt: skip
+    shown = _invoke("study", job_id)
+    assert shown.exit_code == 0, shown.output
+    assert "batch norm" in shown.output and "+0.90 *" in shown.output
+    assert "better, beyond seed noise" in shown.output
+    markdown = _invoke("study", job_id, "--markdown").output
+    assert "| batch norm | 3 | 86.90 | 0.10 | 86.65 to 87.15 | +0.90 * |" in markdown
+    rows = _invoke("study", job_id, "--csv").output.splitlines()
+    assert rows[0].startswith("variant,is_baseline,n,mean,std,low,high,delta")
+    assert rows[2].startswith("batch norm,False,3,0.869")
+    assert _invoke("study", job_id, "--csv", "--json").exit_code != 0
+    search = insert_job(status=JobStatus.SUCCEEDED)
+    refused = _invoke("study", search)
+    assert refused.exit_code != 0 and "not a technique study" in refused.output

@@ -152,3 +152,47 @@ def test_every_unprintable_character_is_refused_in_a_name() -> None:
     for code in range(0x10000):
         if unicodedata.category(chr(code)) in ("Cc", "Cf", "Zl", "Zp"):
             assert not pattern.match(f"a{chr(code)}b"), hex(code)
+
+
+def _study(**study: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(SPEC)
+    spec["model"] = {"depth": 1, "units": 8}
+    del spec["search"]["max_trials"]
+    spec["study"] = {"variants": {"base": {}, "he": {"model": {"kernel_initializer": "he_normal"}}},
+                     **study}  # fmt: skip
+    return spec
+
+
+@pytest.mark.parametrize(
+    ("study", "field", "says"),
+    [
+        ({"variants": {"a": {}, "b": {"model": {"units": {"type": "choice", "values": [4, 8]}}}}},
+         "study.variants.b", "fix these searched parameters: model.units"),
+        ({"variants": {"a": {}, "b": {"model": {"activation": "nope"}}}},
+         "study.variants.b.model.activation", "relu"),
+        ({"variants": {"a": {}, "b": {"dataset": {"name": "digits"}}}},
+         "study.variants.b", "same data"),
+        ({"variants": {"a": {}, "../b": {}}}, "study.variants", "variant name"),
+        ({"baseline": "nope"}, "study.baseline", "not one of the variants"),
+        ({"variants": {str(i): {} for i in range(limits.MAX_STUDY_VARIANTS + 1)}},
+         "study.variants", str(limits.MAX_STUDY_VARIANTS)),
+        ({"seeds": limits.MAX_STUDY_SEEDS + 1}, "study.seeds", str(limits.MAX_STUDY_SEEDS)),
+        ({"seeds": 1}, "study.seeds", "2"),
+    ],
+)  # fmt: skip
+def test_a_bad_study_is_refused_naming_its_field(
+    client: TestClient, study: dict[str, Any], field: str, says: str
+) -> None:
+    (error,) = _errors(client, _study(**study))
+    assert error["field"] == field, error
+    assert says in error["message"], error
+
+
+def test_a_study_runs_variants_times_seeds_trials(client: TestClient) -> None:
+    other = _study()
+    other["search"]["max_trials"] = 5
+    (error,) = _errors(client, other)
+    assert error["field"] == "search.max_trials" and "2 variants x 3 seeds = 6" in error["message"]
+    created = client.post(f"{API}/jobs", json=_study(seeds=4))
+    assert created.status_code == 202, created.text
+    assert client.get(created.json()["url"]).json()["max_trials"] == 8

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from db.models import TrialStatus
 from db.settings import Settings
-from tests.worker.helpers import create_job, drive, get_epochs, get_trials, tiny_spec
+from tests.worker.helpers import create_job, drive, get_epochs, get_job, get_trials, tiny_spec
 
 
 def test_every_epoch_carries_its_probe_and_the_api_returns_it(sqlite_url: str) -> None:
@@ -75,3 +76,49 @@ def test_the_job_summary_names_the_value_that_goes_with_a_verdict(sqlite_url: st
     named = {(v["verdict"], v["hyperparameter"], v["value"]) for v in summary["values"]}
     assert ("symmetric_units", "kernel_initializer", "zeros") in named
     assert missing.status_code == 404
+
+
+def test_a_hopeless_trial_stops_early_as_pruned_with_its_reason(sqlite_url: str) -> None:
+    # zeros init: every prediction the same class; the healthy net beside it trains on
+    spec = tiny_spec(max_trials=2, seed=5)
+    spec["model"] = {
+        "depth": 1,
+        "units": 8,
+        "kernel_initializer": {"type": "choice", "values": ["zeros", "he_normal"]},
+    }
+    spec["optimizer"] = {"learning_rate": 0.01}
+    spec["training"] = {"epochs": 8, "batch_size": 32, "stop_hopeless": {"patience": 2}}
+    job_id = create_job(spec)
+    drive(job_id)
+    trials = {t.hyperparameters["kernel_initializer"]: t for t in get_trials(job_id)}
+    assert set(trials) == {"zeros", "he_normal"}, "the seed must draw both initializers"
+    pruned, healthy = trials["zeros"], trials["he_normal"]
+    assert pruned.status is TrialStatus.PRUNED and pruned.epochs_run == 2
+    assert pruned.failure_reason.startswith("hopeless: val_accuracy no better than")
+    assert "constant" in pruned.failure_reason or "identical" in pruned.failure_reason
+    assert pruned.score is not None and pruned.score <= pruned.health["baseline"] + 0.005
+    assert "collapsed" in [v["code"] for v in pruned.health["verdicts"]]
+    assert healthy.status is TrialStatus.COMPLETED and healthy.epochs_run == 8
+    job = get_job(job_id)
+    assert (job.trials_completed, job.trials_pruned, job.trials_done) == (1, 1, 2)
+    assert job.best_trial_number == healthy.number  # a pruned trial is never the best
+    app = create_app(Settings(migrate_on_start=False, prewarm_predictor=False))
+    with TestClient(app) as api:
+        shown = api.get(f"/api/v1/jobs/{job_id}").json()
+        listed = api.get(f"/api/v1/jobs/{job_id}/trials", params={"status": "pruned"}).json()
+    assert shown["trials_pruned"] == 1 and shown["progress"] == 1.0
+    assert [t["number"] for t in listed["items"]] == [pruned.number]
+
+
+def test_a_trial_is_never_pruned_when_stop_hopeless_is_off(sqlite_url: str) -> None:
+    spec = tiny_spec(max_trials=1)
+    spec["model"] = {"depth": 1, "units": 8, "kernel_initializer": "zeros"}
+    spec["training"] = {
+        "epochs": 4,
+        "batch_size": 32,
+        "stop_hopeless": {"enabled": False, "patience": 1},
+    }
+    job_id = create_job(spec)
+    drive(job_id)
+    (trial,) = get_trials(job_id)
+    assert trial.status is TrialStatus.COMPLETED and trial.epochs_run == 4

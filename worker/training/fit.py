@@ -33,6 +33,7 @@ from search_spaces.training_spec import training_seed
 from worker.training import feeding
 from worker.training.datasets import LoadedDataset
 from worker.training.health_probe import PROBE_SEED, HealthProbe, probe_every
+from worker.training.hopeless_watch import HopelessWatch, hopeless_watch
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,8 @@ class Stop(enum.StrEnum):
 
     NONE = "none"
     DIVERGED = "diverged"
+    #: the network cannot learn (``health.hopeless``): the trial ends as pruned.
+    HOPELESS = "hopeless"
     CANCELLED = "cancelled"
     LEASE_LOST = "lease_lost"
     #: the worker is shutting down (warm): the trial goes back to the queue.
@@ -122,11 +125,18 @@ class ControlCallback(keras.callbacks.Callback):
     """Hands each epoch to the run's ``on_epoch`` hook, and stops training on divergence or when
     the hook says so."""
 
-    def __init__(self, run: TrialRun, execution: int, probe: HealthProbe | None = None) -> None:
+    def __init__(
+        self,
+        run: TrialRun,
+        execution: int,
+        probe: HealthProbe | None = None,
+        watch: HopelessWatch | None = None,
+    ) -> None:
         super().__init__()
         self.run = run
         self.execution = execution
         self.probe = probe
+        self.watch = watch
         self.history: list[tuple[int, dict[str, float]]] = []
         self.records: list[EpochRecord] = []
         self.stop = Stop.NONE
@@ -148,7 +158,8 @@ class ControlCallback(keras.callbacks.Callback):
         duration_s = time.perf_counter() - self._started
         metrics = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         metrics.pop("learning_rate", None)
-        health = self._health(epoch, duration_s)
+        force = self.watch is not None and self.watch.wants_probe(self.records, metrics)
+        health = self._health(epoch, duration_s, force)
         halt = self.run.on_epoch(
             EpochReport(
                 self.execution, epoch, metrics, _learning_rate(self.model), duration_s, health
@@ -165,11 +176,13 @@ class ControlCallback(keras.callbacks.Callback):
             self._halt(Halt(Stop.DIVERGED, f"loss became {kind} at epoch {epoch + 1}"))
         elif halt is not None:
             self._halt(halt)
+        elif self.watch is not None and (reason := self.watch.reason(self.records)):
+            self._halt(Halt(Stop.HOPELESS, f"{reason} (at epoch {epoch + 1})"))
 
-    def _health(self, epoch: int, epoch_s: float) -> dict[str, Any] | None:
-        """The probe's record after ``epoch`` (with what it cost), if this epoch is probed; a
-        probe that fails says so in the log and never fails the trial."""
-        if self.probe is None or not self.probe.due(epoch):
+    def _health(self, epoch: int, epoch_s: float, force: bool = False) -> dict[str, Any] | None:
+        """The probe's record after ``epoch`` (with what it cost), if this epoch is probed (or
+        ``force``); a probe that fails says so in the log and never fails the trial."""
+        if self.probe is None or not (force or self.probe.due(epoch)):
             return None
         started = time.perf_counter()
         try:
@@ -203,6 +216,18 @@ def _best(
     if not scored:
         return None
     return direction.best(scored, key=lambda em: em[1][objective])
+
+
+def _pruned(
+    outcome: TrialOutcome, control: ControlCallback, objective: str, direction: Direction
+) -> None:
+    """A hopeless trial ends pruned, with its best epoch's score so far (the search learns
+    from it; it is never the job's best)."""
+    outcome.status = TrialStatus.PRUNED
+    best = _best(control.history, objective, direction)
+    if best is not None:
+        outcome.best_epoch, outcome.metrics = best
+        outcome.score = best[1][objective]
 
 
 def _callbacks(ctx: SearchContext, hp: Any, control: ControlCallback) -> list[Any]:
@@ -273,7 +298,9 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                     every=probe_every(epochs),
                     last_epoch=epochs - 1,
                 )
-            control = ControlCallback(run, execution, probe)
+            control = ControlCallback(
+                run, execution, probe, hopeless_watch(spec, ctx.data, hp.values)
+            )
             fit_started = time.perf_counter()
             model.fit(
                 feeding.training_batches(
@@ -296,6 +323,8 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                     outcome.status = TrialStatus.DIVERGED
                     if spec.search.executions_per_trial > 1:
                         outcome.failure_reason = f"{control.reason} (execution {execution})"
+                elif control.stop is Stop.HOPELESS:
+                    _pruned(outcome, control, objective, direction)
                 else:
                     outcome.status = TrialStatus.CANCELLED
                 break

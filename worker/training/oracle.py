@@ -194,6 +194,8 @@ def build_oracle(spec: JobSpec) -> DbStateMixin:
 def planned_trials(spec: JobSpec) -> int:
     """The number of trials the search will run at most (for progress)."""
     search = spec.search
+    if spec.study is not None:
+        return spec.study.trials
     if spec.is_single_configuration:
         return 1
     if search.algorithm == "hyperband":

@@ -18,6 +18,7 @@ from db.repositories.trials import TrialResult
 from search_spaces.builder import SpecHyperModel
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.schema import JobSpec
+from search_spaces.study_spec import variant_json
 from worker.specs import parse_spec
 from worker.training.artifacts import model_payload, signature
 from worker.training.datasets import load_dataset
@@ -35,7 +36,15 @@ from worker.training.trial_health import trial_health
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SearchContext", "Stop", "Trained", "context_for", "release_memory", "train"]
+__all__ = [
+    "SearchContext",
+    "Stop",
+    "Trained",
+    "context_for",
+    "release_memory",
+    "study_trial",
+    "train",
+]
 
 #: per worker process: the loaded dataset and hypermodel of the last few jobs.
 _CONTEXTS: OrderedDict[str, SearchContext] = OrderedDict()
@@ -60,6 +69,16 @@ def context_for(job_id: str, spec_json: dict[str, Any]) -> SearchContext:
     while len(_CONTEXTS) > _CONTEXTS_KEPT:
         _CONTEXTS.popitem(last=False)
     return ctx
+
+
+def study_trial(
+    ctx: SearchContext, spec_json: dict[str, Any], values: dict[str, Any]
+) -> tuple[SearchContext, dict[str, Any]]:
+    """A technique study's trial (``values``: its variant and seed): the variant's spec with
+    the seed, on the job's data (loaded once for every variant), and its fixed values."""
+    spec = parse_spec(variant_json(spec_json, values["variant"], int(values["seed"])))
+    hypermodel = SpecHyperModel.for_training_split(spec, ctx.data.x_train)
+    return SearchContext(ctx.job_id, spec, ctx.data, hypermodel), build_hyperparameters(spec).values
 
 
 @dataclass

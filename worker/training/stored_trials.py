@@ -27,6 +27,8 @@ KT_STATUS = {
     TrialStatus.DIVERGED: trial_module.TrialStatus.FAILED,
     TrialStatus.FAILED: trial_module.TrialStatus.FAILED,
     TrialStatus.CANCELLED: trial_module.TrialStatus.STOPPED,
+    # scored where it stopped: the search learns the configuration is hopeless
+    TrialStatus.PRUNED: trial_module.TrialStatus.COMPLETED,
 }
 
 #: ``numbers`` (None: all) -> their rows.
@@ -107,7 +109,7 @@ def to_kt_trial(oracle: Any, kt_id: str, record: SearchRecord) -> Any:
         hyperparameters=hyperparameters, trial_id=kt_id, status=KT_STATUS[record.status]
     )
     trial.message = record.failure_reason
-    if record.status is TrialStatus.COMPLETED and record.score is not None:
+    if record.status.is_scored and record.score is not None:
         objective = oracle.objective
         trial.metrics.register(objective.name, objective.direction)
         trial.metrics.update(objective.name, record.score, step=record.best_epoch or 0)

@@ -190,10 +190,34 @@ const hps = (() => {
       $("#health-advice").innerHTML = health.advice.map((line) => `<li>${escape(line)}</li>`).join("");
     }
 
+    // a technique study: each variant's mean and interval over its seeds, against the baseline
+    function showStudy(study) {
+      $("#study-card").hidden = !study;
+      if (!study) return;
+      const shown = (v) => (v === null || v === undefined ? "-" : study.points ? (v * 100).toFixed(2) : Number(v).toPrecision(4));
+      const signed = (v) => (v === null || v === undefined ? "-" : (v >= 0 ? "+" : "") + shown(v));
+      $("#study-title").textContent = `${study.objective}${study.points ? " (points)" : ""} over ${study.seeds} seeds, ` +
+        `${Math.round(study.confidence * 100)}% intervals; * beyond seed noise (${study.ended}/${study.planned} trials ended)`;
+      const head = ["variant", "seeds", "mean", "std", "interval", "vs baseline", "p", "fit s", "epochs to best"];
+      const rows = study.variants.map((v) => {
+        const o = v.objective, d = (v.vs_baseline || {}).objective || {};
+        const versus = v.is_baseline ? "baseline" : signed(d.delta) + (d.beyond_noise ? " *" : "");
+        const cells = [v.name, o.n, shown(o.mean), shown(o.std), o.low === null ? "-" : `${shown(o.low)} to ${shown(o.high)}`,
+          versus, d.p_value === undefined || d.p_value === null ? "-" : d.p_value.toPrecision(2),
+          v.fit_s.mean === null ? "-" : v.fit_s.mean.toFixed(1), v.epochs_to_best.mean === null ? "-" : v.epochs_to_best.mean.toFixed(1)];
+        return `<tr>${cells.map((c) => `<td>${escape(String(c))}</td>`).join("")}</tr>`;
+      });
+      $("#study-table").innerHTML = `<thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody>`;
+      $("#study-reading").innerHTML = study.reading.map((line) => `<li>${escape(line)}</li>`).join("");
+      draw($("#chart-study"), study.figures.bars);
+      draw($("#chart-study-curves"), study.figures.curves);
+    }
+
     function show(data) {
       state.data = data;
       $("#job-state").innerHTML = data.state_html;
       showHealth(data.health);
+      showStudy(data.study);
       const figures = data.figures;
       draw($("#chart-history"), figures.history); // the first view: drawn before anything else
       const slices = $("#slices");
