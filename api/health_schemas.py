@@ -54,6 +54,12 @@ class EpochHealth(BaseModel):
         validation_alias="out_std",
         description="spread of the predictions over the probe rows",
     )
+    target_std: float | None = Field(
+        default=None,
+        validation_alias="y_std",
+        description="spread of the probe rows' targets (a regression's): what output_std is "
+        "compared with",
+    )
     probe_loss: float | None = Field(default=None, validation_alias="loss")
     probe_s: float | None = Field(default=None, description="what measuring it took")
 

@@ -27,6 +27,13 @@ class Difference(BaseModel):
     beyond_noise: bool | None = Field(
         description="the interval excludes 0; null with fewer than 2 seeds on either side"
     )
+    p_holm: float | None = Field(
+        default=None,
+        description="the objective's p-value adjusted for the study's other comparisons (Holm)",
+    )
+    beyond_noise_holm: bool | None = Field(
+        default=None, description="the adjusted p-value below 1 - confidence"
+    )
 
 
 class VersusBaseline(BaseModel):

@@ -53,7 +53,7 @@ def chromium_executable() -> str:
     return found
 
 
-def _photograph(base: str, pages: dict[str, str], out: Path) -> None:
+def photograph(base: str, pages: dict[str, str], out: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -103,7 +103,7 @@ def main() -> None:
             random_job, bayesian_job = jobs["random"], jobs["bayesian"]
             time.sleep(1)
             job_id = random_job["id"]
-            _photograph(
+            photograph(
                 client.base_url,
                 {
                     "jobs": "/",

@@ -35,7 +35,6 @@ rather than from the service. Writes ``bench/results/fashion_table_article_code.
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import shutil
 import statistics
@@ -46,6 +45,7 @@ from typing import Any
 from api.client import ApiClient
 from bench.common import arg_parser, run_job, running_service, write_result
 from search_spaces.example_specs import example_spec
+from search_spaces.study_spec import deep_merge
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "fashion_mnist"
@@ -168,17 +168,6 @@ def seed_keras_cache(data_dir: Path, keras_home: Path) -> dict[str, str]:
 
 
 # -- specs -----------------------------------------------------------------------------------
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``extra``, recursing into nested dicts."""
-    merged = copy.deepcopy(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 def variant_spec(

@@ -4,6 +4,7 @@ seeds, and the verdicts it stored are scored against their labels: per verdict, 
 recall; the share of healthy nets flagged with any problem; the share of failing nets flagged.
 
     .venv/bin/python -m bench.health_verdicts [--seeds 1 2] [--cases fashion pima ...]
+        (a subset of --cases reruns those and keeps the other cases' records)
         [--data-dir ../shared/data] [--records bench/results/health_verdicts_records.json.gz]
         [--rejudge]
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import tempfile
 import time
@@ -27,12 +29,15 @@ from typing import Any
 
 from api.client import ApiClient
 from bench.common import RESULTS_DIR, arg_parser, running_service, write_result
-from bench.fashion_table import deep_merge, seed_keras_cache
+from bench.fashion_table import seed_keras_cache
 from bench.health_cases import BASES, CASES, NOTES, PROBLEMS, Case
+from health.baseline import comparable
 from health.hopeless import hopeless
 from health.verdicts import EpochRecord, TrialFacts, judge, no_better_than
+from search_spaces.study_spec import deep_merge
 
 DEFAULT_RECORDS = RESULTS_DIR / "health_verdicts_records.json.gz"
+BASE_OF = {c.name: c.base for c in CASES}
 SERVICE_ENV = {"HPSEARCH_TF_THREADS": "1", "HPSEARCH_QUOTA_ACTIVE_JOBS": "100"}
 PIMA_FILE, PIMA_TARGET = "diabetes.csv", "Outcome"
 
@@ -47,9 +52,16 @@ def case_spec(case: Case, seed: int, pima_ref: str | None) -> dict[str, Any]:
     return spec
 
 
-def run_cases(cases: Sequence[Case], seeds: Sequence[int], data_dir: Path) -> list[dict]:
+def run_cases(
+    cases: Sequence[Case],
+    seeds: Sequence[int],
+    data_dir: Path,
+    records_path: Path,
+    kept: Sequence[dict[str, Any]] = (),
+) -> list[dict]:
     """Every case with every seed through a fresh service (SQLite, one worker); each trial's
-    record as ``record_of`` makes it."""
+    record as ``record_of`` makes it, saved to ``records_path`` as they come (after
+    ``kept``)."""
     work = Path(tempfile.mkdtemp(prefix="hpsearch-health-verdicts-"))
     seed_keras_cache(data_dir / "fashion_mnist", work / "keras")
     env = {
@@ -71,6 +83,7 @@ def run_cases(cases: Sequence[Case], seeds: Sequence[int], data_dir: Path) -> li
         for case, seed, job_id in submitted:
             _wait(client, job_id)
             records.append(record_of(client, case, seed, job_id))
+            save_records(records_path, [*kept, *records])
             print(f"{case.name} (seed {seed}): {records[-1]['stored']}", flush=True)
     return records
 
@@ -99,10 +112,10 @@ def record_of(client: ApiClient, case: Case, seed: int, job_id: str) -> dict[str
         "objective": job["objective"],
         "maximize": job["direction"] == "max",
         "baseline": health.get("baseline"),
-        "epochs_allowed": spec["training"]["epochs"],
+        "epochs_allowed": _fixed(spec["training"]["epochs"]),
         "hyperparameters": _judged_values(spec, trial.get("hyperparameters") or {}),
         "epochs": [
-            {"epoch": e["epoch"], "metrics": e["metrics"], "health": e.get("health")}
+            {"epoch": e["epoch"], "metrics": e["metrics"], "health": stored_keys(e.get("health"))}
             for e in trial["epochs"]
             if e.get("execution", 0) == last
         ],
@@ -110,11 +123,33 @@ def record_of(client: ApiClient, case: Case, seed: int, job_id: str) -> dict[str
     }
 
 
+def _aliases(model: Any) -> dict[str, str]:
+    return {n: str(f.validation_alias or n) for n, f in model.model_fields.items()}
+
+
+def stored_keys(health: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An epoch's probe record as the API returns it, back in the keys it is stored (and
+    judged) with: ``gradient_norm`` -> ``g``, ``output_std`` -> ``out_std``..."""
+    from api.health_schemas import EpochHealth, LayerHealth
+
+    if health is None:
+        return None
+    epoch, layer = _aliases(EpochHealth), _aliases(LayerHealth)
+    found = {epoch.get(k, k): v for k, v in health.items() if k != "layers"}
+    found["layers"] = [{layer.get(k, k): v for k, v in x.items()} for x in health["layers"]]
+    return found
+
+
+def _fixed(param: Any) -> Any:
+    """A stored spec's fixed parameter (``{"type": "fixed", "value": v}``) as its value."""
+    return param["value"] if isinstance(param, dict) else param
+
+
 def _judged_values(spec: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    from search_spaces.schema import JobSpec
+    from search_spaces.schema import InputSpec
     from worker.training.trial_health import judged_values
 
-    return judged_values(JobSpec.model_validate(spec), values)
+    return judged_values(InputSpec.model_validate(spec["model"]["input"]), values)
 
 
 def rejudged(record: dict[str, Any]) -> list[str]:
@@ -136,16 +171,16 @@ def rejudged(record: dict[str, Any]) -> list[str]:
 
 def simulate_stops(records: Sequence[dict[str, Any]], patience: int) -> dict[str, Any]:
     """``health.hopeless`` replayed on the full runs: the trials it would have stopped, the
-    epochs that saves, and the stopped trials that went on to beat the baseline (false stops).
+    epochs that saves, and the stopped trials whose later epochs beat the baseline (false
+    stops).
     Replayed on the probes the run took (the worker also probes the epoch a streak reaches the
     patience, so it decides with a fresher probe than this replay has)."""
     stopped, saved, false_stops, by_case = 0, 0, [], {}
     total = sum(len(r["epochs"]) for r in records)
     for record in records:
         epochs = [EpochRecord(e["epoch"], e["metrics"], e["health"]) for e in record["epochs"]]
-        penalized = record["hyperparameters"].get("regularizer", "none") != "none"
-        lossy = record["objective"].removeprefix("val_") == "loss"
-        baseline = None if penalized and lossy else record["baseline"]
+        regularizer = record["hyperparameters"].get("regularizer")
+        baseline = record["baseline"] if comparable(record["objective"], regularizer) else None
         at = next(
             (i for i in range(1, len(epochs) + 1)
              if hopeless(epochs[:i], record["objective"], record["maximize"], baseline, patience)),
@@ -156,11 +191,14 @@ def simulate_stops(records: Sequence[dict[str, Any]], patience: int) -> dict[str
         stopped += 1
         saved += len(epochs) - at
         by_case[record["case"]] = by_case.get(record["case"], 0) + 1
-        if record["score"] is not None and not no_better_than(
-            record["score"], record["baseline"], record["maximize"]
+        later = [e.metrics.get(record["objective"]) for e in epochs[at:]]
+        later = [v for v in later if isinstance(v, int | float) and math.isfinite(v)]
+        went_on = (max if record["maximize"] else min)(later) if later else None
+        if went_on is not None and not no_better_than(
+            went_on, record["baseline"], record["maximize"]
         ):
             false_stops.append({"case": record["case"], "seed": record["seed"], "stopped_at": at,
-                                "final_score": record["score"], "baseline": record["baseline"]})  # fmt: skip
+                                "best_after_stop": went_on, "baseline": record["baseline"]})  # fmt: skip
     return {
         "patience": patience,
         "trials_stopped": stopped,
@@ -193,7 +231,7 @@ def score(records: Sequence[dict[str, Any]], judged: Sequence[list[str]]) -> dic
             failing += 1
             flagged_failing += bool(problems & set(case.expect + case.allow))
         missed = set(case.expect) - found
-        extra = found - set(case.expect) - set(case.allow)
+        extra = found - set(case.expect) - set(case.allow) - {"healthy"}
         if missed or extra:
             wrong.append(
                 {"case": case.name, "seed": record["seed"], "missed": sorted(missed),
@@ -245,8 +283,13 @@ def main() -> None:
         records = load_records(args.records)
     else:
         cases = [c for c in CASES if c.base in args.cases]
-        records = run_cases(cases, args.seeds, args.data_dir.resolve())
-        save_records(args.records, records)
+        # the other bases' records are kept (a case no longer labelled is dropped)
+        kept = [
+            r
+            for r in (load_records(args.records) if args.records.exists() else [])
+            if r["case"] in BASE_OF and BASE_OF[r["case"]] not in args.cases
+        ]
+        records = kept + run_cases(cases, args.seeds, args.data_dir.resolve(), args.records, kept)
     judged = [rejudged(r) for r in records]
     disagree = [r["case"] for r, j in zip(records, judged, strict=True) if r["stored"] != j]
     result = score(records, judged)

@@ -3,6 +3,7 @@ regression study on California housing (initializers x activations).
 
     .venv/bin/python -m bench.technique_studies [--studies fashion housing] [--seeds 3]
         [--workers 2] [--data-dir ../shared/data] [--epochs 20] [--max-rows N]
+        [--screenshots docs]
 
 **fashion**: ``search_spaces/examples/fashion_mnist_study.json``, the seven variants of
 ``bench/fashion_table.py`` (the article's preprocessing: pixels / 255, the last 10% as
@@ -31,6 +32,7 @@ from typing import Any
 from api.cli.study_view import markdown
 from api.client import ApiClient
 from bench.common import arg_parser, run_job, running_service, write_result
+from bench.dashboard_screenshots import photograph
 from bench.fashion_table import PUBLISHED, TARGET_POINTS, seed_keras_cache
 from search_spaces.example_specs import example_spec
 
@@ -88,8 +90,8 @@ def run_study(client: ApiClient, spec: dict[str, Any]) -> dict[str, Any]:
     job, wall_s = run_job(client, spec, timeout=6 * 3600)
     study = client.job_study(job["id"])
     print(markdown(study), flush=True)
-    return {"job_status": job["status"], "wall_s": round(wall_s, 1), "table": study,
-            "markdown": markdown(study)}  # fmt: skip
+    return {"job_id": job["id"], "job_status": job["status"], "wall_s": round(wall_s, 1),
+            "table": study, "markdown": markdown(study)}  # fmt: skip
 
 
 def against_article(study: dict[str, Any]) -> dict[str, Any]:
@@ -114,6 +116,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--max-rows", type=int, default=None)
     parser.add_argument("--data-dir", type=Path, default=Path("../shared/data"))
+    parser.add_argument("--screenshots", type=Path, default=None, help="e.g. docs")
     args = parser.parse_args()
     data_dir = args.data_dir.resolve()
     work = Path(tempfile.mkdtemp(prefix="hpsearch-studies-"))
@@ -130,6 +133,9 @@ def main() -> None:
             upload = housing_csv(data_dir / "california_housing", work / "housing.csv")
             ref = client.upload_dataset(upload, target="median_house_value", name="housing")
             results["housing"] = run_study(client, housing_study(ref["ref"], args.seeds))
+        if args.screenshots is not None:  # the study's dashboard page, for the README
+            shown = results.get("fashion") or results["housing"]
+            photograph(client.base_url, {"study": f"/jobs/{shown['job_id']}"}, args.screenshots)
     write_result(
         "technique_studies" + ("_smoke" if args.max_rows or args.epochs < 20 else ""),
         {

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from api.cli.console import trials_done
 from api.client import ApiClient
 from bench.common import arg_parser, running_service, write_result
 from db.settings import Settings
@@ -99,7 +100,7 @@ def sample(main_pid: int, finished: int, started: float) -> dict[str, Any]:
 
 
 def finished_trials(job: dict[str, Any]) -> int:
-    return job["trials_completed"] + job["trials_failed"] + job["trials_diverged"]
+    return trials_done(job)
 
 
 def watch(client: ApiClient, job_id: str, main_pid: int, timeout: float) -> tuple[dict, list]:

@@ -33,3 +33,10 @@ def constant_baseline(
     if name == "mae" or (name == "loss" and loss == "mae"):
         return float(np.mean(np.abs(truth - np.median(train, axis=0))))
     return None
+
+
+def comparable(objective: str, regularizer: str | None) -> bool:
+    """Whether ``objective`` can be compared with the baseline: not a loss that includes a
+    weight penalty (the constant prediction pays none)."""
+    penalized = (regularizer or "none") != "none"
+    return not (penalized and objective.removeprefix("val_") == "loss")

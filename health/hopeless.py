@@ -7,9 +7,12 @@ A trial is hopeless after ``patience`` epochs in a row with:
 
 - its objective not finite (a loss that is itself NaN/inf is divergence, stopped at once); or
 - its objective no better than a constant prediction's (the job's baseline,
-  ``health.baseline``), and the network showing it is stuck: on the last probe among those
-  epochs, predictions constant over the probe rows or a layer of identical units; or its
-  training loss fallen by less than ``LOSS_STALL_SHARE`` over them.
+  ``health.baseline``), and the network showing it is stuck: a layer of identical units on the
+  last probe among those epochs, or its training loss fallen by less than
+  ``LOSS_STALL_SHARE`` over them.
+
+Never on the last allowed epoch (nothing is left to save), and only for a search: a single
+configuration or a study's variant trains to the end (``HopelessWatch``).
 
 A net that is slow to start but learning (its loss falling, its predictions varying) is left
 alone; ``bench/health_verdicts.py`` counts, on full runs of the labelled cases, the trials this
@@ -49,19 +52,24 @@ def at_baseline_streak(
 
 
 def _stuck(window: Sequence[EpochRecord]) -> str | None:
-    """Why the network in these epochs is stuck, if it is: constant predictions or identical
-    units on the last probe among them, or a training loss that no longer falls."""
-    probed = [r for r in window if r.health and r.health.get("out_std") is not None]
-    if probed:
-        health = probed[-1].health or {}
-        if health["out_std"] < CONSTANT_SPREAD * (health.get("y_std") or 1.0):
-            return "its predictions are constant"
-        if any((layer.get("same") or 0) >= SYMMETRIC_SHARE for layer in health.get("layers", [])):
-            return "a layer's units are identical"
+    """Why the network in these epochs is stuck, if it is: identical units on the last probe
+    among them (nothing can make them differ), or a training loss that no longer falls (a net
+    whose loss still falls is learning something, even at the baseline)."""
+    probed = [r for r in window if r.health and r.health.get("layers")]
+    health = (probed[-1].health or {}) if probed else {}
+    if any((layer.get("same") or 0) >= SYMMETRIC_SHARE for layer in health.get("layers", [])):
+        return "a layer's units are identical"
     first, last = window[0].metrics.get("loss"), window[-1].metrics.get("loss")
-    if _finite(first) and _finite(last) and first > 0 and (first - last) / first < LOSS_STALL_SHARE:
-        return f"its training loss fell {max(first - last, 0) / first:.1%}"
-    return None
+    if not (_finite(first) and _finite(last) and first > 0):
+        return None
+    fell = (first - last) / first
+    if fell >= LOSS_STALL_SHARE:
+        return None
+    spread = health.get("out_std")
+    constant = spread is not None and spread < CONSTANT_SPREAD * (health.get("y_std") or 1.0)
+    return f"its training loss fell {max(fell, 0):.1%}" + (
+        " with constant predictions" if constant else ""
+    )
 
 
 def hopeless(

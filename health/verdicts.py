@@ -13,12 +13,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from health.baseline import comparable
+
 #: a hidden layer this share of whose units are identical is symmetric (a constant init).
 SYMMETRIC_SHARE = 0.9
 #: ReLU layers with this share of dead units (on every probe row) have died.
 DEAD_SHARE = 0.5
-#: sigmoid/tanh layers with this share of units stuck at a bound are saturated.
-SATURATED_SHARE = 0.5
+#: sigmoid/tanh layers with this share of units stuck at a bound are saturated. Fitted on the
+#: labelled runs (bench/health_verdicts.py): the worst layer of a 10-layer sigmoid stack with
+#: normal(0, 1) weights held 0.36-0.43 of its units at a bound; every Glorot-initialized
+#: sigmoid/tanh net 0.00.
+SATURATED_SHARE = 0.25
 #: the lowest hidden layer's gradient below this fraction of the highest's: vanishing.
 VANISHING_RATIO = 1e-3
 #: a kernel gradient norm this many times its first probed value (or not finite): exploding.
@@ -194,10 +199,10 @@ def collapsed(facts: TrialFacts) -> Verdict | None:
     probed = _probed(facts)
     spread = probed[-1].health.get("out_std") if probed else None
     target_spread = (probed[-1].health.get("y_std") if probed else None) or 1.0
-    # a weight penalty is part of the validation loss, not of the baseline's
-    penalized = facts.hyperparameters.get("regularizer", "none") != "none"
-    comparable = not (penalized and facts.objective.removeprefix("val_") == "loss")
-    at_baseline = comparable and no_better_than(facts.score, facts.baseline, facts.maximize)
+    regularizer = facts.hyperparameters.get("regularizer")
+    at_baseline = comparable(facts.objective, regularizer) and no_better_than(
+        facts.score, facts.baseline, facts.maximize
+    )
     constant = spread is not None and spread < CONSTANT_SPREAD * target_spread
     if at_baseline or constant:
         return _verdict(
@@ -223,7 +228,13 @@ def diverged(facts: TrialFacts) -> Verdict | None:
 
 
 def overfitting(facts: TrialFacts) -> Verdict | None:
-    """Training pulls away from validation at the end while validation is past its best."""
+    """Training pulls away from validation at the end while validation is past its best; not
+    for a trial that diverged (its scores mean nothing) or stopped before its epochs ran out
+    (early stopping caught it, and keeps its best epoch)."""
+    if facts.diverged:
+        return None
+    if facts.epochs_allowed is not None and len(facts.epochs) < facts.epochs_allowed:
+        return None
     base = facts.objective.removeprefix("val_")
     scored = [
         (e.epoch, e.metrics.get(base), e.metrics.get(facts.objective))

@@ -61,6 +61,12 @@ class StudySpec(StrictModel):
                     f"variant name {name!r}: 1-64 letters, digits, spaces or _.+()=,- "
                     "starting with a letter or digit",
                 )
+            for section, value in patch.items():
+                if not isinstance(value, dict):
+                    raise SpecError(
+                        f"study.variants.{name}.{section}",
+                        "a patch of a section is an object (the fields it changes)",
+                    )
             extra = sorted(set(patch) - set(PATCHABLE))
             if extra:
                 raise SpecError(
@@ -143,6 +149,12 @@ def check_study(spec: JobSpec) -> None:
     study = spec.study
     if study is None:
         return
+    if spec.search.algorithm != "random":
+        raise SpecError(
+            "search.algorithm",
+            "a study trains each variant with each seed; it has no search algorithm (leave "
+            "algorithm out)",
+        )
     if spec.search.max_trials != study.trials:
         raise SpecError(
             "search.max_trials",

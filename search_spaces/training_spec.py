@@ -73,7 +73,11 @@ class StopHopelessSpec(StrictModel):
     or a training loss that no longer falls; or its objective not finite for as long. It ends
     as ``pruned``, with its reason and its best epoch's score."""
 
-    enabled: bool = True
+    enabled: bool | None = Field(
+        default=None,
+        description="Default: on for a search, off for a single configuration and a study's "
+        "variants (they are trained to be seen to the end).",
+    )
     patience: int = Field(default=5, ge=1, le=limits.MAX_EPOCHS)
 
 

@@ -32,20 +32,27 @@ def variant_reading(
     difference: Difference,
     row: dict[str, Any],
     confidence: float,
+    comparisons: int = 1,
 ) -> str:
-    """One line on ``name`` against ``baseline``."""
+    """One line on ``name`` against ``baseline`` (one of ``comparisons`` made)."""
     if difference.delta is None:
         return f"{name}: no {objective} yet to compare with {baseline}"
     what = f"{name}: {amount(difference.delta, objective)} of {objective} vs {baseline}"
     if difference.beyond_noise is None:
         return f"{what}; too few seeds to tell it from noise"
     better = (difference.delta > 0) == maximize
-    level = f"{confidence:.0%} interval {amount(difference.low or 0.0, objective)} to " + (
+    low = amount(difference.low or 0.0, objective).removesuffix(" points")
+    level = f"{confidence:.0%} interval {low} to " + (
         f"{amount(difference.high or 0.0, objective)}, Welch p = {difference.p_value:.2g}"
     )
     if difference.beyond_noise:
         verdict = "better" if better else "worse"
         line = f"{what}: {verdict}, beyond seed noise ({level})"
+        if difference.p_holm is not None and difference.p_holm >= 1 - confidence:
+            line += (
+                f", though not once corrected for the {comparisons} comparisons "
+                f"(Holm p = {difference.p_holm:.2g})"
+            )
     else:
         line = f"{what}: within seed noise ({level})"
     failed = row["trials"]["failed"] + row["trials"]["diverged"]

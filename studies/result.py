@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from studies.reading import variant_reading
-from studies.stats import summarize, welch
+from studies.stats import Difference, holm, summarize, welch
 
 #: trial statuses whose score counts: a pruned (hopeless) trial scored what it could.
 SCORED = ("completed", "pruned")
@@ -26,6 +26,17 @@ class StudyTrial:
     score: float | None
     fit_s: float | None
     best_epoch: int | None
+
+
+DIFFERENCE = ("delta", "low", "high", "p_value", "p_holm")
+
+
+def _adjust(rows: list[dict[str, Any]], confidence: float) -> None:
+    """Each comparison's Holm-adjusted p-value, over all the variants compared."""
+    compared = [r["vs_baseline"]["objective"] for r in rows if "vs_baseline" in r]
+    for found, adjusted in zip(compared, holm([c["p_value"] for c in compared]), strict=True):
+        found["p_holm"] = adjusted
+        found["beyond_noise_holm"] = None if adjusted is None else adjusted < 1 - confidence
 
 
 def study_result(
@@ -68,10 +79,14 @@ def study_result(
             difference = welch(column(name, "score"), column(baseline, "score"), confidence)
             fit = welch(column(name, "fit_s"), column(baseline, "fit_s"), confidence)
             row["vs_baseline"] = {"objective": difference.as_dict(), "fit_s": fit.as_dict()}
-            row["reading"] = variant_reading(
-                name, baseline, objective, maximize, difference, row, confidence
-            )
         rows.append(row)
+    _adjust(rows, confidence)
+    compared = [r for r in rows if "vs_baseline" in r]
+    for row in compared:
+        difference = Difference(**{k: row["vs_baseline"]["objective"][k] for k in DIFFERENCE})
+        row["reading"] = variant_reading(
+            row["name"], baseline, objective, maximize, difference, row, confidence, len(compared)
+        )
     ended = sum(t.status in ENDED for t in trials)
     return {
         "objective": objective,

@@ -39,6 +39,8 @@ class Difference:
     low: float | None
     high: float | None
     p_value: float | None
+    #: the p-value adjusted for the study's other comparisons (Holm), when known
+    p_holm: float | None = None
 
     @property
     def beyond_noise(self) -> bool | None:
@@ -95,3 +97,15 @@ def welch(
     half = float(stats.t.ppf((1 + confidence) / 2, df)) * se
     p_value = float(2 * stats.t.sf(abs(delta) / se, df))
     return Difference(delta, delta - half, delta + half, p_value)
+
+
+def holm(p_values: Sequence[float | None]) -> list[float | None]:
+    """Holm's step-down adjustment of ``p_values`` (None kept as None): each comparison's
+    p-value as it stands among all of them, so that "beyond noise" holds for the family."""
+    known = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    adjusted: list[float | None] = [None] * len(p_values)
+    running = 0.0
+    for rank, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (len(known) - rank) * p))
+        adjusted[i] = running
+    return adjusted

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from db.engine import session_scope
-from db.models import Job
+from db.models import Job, TrialStatus
 from db.repositories import artifacts, jobs, search, trials
 from db.repositories.search_hold import hold_search
 from db.repositories.trials import ClaimedTrial, TrialResult
@@ -108,7 +108,8 @@ def _fold_once(job_id: str) -> tuple[list[int], int | None]:
             spec = parse_spec(job.spec, session)
             algorithm = _search(session, job, spec)
             for t in informing:
-                algorithm.report(t.number, t.score, t.best_epoch or 0, t.failure_reason)
+                pruned = t.status is TrialStatus.PRUNED
+                algorithm.report(t.number, t.score, t.best_epoch or 0, t.failure_reason, pruned)
         search.mark_reported(session, [t.id for t in ended])
         jobs.count_results(job, ended)
         return dispatch_locked(session, job, algorithm, spec), len(ended)

@@ -14,7 +14,8 @@ from health.summary import associations, judged, verdict_counts
 
 
 def job_health(settings: Settings, owner: str, job_id: str) -> JobHealth:
-    """The summary of the job's judged trials (those that trained: completed or diverged)."""
+    """The summary of the job's judged trials (those that trained: completed, diverged or
+    pruned)."""
 
     def read(session: Session) -> JobHealth:
         job_or_404(session, job_id, owner)

@@ -293,8 +293,8 @@ def end_search(session: Session, job: Job, *, timed_out: bool = False) -> None:
         session,
         job,
         JobStatus.FAILED,
-        f"{why} ({job.trials_failed} failed, {job.trials_diverged} diverged, "
-        f"{job.trials_pruned} pruned)",
+        f"{why} ({job.trials_failed} failed, {job.trials_diverged} diverged"
+        + (f", {job.trials_pruned} pruned as hopeless)" if job.trials_pruned else ")"),
     )
 
 

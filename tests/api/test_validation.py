@@ -178,6 +178,7 @@ def _study(**study: Any) -> dict[str, Any]:
          "study.variants", str(limits.MAX_STUDY_VARIANTS)),
         ({"seeds": limits.MAX_STUDY_SEEDS + 1}, "study.seeds", str(limits.MAX_STUDY_SEEDS)),
         ({"seeds": 1}, "study.seeds", "2"),
+        ({"variants": {"a": {}, "b": {"model": 5}}}, "study.variants.b.model", "an object"),
     ],
 )  # fmt: skip
 def test_a_bad_study_is_refused_naming_its_field(
@@ -193,6 +194,10 @@ def test_a_study_runs_variants_times_seeds_trials(client: TestClient) -> None:
     other["search"]["max_trials"] = 5
     (error,) = _errors(client, other)
     assert error["field"] == "search.max_trials" and "2 variants x 3 seeds = 6" in error["message"]
+    searched = _study()
+    searched["search"]["algorithm"] = "bayesian"
+    (error,) = _errors(client, searched)
+    assert error["field"] == "search.algorithm" and "no search algorithm" in error["message"]
     created = client.post(f"{API}/jobs", json=_study(seeds=4))
     assert created.status_code == 202, created.text
     assert client.get(created.json()["url"]).json()["max_trials"] == 8

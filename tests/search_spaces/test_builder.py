@@ -185,6 +185,25 @@ def test_rescale_comes_before_standardization() -> None:
     np.testing.assert_allclose(out.std(axis=0), 1.0, atol=1e-3)
 
 
+def test_a_feature_constant_on_the_training_rows_is_only_centred() -> None:
+    spec = make_spec()
+    x, _ = make_data(spec)
+    x = np.array(x, dtype="float32")
+    x[:, 0] = 0.0  # a corner pixel, blank on every training row
+    info = spec.dataset.info
+    hypermodel = SpecHyperModel(spec, info.input_shape, info.n_outputs, spec.task, 4, x)
+    model = hypermodel.build(hyperparameters_from_values(spec, {}))
+    row = x[:1].copy()
+    row[0, 0] = 16.0  # not blank on a validation row
+    out = keras.ops.convert_to_numpy(model.get_layer("input_normalization")(row))
+    assert out[0, 0] == pytest.approx(16.0)  # not 16 / sqrt(epsilon) ~ 5e4
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.get_layer("input_normalization")(x))[:, 1:].std(axis=0),
+        1.0,
+        atol=1e-3,
+    )
+
+
 def test_rescale_alone() -> None:
     spec = make_spec(model={"input": {"rescale": 1 / 255, "standardize": False}})
     _, _, model = build(spec)

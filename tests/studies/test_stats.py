@@ -76,3 +76,20 @@ def test_mean_curves_average_the_seeds_that_reached_each_epoch() -> None:
     curves = mean_curves({0: "a", 1: "a", 2: "b"}, {0: [0.5, 0.7], 1: [0.6, 0.8, 0.9], 2: [None]})
     assert curves["a"] == pytest.approx([0.55, 0.75, 0.9])
     assert curves["b"] == [None]
+
+
+def test_holm_adjusts_each_p_value_for_the_family() -> None:
+    from studies.stats import holm
+
+    assert holm([0.01, 0.04, None, 0.03]) == pytest.approx([0.03, 0.06, None, 0.06])
+    trials = [_trial("base", s, v) for s, v in enumerate([0.860, 0.861, 0.859])]
+    for name, scores in {"a": [0.863, 0.866, 0.864], "b": [0.861, 0.858, 0.862],
+                         "c": [0.859, 0.863, 0.860]}.items():  # fmt: skip
+        trials += [_trial(name, s, v) for s, v in enumerate(scores)]
+    variants = {"base": {}, "a": {}, "b": {}, "c": {}}
+    result = study_result(variants, "base", 3, 0.95, "val_accuracy", True, trials)
+    a = result["variants"][1]
+    assert a["vs_baseline"]["objective"]["beyond_noise"] is True
+    assert a["vs_baseline"]["objective"]["p_holm"] > a["vs_baseline"]["objective"]["p_value"]
+    assert a["vs_baseline"]["objective"]["beyond_noise_holm"] is False  # p 0.02, three tests
+    assert "though not once corrected for the 3 comparisons" in a["reading"]

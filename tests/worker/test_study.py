@@ -44,7 +44,12 @@ def test_a_study_trains_every_variant_with_every_seed_and_reads_them(sqlite_url:
     by_trial = {t.id: t.number for t in trials}
     layers = {by_trial[e.trial_id]: len(e.health["layers"]) for e in get_epochs(job_id) if e.health}
     assert layers[2] == layers[5] == 2 and layers[0] == 1
-    # the seeds differ (weights, row order): the same variant scores differently
+    # the seeds differ: other initial weights (the first probe's norms), other scores
+    first = {}
+    for e in get_epochs(job_id):
+        if e.health and by_trial[e.trial_id] not in first:
+            first[by_trial[e.trial_id]] = e.health["layers"][0]["w"]
+    assert first[0] != first[3]
     scores = {(t.hyperparameters["variant"], t.hyperparameters["seed"]): t.score for t in trials}
     assert scores[("he_normal", 0)] != scores[("he_normal", 1)]
 

@@ -111,7 +111,7 @@ def test_a_hopeless_trial_stops_early_as_pruned_with_its_reason(sqlite_url: str)
 
 
 def test_a_trial_is_never_pruned_when_stop_hopeless_is_off(sqlite_url: str) -> None:
-    spec = tiny_spec(max_trials=1)
+    spec = tiny_spec(max_trials=2)
     spec["model"] = {"depth": 1, "units": 8, "kernel_initializer": "zeros"}
     spec["training"] = {
         "epochs": 4,
@@ -120,5 +120,35 @@ def test_a_trial_is_never_pruned_when_stop_hopeless_is_off(sqlite_url: str) -> N
     }
     job_id = create_job(spec)
     drive(job_id)
+    assert [(t.status, t.epochs_run) for t in get_trials(job_id)] == [
+        (TrialStatus.COMPLETED, 4)
+    ] * 2
+
+
+def test_a_single_configuration_trains_to_the_end_by_default(sqlite_url: str) -> None:
+    # nothing else to spend the budget on: the user asked to see this network train
+    spec = tiny_spec(max_trials=1)
+    spec["model"] = {"depth": 1, "units": 8, "kernel_initializer": "zeros"}
+    spec["optimizer"] = {"learning_rate": 0.01}
+    spec["training"] = {"epochs": 4, "batch_size": 32, "stop_hopeless": {"patience": 1}}
+    job_id = create_job(spec)
+    drive(job_id)
     (trial,) = get_trials(job_id)
     assert trial.status is TrialStatus.COMPLETED and trial.epochs_run == 4
+    assert "collapsed" in [v["code"] for v in trial.health["verdicts"]]
+
+
+def test_verdicts_read_whether_inputs_were_scaled_fixed_or_searched() -> None:
+    from search_spaces.schema import InputSpec
+    from worker.training.trial_health import judged_values
+
+    fixed = InputSpec.model_validate({"standardize": True})
+    assert judged_values(fixed, {})["standardize"] is True
+    raw = InputSpec.model_validate({"standardize": False})
+    assert judged_values(raw, {"learning_rate": 0.5}) == {
+        "learning_rate": 0.5,
+        "standardize": False,
+    }
+    assert judged_values(raw, {"input_standardize": True})["standardize"] is True
+    rescaled = InputSpec.model_validate({"standardize": False, "rescale": 1 / 255})
+    assert judged_values(rescaled, {})["standardize"] is True

@@ -222,12 +222,14 @@ def _pruned(
     outcome: TrialOutcome, control: ControlCallback, objective: str, direction: Direction
 ) -> None:
     """A hopeless trial ends pruned, with its best epoch's score so far (the search learns
-    from it; it is never the job's best)."""
-    outcome.status = TrialStatus.PRUNED
+    from it; it is never the job's best); one whose objective was never finite, diverged."""
     best = _best(control.history, objective, direction)
-    if best is not None:
-        outcome.best_epoch, outcome.metrics = best
-        outcome.score = best[1][objective]
+    if best is None:
+        outcome.status = TrialStatus.DIVERGED
+        return
+    outcome.status = TrialStatus.PRUNED
+    outcome.best_epoch, outcome.metrics = best
+    outcome.score = best[1][objective]
 
 
 def _callbacks(ctx: SearchContext, hp: Any, control: ControlCallback) -> list[Any]:
@@ -299,7 +301,7 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                     last_epoch=epochs - 1,
                 )
             control = ControlCallback(
-                run, execution, probe, hopeless_watch(spec, ctx.data, hp.values)
+                run, execution, probe, hopeless_watch(spec, ctx.data, hp.values, epochs - 1)
             )
             fit_started = time.perf_counter()
             model.fit(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from health.baseline import constant_baseline
+from health.baseline import comparable, constant_baseline
 from health.hopeless import at_baseline_streak, hopeless
 from health.verdicts import EpochRecord
 from search_spaces.datasets import Task
@@ -22,9 +22,13 @@ class HopelessWatch:
     maximize: bool
     baseline: float | None
     patience: int
+    #: the trial's last allowed epoch: never stopped there (nothing left to save)
+    last_epoch: int
 
     def reason(self, records: list[EpochRecord]) -> str | None:
         """Why to stop now, or None."""
+        if not records or records[-1].epoch >= self.last_epoch:
+            return None
         return hopeless(records, self.objective, self.maximize, self.baseline, self.patience)
 
     def wants_probe(self, records: list[EpochRecord], metrics: dict[str, float]) -> bool:
@@ -37,17 +41,20 @@ class HopelessWatch:
 
 
 def hopeless_watch(
-    spec: JobSpec, data: LoadedDataset, values: dict[str, Any]
+    spec: JobSpec, data: LoadedDataset, values: dict[str, Any], last_epoch: int
 ) -> HopelessWatch | None:
-    """The trial's watch for hopelessness (None when ``training.stop_hopeless`` is off)."""
+    """The trial's watch for hopelessness (None when ``training.stop_hopeless`` is off: by
+    default for a single configuration, as a study's variants are)."""
     stop = spec.training.stop_hopeless
-    if not stop.enabled:
+    enabled = stop.enabled if stop.enabled is not None else not spec.is_single_configuration
+    if not enabled:
         return None
     baseline = job_baseline(spec, data, values)
-    penalized = values.get("regularizer", "none") != "none"
-    if penalized and spec.objective.removeprefix("val_") == "loss":
-        baseline = None  # a weight penalty is part of the loss, not of the baseline's
-    return HopelessWatch(spec.objective, spec.direction == "max", baseline, stop.patience)
+    if not comparable(spec.objective, values.get("regularizer")):
+        baseline = None
+    return HopelessWatch(
+        spec.objective, spec.direction == "max", baseline, stop.patience, last_epoch
+    )
 
 
 def job_baseline(spec: JobSpec, data: LoadedDataset, values: dict[str, Any]) -> float | None:

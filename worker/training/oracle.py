@@ -30,7 +30,7 @@ from keras_tuner.src.tuners.gridsearch import LinkedList
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.schema import JobSpec
 from search_spaces.space_size import grid_points
-from worker.training.stored_trials import LoadRecords, StoredTrials
+from worker.training.stored_trials import LoadRecords, StoredTrials, scores_pruned
 
 log = logging.getLogger(__name__)
 
@@ -240,8 +240,18 @@ class Search:
             return Proposal(int(kt_trial.trial_id), dict(kt_trial.hyperparameters.values))
         return Proposal(done=kt_trial.status == "STOPPED")
 
-    def report(self, number: int, score: float | None, step: int, failure: str | None) -> None:
-        """A trial ended: completed with a finite ``score`` (at epoch ``step``), or not."""
+    def report(
+        self,
+        number: int,
+        score: float | None,
+        step: int,
+        failure: str | None,
+        pruned: bool = False,
+    ) -> None:
+        """A trial ended: completed (or ``pruned``) with a finite ``score`` (at epoch
+        ``step``), or not."""
+        if pruned and not scores_pruned(self.oracle, score):
+            score = None
         kt_id = self.trials.kt_id(number)
         if kt_id not in self.oracle.trials:  # pragma: no cover - rows come from the oracle
             log.error("trial %s unknown to the search algorithm", number)

@@ -14,6 +14,7 @@ import copy
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
+import keras_tuner
 from keras_tuner.src.engine import trial as trial_module
 
 from db.models import TrialStatus
@@ -99,17 +100,25 @@ class StoredTrials(MutableMapping[str, Any]):
         return list(zip(list(self), self.values(), strict=True))
 
 
+def scores_pruned(oracle: Any, score: float | None) -> bool:
+    """Whether a pruned trial reaches the algorithm with its score: not without one, and not
+    for Hyperband (it would promote it to a longer round, and a pruned trial keeps no
+    checkpoint to resume from)."""
+    return score is not None and not isinstance(oracle, keras_tuner.oracles.HyperbandOracle)
+
+
 def to_kt_trial(oracle: Any, kt_id: str, record: SearchRecord) -> Any:
     """A Keras Tuner ``Trial`` as the oracle would hold it for this row."""
     # A shallow copy shares the space's definitions, which no trial changes (Keras Tuner's own
     # copy() rebuilds them from their config: ~1.5 ms a trial).
     hyperparameters = copy.copy(oracle.hyperparameters)
     hyperparameters.values = dict(record.values)
-    trial = trial_module.Trial(
-        hyperparameters=hyperparameters, trial_id=kt_id, status=KT_STATUS[record.status]
-    )
+    status = KT_STATUS[record.status]
+    if record.status is TrialStatus.PRUNED and not scores_pruned(oracle, record.score):
+        status = trial_module.TrialStatus.FAILED
+    trial = trial_module.Trial(hyperparameters=hyperparameters, trial_id=kt_id, status=status)
     trial.message = record.failure_reason
-    if record.status.is_scored and record.score is not None:
+    if status == trial_module.TrialStatus.COMPLETED and record.score is not None:
         objective = oracle.objective
         trial.metrics.register(objective.name, objective.direction)
         trial.metrics.update(objective.name, record.score, step=record.best_epoch or 0)

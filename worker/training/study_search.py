@@ -26,7 +26,14 @@ class StudySearch:
         self.proposed += 1
         return Proposal(self.proposed - 1, {"variant": variant, "seed": seed})
 
-    def report(self, number: int, score: float | None, step: int, failure: str | None) -> None:
+    def report(
+        self,
+        number: int,
+        score: float | None,
+        step: int,
+        failure: str | None,
+        pruned: bool = False,
+    ) -> None:
         """A trial ended: a study plans nothing from it."""
 
     def state(self) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from typing import Any
 
 from db.models import TrialStatus
 from health.verdicts import TrialFacts, judge
-from search_spaces.schema import JobSpec
+from search_spaces.params import fixed_value, is_fixed
+from search_spaces.schema import InputSpec
 from worker.training.fit import SearchContext, TrialOutcome
 from worker.training.hopeless_watch import job_baseline
 
@@ -30,16 +31,21 @@ def trial_health(
         score=outcome.score,
         diverged=outcome.status is TrialStatus.DIVERGED,
         epochs_allowed=epochs_allowed,
-        hyperparameters=judged_values(ctx.spec, values),
+        hyperparameters=judged_values(ctx.spec.model.input, values),
     )
     return {"verdicts": [v.as_dict() for v in judge(facts)], "baseline": baseline}
 
 
-def judged_values(spec: JobSpec, values: dict[str, Any]) -> dict[str, Any]:
+def judged_values(given: InputSpec, values: dict[str, Any]) -> dict[str, Any]:
     """The trial's values as its verdicts read them: with ``standardize`` (whether its inputs
-    were scaled at all: standardized, rescaled or batch-normalized; searched or fixed)."""
-    given = spec.model.input
-    standardized = values.get("input_standardize", given.standardize)
-    normalized = values.get("input_batch_norm", given.batch_norm)
+    were scaled at all: standardized, rescaled or batch-normalized; searched or fixed in the
+    spec's ``model.input``, ``given``)."""
+    standardized = values.get("input_standardize", _fixed(given.standardize))
+    normalized = values.get("input_batch_norm", _fixed(given.batch_norm))
     scaled = standardized is True or normalized is True or given.rescale is not None
     return {**values, "standardize": scaled}
+
+
+def _fixed(param: Any) -> Any:
+    """A fixed parameter's value (None for a searched one: its trial's value says)."""
+    return fixed_value(param) if is_fixed(param) else None

@@ -209,7 +209,7 @@ const hps = (() => {
       });
       $("#study-table").innerHTML = `<thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody>`;
       $("#study-reading").innerHTML = study.reading.map((line) => `<li>${escape(line)}</li>`).join("");
-      draw($("#chart-study"), study.figures.bars);
+      draw($("#chart-study"), study.figures.means);
       draw($("#chart-study-curves"), study.figures.curves);
     }
 
