@@ -130,6 +130,12 @@ class TrialPublic(FromRow):
     parameter_count: int | None
     failure_reason: str | None
     health: TrialHealth | None = None
+    confirms: int | None = Field(
+        default=None,
+        description="a confirmation run (search.confirm): the trial whose configuration it "
+        "trains again with another seed",
+    )
+    confirm_seed: int | None = None
     timings: TrialTimings
 
     @model_validator(mode="before")

@@ -201,6 +201,10 @@ class Trial(Base):
     #: the verdicts on the trial's training health (``health.verdicts``) and the baseline
     #: they were judged against: ``{"verdicts": [{code, evidence, remedy}], "baseline": x}``
     health: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    #: a confirmation run (``search.confirm``): the number of the trial whose configuration it
+    #: trains again, and its seed (0, 1...); null for the search's own trials.
+    confirms: Mapped[int | None] = mapped_column(Integer)
+    confirm_seed: Mapped[int | None] = mapped_column(Integer)
     #: when the search algorithm proposed it, and how long that took (seconds).
     proposed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     proposal_s: Mapped[float | None] = mapped_column(Float)

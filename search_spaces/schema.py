@@ -252,6 +252,12 @@ class JobSpec(StrictModel):
     )
 
     @property
+    def trial_budget(self) -> int:
+        """The trials the job may run: ``max_trials``, plus its confirmation runs."""
+        confirm = self.search.confirm
+        return self.search.max_trials + (confirm.top_k * confirm.seeds if confirm else 0)
+
+    @property
     def task(self) -> Task:
         return self.dataset.info.task
 
@@ -312,6 +318,14 @@ class JobSpec(StrictModel):
             )
         if self.search.algorithm == "grid" and self.study is None:
             self._check_grid()
+        if self.search.confirm is not None and (
+            self.search.algorithm == "hyperband" or self.study is not None
+        ):
+            raise SpecError(
+                "search.confirm",
+                "confirming re-runs a search's best configurations: not for a study, nor for "
+                "hyperband (its trials train for different numbers of epochs)",
+            )
         check_study(self)
         return self
 

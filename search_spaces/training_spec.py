@@ -3,7 +3,7 @@ and early stopping, and how the search runs (algorithm, objective, budget, seeds
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -104,6 +104,27 @@ class TrainingSpec(StrictModel):
     )
 
 
+class ConfirmSpec(StrictModel):
+    """Once the search ends, train its ``top_k`` best configurations again with ``seeds``
+    other seeds each (other initial weights and batch order), and rank them by their mean over
+    all their runs: the job's best and the model served are the best mean's, not a lucky
+    seed's."""
+
+    top_k: int = Field(default=3, ge=1, le=limits.MAX_TOP_K)
+    seeds: int = Field(default=2, ge=1, le=limits.MAX_STUDY_SEEDS)
+
+
+def models_kept(search: dict[str, Any]) -> int:
+    """How many models a running job keeps stored (``search`` as JSON): its ``top_k``, and
+    while confirming, room for every run of every confirmed configuration (ranked by their
+    means once the job ends, then cut to ``top_k``)."""
+    kept = int(search.get("top_k") or 1)
+    confirm = search.get("confirm")
+    if confirm:
+        kept += int(confirm["top_k"]) * (int(confirm["seeds"]) + 1)
+    return kept
+
+
 class SearchSettings(StrictModel):
     algorithm: Algorithm = "random"
     objective: str | None = Field(
@@ -127,6 +148,11 @@ class SearchSettings(StrictModel):
     hyperband_iterations: int = Field(default=1, ge=1, le=5)
     top_k: int = Field(default=1, ge=1, le=limits.MAX_TOP_K, description="Best models stored.")
     time_limit_s: int | None = Field(default=None, ge=1, le=limits.MAX_TIME_LIMIT_S)
+    confirm: ConfirmSpec | None = Field(
+        default=None,
+        description="Re-run the best configurations with other seeds and rank them by their "
+        "mean (not for hyperband or a study).",
+    )
 
 
 def training_seed(search_seed: int | None, fixed_seed: int | None, trial_number: int) -> int | None:

@@ -38,6 +38,7 @@ from db.repositories.jobs import JobSnapshot
 from db.repositories.trials import ClaimedTrial, Control, TrialResult
 from db.settings import get_settings
 from db.transient import DatabaseUnavailableError
+from search_spaces.training_spec import models_kept
 from worker.dispatcher import conclude
 from worker.lease import Heartbeat, hand_back
 
@@ -145,7 +146,13 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
 
     # TensorFlow is imported here, in the pool process, never in the Celery parent.
     from worker.training.fit import Stop
-    from worker.training.run import context_for, release_memory, study_trial, train
+    from worker.training.run import (
+        confirm_trial,
+        context_for,
+        release_memory,
+        study_trial,
+        train,
+    )
 
     ctx = context_for(job.id, job.spec)
     values = claim.hyperparameters
@@ -159,19 +166,19 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
     if deadline is not None and time.monotonic() > deadline:
         reason = "the job's time limit was reached before this trial started"
         return _conclude(claim, TrialResult(TrialStatus.CANCELLED, failure_reason=reason))
-    direction, top_k = ctx.spec.direction, ctx.spec.search.top_k
+    direction, kept = ctx.spec.direction, models_kept(job.spec.get("search") or {})
     try:
         if ctx.spec.study is not None:
             ctx, values = study_trial(ctx, job.spec, values)
+        elif claim.confirm_seed is not None:
+            ctx = confirm_trial(ctx, job.spec, claim.confirm_seed)
         trained = train(
             ctx,
             claim.number,
             values,
             on_epoch=_epoch_hook(claim, deadline),
             load_checkpoint=lambda number: artifacts.load_checkpoint(job.id, number),
-            wants_model=lambda score: artifacts.qualifies_for_top_k(
-                job.id, score, direction, top_k
-            ),
+            wants_model=lambda score: artifacts.qualifies_for_top_k(job.id, score, direction, kept),
         )
         for note in trained.notes:
             log.warning("job %s trial %s: %s", job.id, claim.number, note)

@@ -31,19 +31,21 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
 from db.engine import session_scope
-from db.models import Job, TrialStatus
-from db.repositories import artifacts, jobs, search, trials
+from db.models import Job, Trial, TrialStatus
+from db.repositories import artifacts, confirm, jobs, search, trials
 from db.repositories.search_hold import hold_search
 from db.repositories.trials import ClaimedTrial, TrialResult
 from db.settings import get_settings
 from db.transient import DatabaseUnavailableError, run_retried
 from db.values import utcnow
 from search_spaces.schema import JobSpec
+from search_spaces.training_spec import models_kept
 from worker import folding
 from worker.specs import parse_spec
 
@@ -102,7 +104,8 @@ def _fold_once(job_id: str) -> tuple[list[int], int | None]:
         if job is None:
             return [], 0
         ended = search.unreported(session, job_id)
-        informing = [t for t in ended if t.status.informs_search]
+        # a confirmation run re-runs a configuration the search already learnt from
+        informing = [t for t in ended if t.status.informs_search and t.confirms is None]
         algorithm, spec = None, None
         if informing and not job.status.is_final:
             spec = parse_spec(job.spec, session)
@@ -146,6 +149,10 @@ def dispatch_locked(
                 )
                 active += 1
                 continue
+            if proposal.done and spec.search.confirm is not None:
+                added = _confirmations(session, job, spec, active, cap - active, now)
+                new += added
+                active += len(added)
             if active == 0:
                 if not proposal.done:
                     log.warning("job %s: search idle with no active trial; ending it", job.id)
@@ -155,6 +162,30 @@ def dispatch_locked(
         jobs.save_oracle_state(job, algorithm.state())
     session.flush()
     return [t.id for t in new]
+
+
+def _confirmations(
+    session: Session, job: Job, spec: JobSpec, active: int, room: int, now: datetime
+) -> list[Trial]:
+    """The search is done: its best configurations' confirmation runs not made yet, as many
+    as ``room`` allows. They start once every trial of the search ended (its best are known
+    then, and stay so: the runs made name them)."""
+    made = confirm.confirmation_runs(session, job.id)
+    if active and not made:
+        return []
+    assert spec.search.confirm is not None
+    seeds = spec.search.confirm.seeds
+    best = confirm.best_search_trials(session, job, spec.search.confirm.top_k)
+    todo = [(n, values, s) for n, values in best for s in range(seeds) if (n, s) not in made]
+    number = confirm.next_number(session, job.id)
+    added = []
+    for offset, (of, values, seed) in enumerate(todo[:room]):
+        trial = search.add_waiting_trial(
+            session, job.id, number + offset, values, now, confirms=(of, seed)
+        )
+        added.append(trial)
+    session.flush()
+    return added
 
 
 def conclude(claim: ClaimedTrial, result: TrialResult) -> list[int]:
@@ -185,8 +216,8 @@ def _record(claim: ClaimedTrial, result: TrialResult) -> bool:
         score = result.finite_score
         if result.artifact is not None and score is not None:
             job = session.get_one(Job, claim.job_id)
-            top_k = int((job.spec.get("search") or {}).get("top_k") or 1)
-            artifacts.store_model(session, job, claim.number, score, result.artifact, top_k)
+            kept = models_kept(job.spec.get("search") or {})
+            artifacts.store_model(session, job, claim.number, score, result.artifact, kept)
         if result.checkpoint is not None:
             artifacts.store_checkpoint(session, claim.job_id, claim.number, result.checkpoint)
         return True

@@ -88,6 +88,7 @@ def _leaderboard(rows: Sequence[TrialRow], params: Sequence[str], ranks: dict[in
             "model_rank": ranks.get(r.number),
             "reason": (r.failure_reason or "")[:300] or None,
             "health": [v["code"] for v in (r.health or {}).get("verdicts", [])],
+            "confirms": r.confirms,
         }
         for r in rows
     ]

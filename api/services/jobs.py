@@ -80,7 +80,7 @@ def submit_job(settings: Settings, queue: JobQueue, owner: str, spec: JobSpec) -
     warnings = spec_warnings(spec)
 
     def store(session: Session) -> str:
-        quotas.check_new_job(session, settings, owner, spec.search.max_trials)
+        quotas.check_new_job(session, settings, owner, spec.trial_budget)
         if spec.dataset.info.source == "upload":
             # Under the upload's row lock, as DELETE /datasets takes it: a concurrent delete
             # either sees this job (409) or wins, and then this submission fails (422).
@@ -99,7 +99,7 @@ def submit_job(settings: Settings, queue: JobQueue, owner: str, spec: JobSpec) -
             dataset=spec.dataset.name,
             objective=spec.objective,
             direction=spec.direction,
-            max_trials=spec.search.max_trials,
+            max_trials=spec.trial_budget,
         )
         return jobs.add_job(session, job).id
 

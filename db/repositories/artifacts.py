@@ -121,6 +121,25 @@ def prune_models(session: Session, job: Job, top_k: int) -> None:
         session.execute(delete(ModelArtifact).where(ModelArtifact.id.in_(drop)))
 
 
+def rank_first(session: Session, job_id: str, trial_numbers: list[int]) -> None:
+    """Give the models of these trials the first ranks, in this order (a confirmed search's
+    best configurations by their means); ``rank_models`` then keeps that order."""
+    rows = session.execute(
+        select(ModelArtifact.id, ModelArtifact.trial_number).where(
+            ModelArtifact.job_id == job_id, ModelArtifact.trial_number.in_(trial_numbers)
+        )
+    ).all()
+    by_number = {r.trial_number: r.id for r in rows}
+    stored = [by_number[n] for n in trial_numbers if n in by_number]
+    for rank, artifact_id in enumerate(stored, start=1):
+        session.execute(
+            update(ModelArtifact)
+            .where(ModelArtifact.id == artifact_id)
+            .values(rank=rank)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def rank_models(session: Session, job: Job, top_k: int) -> None:
     """Keep the ``top_k`` best stored models and write their ranks 1..k (the job ended)."""
     prune_models(session, job, top_k)

@@ -39,6 +39,8 @@ class TrialRow:
     duration_s: float | None
     #: the trial's verdicts on its training health and their baseline (None: not judged)
     health: dict[str, Any] | None = None
+    #: a confirmation run: the trial whose configuration it trains again
+    confirms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ def trial_rows(session: Session, job_id: str, number: int | None = None) -> list
             Trial.finished_at,
             Trial.duration_s,
             Trial.health,
+            Trial.confirms,
         )
         .where(Trial.job_id == job_id, *([Trial.number == number] if number is not None else []))
         .order_by(Trial.number)

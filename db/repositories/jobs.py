@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, undefer
 
 from db.engine import session_scope
 from db.models import Job, JobSplit, JobStatus, Trial, TrialStatus
-from db.repositories import artifacts, leaderboard, search
+from db.repositories import artifacts, confirm, leaderboard, search
 from db.repositories.trials import ACTIVE
 from db.transient import retried
 from db.values import as_utc, is_id, json_safe, utcnow
@@ -307,6 +307,9 @@ def finalize_job(session: Session, job: Job, status: JobStatus, error: str | Non
     artifacts.delete_checkpoints(session, job.id)
     session.flush()
     refresh_counters(session, job)
+    if _confirming(job):  # the confirmed configurations' models first, by their means
+        runs = [n for _, _, numbers in confirm.confirmed_means(session, job) for n in numbers]
+        artifacts.rank_first(session, job.id, runs)
     artifacts.rank_models(session, job, int((job.spec.get("search") or {}).get("top_k") or 1))
     job.status = status
     job.error = error
@@ -328,12 +331,18 @@ def fail_job(job_id: str, error: str) -> None:
     finish_job(job_id, JobStatus.FAILED, error)
 
 
+def _confirming(job: Job) -> bool:
+    return bool((job.spec.get("search") or {}).get("confirm"))
+
+
 def count_results(job: Job, ended: Sequence[Any]) -> None:
     """Under the job's lock: add results folded just now to the job's counters and best trial
     (each result is folded once; ``refresh_counters`` recounts from the rows)."""
     for trial in ended:
         if trial.status is TrialStatus.COMPLETED:
             job.trials_completed += 1
+            if trial.confirms is not None:
+                continue  # a confirmation run counts in its configuration's mean, at the end
             if trial.score is not None and job.direction.better(trial.score, job.best_score):
                 job.best_trial_number, job.best_score = trial.number, trial.score
             elif trial.score is not None and trial.score == job.best_score:
@@ -355,3 +364,7 @@ def refresh_counters(session: Session, job: Job) -> None:
     job.trials_pruned = counts.get(TrialStatus.PRUNED, 0)
     best = leaderboard.best_completed(session, job)
     job.best_trial_number, job.best_score = best if best else (None, None)
+    if _confirming(job):
+        means = confirm.confirmed_means(session, job)
+        if means:  # the best mean over its runs, not a lucky seed
+            job.best_trial_number, job.best_score = means[0][0], means[0][1]

@@ -28,6 +28,8 @@ class EndedTrial:
     score: float | None
     best_epoch: int | None
     failure_reason: str | None
+    #: the trial a confirmation run re-runs (None for the search's own trials)
+    confirms: int | None = None
 
 
 _UNREPORTED = (
@@ -47,12 +49,21 @@ def unreported(session: Session, job_id: str) -> list[EndedTrial]:
             Trial.score,
             Trial.best_epoch,
             Trial.failure_reason,
+            Trial.confirms,
         )
         .where(Trial.job_id == job_id, *_UNREPORTED)
         .order_by(Trial.finished_at, Trial.number)
     ).all()
     return [
-        EndedTrial(r.id, r.number, TrialStatus(r.status), r.score, r.best_epoch, r.failure_reason)
+        EndedTrial(
+            r.id,
+            r.number,
+            TrialStatus(r.status),
+            r.score,
+            r.best_epoch,
+            r.failure_reason,
+            r.confirms,
+        )
         for r in rows
     ]
 
@@ -85,8 +96,10 @@ def add_waiting_trial(
     hyperparameters: dict[str, Any],
     now: datetime,
     proposal_s: float | None = None,
+    confirms: tuple[int, int] | None = None,
 ) -> Trial:
-    """A new trial the search algorithm proposed (in ``proposal_s`` seconds), waiting for its
+    """A new trial the search algorithm proposed (in ``proposal_s`` seconds), or a
+    confirmation run (``confirms``: the trial it re-runs and its seed), waiting for its
     message to be taken."""
     trial = Trial(
         job_id=job_id,
@@ -99,6 +112,8 @@ def add_waiting_trial(
         enqueued_at=now,
         attempts=0,
         epochs_run=0,
+        confirms=confirms[0] if confirms else None,
+        confirm_seed=confirms[1] if confirms else None,
     )
     session.add(trial)
     return trial

@@ -40,6 +40,8 @@ class ClaimedTrial:
     lease: str
     #: why the previous attempt was lost, if one was (set by the reaper).
     lost_before: str | None = None
+    #: a confirmation run's seed (``search.confirm``); None for the search's own trials.
+    confirm_seed: int | None = None
 
 
 def claim_trial(trial_id: int, worker: str) -> ClaimedTrial | None:
@@ -60,6 +62,7 @@ def _claim(trial_id: int, worker: str, lease: str) -> ClaimedTrial | None:
         Trial.hyperparameters,
         Trial.attempts,
         Trial.failure_reason,
+        Trial.confirm_seed,
     )
     with session_scope() as session:
         row = session.execute(
@@ -104,6 +107,7 @@ def _claim(trial_id: int, worker: str, lease: str) -> ClaimedTrial | None:
             row.attempts,
             lease,
             row.failure_reason,
+            row.confirm_seed,
         )
 
 

@@ -201,3 +201,18 @@ def test_a_study_runs_variants_times_seeds_trials(client: TestClient) -> None:
     created = client.post(f"{API}/jobs", json=_study(seeds=4))
     assert created.status_code == 202, created.text
     assert client.get(created.json()["url"]).json()["max_trials"] == 8
+
+
+def test_confirming_is_for_a_search_and_counts_in_the_jobs_trials(client: TestClient) -> None:
+    hyperband = _spec(search={"algorithm": "hyperband", "confirm": {"top_k": 2, "seeds": 2}})
+    (error,) = _errors(client, hyperband)
+    assert error["field"] == "search.confirm" and "hyperband" in error["message"]
+    study = _study()
+    study["search"]["confirm"] = {"top_k": 1, "seeds": 2}
+    (error,) = _errors(client, study)
+    assert error["field"] == "search.confirm" and "study" in error["message"]
+    (error,) = _errors(client, _spec(search={"confirm": {"top_k": 6}}))
+    assert error["field"] == "search.confirm.top_k" and error["limit"] == limits.MAX_TOP_K
+    created = client.post(f"{API}/jobs", json=_spec(search={"confirm": {"top_k": 2, "seeds": 3}}))
+    assert created.status_code == 202, created.text
+    assert client.get(created.json()["url"]).json()["max_trials"] == 3 + 2 * 3

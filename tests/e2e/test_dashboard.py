@@ -303,3 +303,36 @@ def test_jobs_list_compare_and_dataset_pages(
         assert _drawn(page, "[data-figure=target]")["series"] == [2]  # two classes
         _shot(page, tmp_path, "dashboard-dataset")
     assert browser.refused == [] and watched.errors == []
+
+
+def test_a_technique_studys_page_draws_its_variants_and_readings(
+    service: Service, keys: dict[str, str], tmp_path: Path
+) -> None:
+    base = service.base_url
+    study = {
+        "name": "iris-study",
+        "dataset": {"name": "iris"},
+        "model": {"depth": 1, "units": 8, "kernel_initializer": "he_normal"},
+        "optimizer": {"learning_rate": 0.01},
+        "training": {"epochs": 3, "batch_size": 16},
+        "study": {"variants": {"he_normal": {}, "zeros <b>": {"model": {
+            "kernel_initializer": "zeros"}}}, "seeds": 2},
+    }  # fmt: skip
+    with _api(service, keys["alice"]) as api:
+        refused = api.post("/jobs", json=study)
+        assert refused.status_code == 422 and "variant name" in refused.text  # no markup
+        study["study"]["variants"]["zeros"] = study["study"]["variants"].pop("zeros <b>")
+        job_id = api.post("/jobs", json=study).json()["id"]
+    assert _wait_done(service, keys["alice"], job_id)["status"] == "succeeded"
+    with offline_page(base) as browser:
+        page = browser.page
+        watched = Watched(page)
+        _sign_in(page, base, keys["alice"], f"/jobs/{job_id}")
+        page.wait_for_selector("#chart-study[data-points]")
+        assert _drawn(page, "#chart-study")["series"] == [2, 2]  # means, intervals
+        assert _drawn(page, "#chart-study-curves")["series"] == [3, 3]  # epochs per variant
+        assert page.locator("#study-table tbody tr").count() == 2
+        reading = page.locator("#study-reading li").all_inner_texts()
+        assert len(reading) == 1 and reading[0].startswith("zeros: -")
+        _shot(page, tmp_path, "dashboard-study-e2e")
+    assert browser.refused == [] and watched.errors == []

@@ -37,7 +37,7 @@ def create_job(spec: dict[str, Any], **fields: Any) -> str:
             dataset=parsed.dataset.name,
             objective=parsed.objective,
             direction=parsed.direction,
-            max_trials=parsed.search.max_trials,
+            max_trials=parsed.trial_budget,
             **fields,
         )
         session.add(job)

@@ -219,17 +219,22 @@ def _best(
 
 
 def _pruned(
-    outcome: TrialOutcome, control: ControlCallback, objective: str, direction: Direction
+    outcome: TrialOutcome,
+    control: ControlCallback,
+    objective: str,
+    direction: Direction,
+    earlier: list[tuple[float, int, dict[str, float]]],
 ) -> None:
-    """A hopeless trial ends pruned, with its best epoch's score so far (the search learns
-    from it; it is never the job's best); one whose objective was never finite, diverged."""
+    """A hopeless trial ends pruned, with its best epoch's score so far, averaged with its
+    ``earlier`` executions' as a completed trial's is (the search learns from it; it is never
+    the job's best); one whose objective was never finite, diverged."""
     best = _best(control.history, objective, direction)
     if best is None:
         outcome.status = TrialStatus.DIVERGED
         return
     outcome.status = TrialStatus.PRUNED
     outcome.best_epoch, outcome.metrics = best
-    outcome.score = best[1][objective]
+    outcome.score = float(np.mean([v for v, _, _ in earlier] + [best[1][objective]]))
 
 
 def _callbacks(ctx: SearchContext, hp: Any, control: ControlCallback) -> list[Any]:
@@ -326,7 +331,7 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                     if spec.search.executions_per_trial > 1:
                         outcome.failure_reason = f"{control.reason} (execution {execution})"
                 elif control.stop is Stop.HOPELESS:
-                    _pruned(outcome, control, objective, direction)
+                    _pruned(outcome, control, objective, direction, per_execution)
                 else:
                     outcome.status = TrialStatus.CANCELLED
                 break

@@ -192,7 +192,14 @@ def build_oracle(spec: JobSpec) -> DbStateMixin:
 
 
 def planned_trials(spec: JobSpec) -> int:
-    """The number of trials the search will run at most (for progress)."""
+    """The number of trials the search will run at most (for progress), its confirmation
+    runs included."""
+    searched = _searched_trials(spec)
+    confirm = spec.search.confirm
+    return searched + (min(confirm.top_k, searched) * confirm.seeds if confirm else 0)
+
+
+def _searched_trials(spec: JobSpec) -> int:
     search = spec.search
     if spec.study is not None:
         return spec.study.trials

@@ -40,6 +40,7 @@ __all__ = [
     "SearchContext",
     "Stop",
     "Trained",
+    "confirm_trial",
     "context_for",
     "release_memory",
     "study_trial",
@@ -79,6 +80,24 @@ def study_trial(
     spec = parse_spec(variant_json(spec_json, values["variant"], int(values["seed"])))
     hypermodel = SpecHyperModel.for_training_split(spec, ctx.data.x_train)
     return SearchContext(ctx.job_id, spec, ctx.data, hypermodel), build_hyperparameters(spec).values
+
+
+#: a confirmation run's ``search.seed``: the search's own plus this times (its seed + 1).
+CONFIRM_SEED_STEP = 1_000_003
+
+
+def confirm_trial(ctx: SearchContext, spec_json: dict[str, Any], seed: int) -> SearchContext:
+    """A confirmation run (``search.confirm``): the job's spec with another ``search.seed``
+    (every trial of a search shares its layers' initial weights: they follow that seed; the
+    batch order follows the trial's number), on the job's data."""
+    search = spec_json.get("search") or {}
+    reseeded = {
+        **spec_json,
+        "search": {**search, "seed": (search.get("seed") or 0) + CONFIRM_SEED_STEP * (seed + 1)},
+    }
+    spec = parse_spec(reseeded)
+    hypermodel = SpecHyperModel.for_training_split(spec, ctx.data.x_train)
+    return SearchContext(ctx.job_id, spec, ctx.data, hypermodel)
 
 
 @dataclass

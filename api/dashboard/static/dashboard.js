@@ -147,7 +147,7 @@ const hps = (() => {
       table.tBodies[0].innerHTML = shown.map((t) => {
         const link = `/jobs/${encodeURIComponent(jobId)}/trials/${t.number}`;
         const cells = columns.map(([key]) => {
-          if (key === "number") return `<td><a href="${link}">${t.number}</a></td>`;
+          if (key === "number") return `<td><a href="${link}">${t.number}</a>${t.confirms === null || t.confirms === undefined ? "" : ` <span class="muted" title="a confirmation run of trial ${t.confirms}">↻${t.confirms}</span>`}</td>`;
           if (key === "status") return `<td><span class="status ${escape(t.status)}" title="${escape(t.reason || "")}">${escape(t.status)}</span></td>`;
           if (key === "model_rank") return `<td>${t.model_rank ? `<a href="${link}/model">#${t.model_rank}</a>` : ""}</td>`;
           if (key === "health") return `<td>${t.health.map((code) => `<span class="status ${code === "healthy" ? "completed" : "running"}">${escape(code.replace(/_/g, " "))}</span>`).join(" ")}</td>`;
