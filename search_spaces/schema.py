@@ -253,9 +253,13 @@ class JobSpec(StrictModel):
 
     @property
     def trial_budget(self) -> int:
-        """The trials the job may run: ``max_trials``, plus its confirmation runs."""
+        """The trials the job may run: ``max_trials`` (1 for a single configuration), plus
+        its confirmation runs."""
         confirm = self.search.confirm
-        return self.search.max_trials + (confirm.top_k * confirm.seeds if confirm else 0)
+        searched = 1 if self.is_single_configuration else self.search.max_trials
+        if self.study is not None:
+            searched = self.study.trials
+        return searched + (min(confirm.top_k, searched) * confirm.seeds if confirm else 0)
 
     @property
     def task(self) -> Task:
@@ -325,6 +329,13 @@ class JobSpec(StrictModel):
                 "search.confirm",
                 "confirming re-runs a search's best configurations: not for a study, nor for "
                 "hyperband (its trials train for different numbers of epochs)",
+            )
+        if self.trial_budget > limits.MAX_TRIALS:
+            raise SpecError(
+                "search.confirm",
+                f"{self.trial_budget} trials with the confirmation runs, over the limit of "
+                f"{limits.MAX_TRIALS} (max_trials)",
+                limits.MAX_TRIALS,
             )
         check_study(self)
         return self

@@ -114,15 +114,39 @@ class ConfirmSpec(StrictModel):
     seeds: int = Field(default=2, ge=1, le=limits.MAX_STUDY_SEEDS)
 
 
-def models_kept(search: dict[str, Any]) -> int:
-    """How many models a running job keeps stored (``search`` as JSON): its ``top_k``, and
-    while confirming, room for every run of every confirmed configuration (ranked by their
-    means once the job ends, then cut to ``top_k``)."""
+#: a confirmation run's seeds: the search's own plus this times (its seed + 1).
+CONFIRM_SEED_STEP = 1_000_003
+
+
+def models_kept(search: dict[str, Any], confirming: bool) -> int:
+    """How many models a running job keeps stored (``search`` as JSON): its ``top_k``; with
+    ``confirm``, at least one per configuration to confirm, and once ``confirming``, room for
+    every confirmation run too (ranked by their configurations' means at the end, then cut to
+    ``top_k``)."""
     kept = int(search.get("top_k") or 1)
     confirm = search.get("confirm")
     if confirm:
-        kept += int(confirm["top_k"]) * (int(confirm["seeds"]) + 1)
+        kept = max(kept, int(confirm["top_k"]))
+        if confirming:
+            kept += int(confirm["top_k"]) * int(confirm["seeds"])
     return kept
+
+
+def confirm_seeded(spec_json: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The job's spec (as JSON) for a confirmation run with ``seed``: its ``search.seed``
+    (the layers' initial weights: every trial of a search shares them) and a fixed
+    ``training.seed`` (batch order) moved by ``CONFIRM_SEED_STEP`` x (seed + 1)."""
+    step = CONFIRM_SEED_STEP * (seed + 1)
+
+    def moved(value: int | None) -> int:
+        return ((value or 0) + step) % (limits.MAX_SEED + 1)
+
+    search = dict(spec_json.get("search") or {})
+    training = dict(spec_json.get("training") or {})
+    search["seed"] = moved(search.get("seed"))
+    if training.get("seed") is not None:
+        training["seed"] = moved(training["seed"])
+    return {**spec_json, "search": search, "training": training}
 
 
 class SearchSettings(StrictModel):

@@ -137,7 +137,12 @@ def trial_spec(spec: JobSpec, values: dict[str, Any], number: int) -> TrialSpec:
         notes.append("the search was unseeded: this spec trains the same network, not the same run")
     search = data["search"]
     search.update(
-        algorithm="random", max_trials=1, top_k=1, num_initial_points=None, time_limit_s=None
+        algorithm="random",
+        max_trials=1,
+        top_k=1,
+        num_initial_points=None,
+        time_limit_s=None,
+        confirm=None,
     )
     search["objective"], search["direction"] = spec.objective, spec.direction.value
     data["name"] = f"{spec.name or 'job'} trial {number}"[:100]

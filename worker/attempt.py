@@ -166,7 +166,7 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
     if deadline is not None and time.monotonic() > deadline:
         reason = "the job's time limit was reached before this trial started"
         return _conclude(claim, TrialResult(TrialStatus.CANCELLED, failure_reason=reason))
-    direction, kept = ctx.spec.direction, models_kept(job.spec.get("search") or {})
+    direction, kept = ctx.spec.direction, models_kept(job.spec.get("search") or {}, confirming=True)
     try:
         if ctx.spec.study is not None:
             ctx, values = study_trial(ctx, job.spec, values)

@@ -137,7 +137,17 @@ def dispatch_locked(
         active = search.in_flight(session, job.id)
         if active < cap:
             algorithm = algorithm or _search(session, job, spec)
-        while algorithm is not None and active < cap:
+        confirming = spec.search.confirm is not None and bool(
+            confirm.confirmation_runs(session, job.id)
+        )
+        if confirming and active < cap:
+            # the search is over: its algorithm proposes nothing more (Keras Tuner's random
+            # search may find a point again after saying it was done)
+            added = _confirmations(session, job, spec, active, cap - active, now)
+            new += added
+            if active + len(added) == 0:
+                jobs.end_search(session, job)
+        while algorithm is not None and active < cap and not confirming:
             proposing = time.perf_counter()
             proposal = algorithm.propose()
             took = time.perf_counter() - proposing
@@ -176,7 +186,7 @@ def _confirmations(
     assert spec.search.confirm is not None
     seeds = spec.search.confirm.seeds
     best = confirm.best_search_trials(session, job, spec.search.confirm.top_k)
-    todo = [(n, values, s) for n, values in best for s in range(seeds) if (n, s) not in made]
+    todo = [(n, values, s) for n, values, _ in best for s in range(seeds) if (n, s) not in made]
     number = confirm.next_number(session, job.id)
     added = []
     for offset, (of, values, seed) in enumerate(todo[:room]):
@@ -216,7 +226,8 @@ def _record(claim: ClaimedTrial, result: TrialResult) -> bool:
         score = result.finite_score
         if result.artifact is not None and score is not None:
             job = session.get_one(Job, claim.job_id)
-            kept = models_kept(job.spec.get("search") or {})
+            confirming = bool(confirm.confirmation_runs(session, job.id))
+            kept = models_kept(job.spec.get("search") or {}, confirming)
             artifacts.store_model(session, job, claim.number, score, result.artifact, kept)
         if result.checkpoint is not None:
             artifacts.store_checkpoint(session, claim.job_id, claim.number, result.checkpoint)

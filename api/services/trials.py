@@ -17,6 +17,8 @@ from db.models import TrialStatus
 from db.repositories import leaderboard, uploads
 from db.settings import Settings
 from search_spaces.schema import JobSpec
+from search_spaces.study_spec import variant_json
+from search_spaces.training_spec import confirm_seeded
 from search_spaces.trial_spec import TrialSpec, trial_spec
 
 
@@ -67,9 +69,15 @@ def get_trial_spec(settings: Settings, owner: str, job_id: str, number: int) -> 
         if trial is None:
             raise NotFoundError(f"trial {number} of job {quoted_id(job_id)} not found")
         context = {"datasets": uploads.dataset_resolver(session, owner)}
+        spec_json, values = job.spec, dict(trial.hyperparameters or {})
+        if spec_json.get("study"):  # a study's trial: its variant with its seed
+            spec_json = variant_json(spec_json, values["variant"], int(values["seed"]))
+            values = {}
+        elif trial.confirm_seed is not None:  # a confirmation run: the seeds it trained with
+            spec_json = confirm_seeded(spec_json, trial.confirm_seed)
         try:
-            spec = JobSpec.model_validate(job.spec, context=context)
-            written = trial_spec(spec, dict(trial.hyperparameters or {}), number)
+            spec = JobSpec.model_validate(spec_json, context=context)
+            written = trial_spec(spec, values, number)
             JobSpec.model_validate(written.spec, context=context)
         except ValidationError as error:
             raise ConflictError(

@@ -21,11 +21,13 @@ def confirmation_runs(session: Session, job_id: str) -> set[tuple[int, int]]:
     return {(r.confirms, r.confirm_seed) for r in rows}
 
 
-def best_search_trials(session: Session, job: Job, count: int) -> list[tuple[int, dict[str, Any]]]:
-    """``(number, hyperparameters)`` of the search's ``count`` best completed trials (its own
-    trials, not confirmation runs), best first, ties by number."""
+def best_search_trials(
+    session: Session, job: Job, count: int
+) -> list[tuple[int, dict[str, Any], float]]:
+    """``(number, hyperparameters, score)`` of the search's ``count`` best completed trials
+    (its own trials, not confirmation runs), best first, ties by number."""
     rows = session.execute(
-        select(Trial.number, Trial.hyperparameters)
+        select(Trial.number, Trial.hyperparameters, Trial.score)
         .where(
             Trial.job_id == job.id,
             Trial.confirms.is_(None),
@@ -35,7 +37,7 @@ def best_search_trials(session: Session, job: Job, count: int) -> list[tuple[int
         .order_by(job.direction.order(Trial.score), Trial.number)
         .limit(count)
     ).all()
-    return [(r.number, dict(r.hyperparameters)) for r in rows]
+    return [(r.number, dict(r.hyperparameters), float(r.score)) for r in rows]
 
 
 def next_number(session: Session, job_id: str) -> int:
@@ -44,25 +46,27 @@ def next_number(session: Session, job_id: str) -> int:
     return 0 if found is None else int(found) + 1
 
 
-def confirmed_means(session: Session, job: Job) -> list[tuple[int, float, list[int]]]:
-    """Each confirmed configuration (a trial with confirmation runs): ``(its number, the mean
-    score of its completed runs, the runs' numbers best first)``, best mean first."""
+def confirmed(
+    session: Session, job: Job, top_k: int, seeds: int
+) -> list[tuple[int, float, list[int]]]:
+    """The search's ``top_k`` best configurations that every one of their runs confirmed (their
+    own trial and ``seeds`` confirmation runs, all completed: a configuration that failed,
+    diverged or stopped on a seed, or whose runs did not all happen, is not confirmed), as
+    ``(its trial's number, its mean score, its runs' numbers best first)``, best mean first."""
+    best = best_search_trials(session, job, top_k)
     rows = session.execute(
-        select(Trial.number, Trial.confirms, Trial.score).where(
-            Trial.job_id == job.id,
-            Trial.status == TrialStatus.COMPLETED,
-            Trial.score.is_not(None),
+        select(Trial.number, Trial.confirms, Trial.status, Trial.score).where(
+            Trial.job_id == job.id, Trial.confirms.in_([n for n, _, _ in best])
         )
     ).all()
-    confirmed = {r.confirms for r in rows if r.confirms is not None}
-    runs: dict[int, list[tuple[float, int]]] = {n: [] for n in confirmed}
-    for r in rows:
-        config = r.number if r.number in confirmed else r.confirms
-        if config in runs:
-            runs[config].append((r.score, r.number))
     sign = -1.0 if job.direction == "max" else 1.0
     found = []
-    for number, scored in runs.items():
+    for number, _, score in best:
+        runs = [r for r in rows if r.confirms == number]
+        done = [r for r in runs if r.status is TrialStatus.COMPLETED and r.score is not None]
+        if len(runs) != seeds or len(done) != seeds:
+            continue
+        scored = [(score, number)] + [(float(r.score), r.number) for r in done]
         mean = sum(s for s, _ in scored) / len(scored)
         ordered = [n for _, n in sorted(scored, key=lambda sn: (sign * sn[0], sn[1]))]
         found.append((number, mean, ordered))

@@ -307,9 +307,9 @@ def finalize_job(session: Session, job: Job, status: JobStatus, error: str | Non
     artifacts.delete_checkpoints(session, job.id)
     session.flush()
     refresh_counters(session, job)
-    if _confirming(job):  # the confirmed configurations' models first, by their means
-        runs = [n for _, _, numbers in confirm.confirmed_means(session, job) for n in numbers]
-        artifacts.rank_first(session, job.id, runs)
+    # the confirmed configurations' models first, by their means: each one's best run, then
+    # the others by score
+    artifacts.rank_first(session, job.id, [runs[0] for _, _, runs in _confirmed(session, job)])
     artifacts.rank_models(session, job, int((job.spec.get("search") or {}).get("top_k") or 1))
     job.status = status
     job.error = error
@@ -331,8 +331,13 @@ def fail_job(job_id: str, error: str) -> None:
     finish_job(job_id, JobStatus.FAILED, error)
 
 
-def _confirming(job: Job) -> bool:
-    return bool((job.spec.get("search") or {}).get("confirm"))
+def _confirmed(session: Session, job: Job) -> list[tuple[int, float, list[int]]]:
+    """The job's confirmed configurations (``confirm.confirmed``), best mean first; none
+    without ``search.confirm``."""
+    wanted = (job.spec.get("search") or {}).get("confirm")
+    if not wanted:
+        return []
+    return confirm.confirmed(session, job, int(wanted["top_k"]), int(wanted["seeds"]))
 
 
 def count_results(job: Job, ended: Sequence[Any]) -> None:
@@ -364,7 +369,6 @@ def refresh_counters(session: Session, job: Job) -> None:
     job.trials_pruned = counts.get(TrialStatus.PRUNED, 0)
     best = leaderboard.best_completed(session, job)
     job.best_trial_number, job.best_score = best if best else (None, None)
-    if _confirming(job):
-        means = confirm.confirmed_means(session, job)
-        if means:  # the best mean over its runs, not a lucky seed
-            job.best_trial_number, job.best_score = means[0][0], means[0][1]
+    means = _confirmed(session, job)
+    if means:  # the best mean over its runs, not a lucky seed
+        job.best_trial_number, job.best_score = means[0][0], means[0][1]

@@ -133,7 +133,8 @@ class SearchRecord:
 def search_records(
     session: Session, job_id: str, numbers: list[int] | None = None
 ) -> dict[int, SearchRecord]:
-    """The job's trials (only ``numbers``, if given) as the search algorithm reads them."""
+    """The job's trials (only ``numbers``, if given) as the search algorithm reads them: its
+    own, not the confirmation runs of its best (``search.confirm``)."""
     query = select(
         Trial.number,
         Trial.hyperparameters,
@@ -141,7 +142,7 @@ def search_records(
         Trial.score,
         Trial.best_epoch,
         Trial.failure_reason,
-    ).where(Trial.job_id == job_id)
+    ).where(Trial.job_id == job_id, Trial.confirms.is_(None))
     if numbers is not None:
         query = query.where(Trial.number.in_(numbers))
     return {

@@ -32,6 +32,7 @@ def test_the_best_configurations_are_confirmed_and_ranked_by_their_means(
     job = get_job(job_id)
     trials = get_trials(job_id)
     assert job.status is JobStatus.SUCCEEDED and len(trials) == 7
+    assert all(t.status is TrialStatus.COMPLETED for t in trials)
     searched = [t for t in trials if t.confirms is None]
     runs = [t for t in trials if t.confirms is not None]
     assert [t.number for t in searched] == [0, 1, 2]
@@ -57,12 +58,39 @@ def test_the_best_configurations_are_confirmed_and_ranked_by_their_means(
     winner = max(means, key=lambda n: (means[n], -n))
     assert job.best_trial_number == winner
     assert abs(job.best_score - means[winner]) < 1e-9
-    # the model served is one of the winner's runs; two stored (top_k) in all
-    winners_runs = {winner} | {r.number for r in runs if r.confirms == winner}
+
+    # the model served is the winner's best run; the second stored (top_k 2), the other's
+    def runs_of(number: int) -> set[int]:
+        return {number} | {r.number for r in runs if r.confirms == number}
+
+    other = next(n for n in means if n != winner)
     stored = get_artifacts(job_id)
-    assert len(stored) == 2 and stored[0].rank == 1 and stored[0].trial_number in winners_runs
+    assert [a.rank for a in stored] == [1, 2]
+    assert stored[0].trial_number in runs_of(winner) and stored[1].trial_number in runs_of(other)
     app = create_app(Settings(migrate_on_start=False, prewarm_predictor=False))
     with TestClient(app) as api:
         shown = api.get(f"/api/v1/jobs/{job_id}/trials/{again.number}").json()
+        written = api.get(f"/api/v1/jobs/{job_id}/trials/{again.number}/spec").json()
     assert (shown["confirms"], shown["confirm_seed"]) == (original.number, again.confirm_seed)
-    assert all(t.status is TrialStatus.COMPLETED for t in trials)
+    # its spec trains it again: its own seed, and no confirmation of its own
+    assert written["search"]["seed"] != 3 and written["search"]["confirm"] is None
+
+
+def test_a_configuration_that_fails_a_seed_is_not_confirmed(sqlite_url: str) -> None:
+    from db.engine import session_scope
+    from db.models import Job, Trial
+    from db.repositories import confirm
+
+    spec = tiny_spec(max_trials=3, seed=3, confirm={"top_k": 2, "seeds": 1})
+    spec["training"] = {"epochs": 2, "batch_size": 32}
+    job_id = create_job(spec)
+    drive(job_id)
+    with session_scope() as session:
+        job = session.get_one(Job, job_id)
+        confirmed = confirm.confirmed(session, job, 2, 1)
+        assert len(confirmed) == 2
+        # one configuration's confirmation run diverged after all: it drops out
+        run = session.query(Trial).filter(Trial.job_id == job_id, Trial.confirms == confirmed[0][0])
+        run.one().status = TrialStatus.DIVERGED
+        session.flush()
+        assert [c[0] for c in confirm.confirmed(session, job, 2, 1)] == [confirmed[1][0]]

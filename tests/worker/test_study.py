@@ -56,6 +56,11 @@ def test_a_study_trains_every_variant_with_every_seed_and_reads_them(sqlite_url:
     app = create_app(Settings(migrate_on_start=False, prewarm_predictor=False))
     with TestClient(app) as api:
         study = api.get(f"/api/v1/jobs/{job_id}/study").json()
+        written = api.get(f"/api/v1/jobs/{job_id}/trials/5/spec").json()
+    # a trial's spec trains its variant with its seed, as one configuration
+    assert [layer["units"] for layer in written["model"]["layers"]] == [8, 8]
+    assert written["training"]["seed"] == 1
+    assert written.get("study") is None and written["search"]["max_trials"] == 1
     assert study["baseline"] == "he_normal" and study["trials_ended"] == 6
     rows = {v["name"]: v for v in study["variants"]}
     assert rows["he_normal"]["objective"]["n"] == 2

@@ -19,6 +19,7 @@ from search_spaces.builder import SpecHyperModel
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.schema import JobSpec
 from search_spaces.study_spec import variant_json
+from search_spaces.training_spec import confirm_seeded
 from worker.specs import parse_spec
 from worker.training.artifacts import model_payload, signature
 from worker.training.datasets import load_dataset
@@ -82,20 +83,10 @@ def study_trial(
     return SearchContext(ctx.job_id, spec, ctx.data, hypermodel), build_hyperparameters(spec).values
 
 
-#: a confirmation run's ``search.seed``: the search's own plus this times (its seed + 1).
-CONFIRM_SEED_STEP = 1_000_003
-
-
 def confirm_trial(ctx: SearchContext, spec_json: dict[str, Any], seed: int) -> SearchContext:
-    """A confirmation run (``search.confirm``): the job's spec with another ``search.seed``
-    (every trial of a search shares its layers' initial weights: they follow that seed; the
-    batch order follows the trial's number), on the job's data."""
-    search = spec_json.get("search") or {}
-    reseeded = {
-        **spec_json,
-        "search": {**search, "seed": (search.get("seed") or 0) + CONFIRM_SEED_STEP * (seed + 1)},
-    }
-    spec = parse_spec(reseeded)
+    """A confirmation run (``search.confirm``): the job's spec with other seeds
+    (``confirm_seeded``), on the job's data."""
+    spec = parse_spec(confirm_seeded(spec_json, seed))
     hypermodel = SpecHyperModel.for_training_split(spec, ctx.data.x_train)
     return SearchContext(ctx.job_id, spec, ctx.data, hypermodel)
 
