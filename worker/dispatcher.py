@@ -137,17 +137,15 @@ def dispatch_locked(
         active = search.in_flight(session, job.id)
         if active < cap:
             algorithm = algorithm or _search(session, job, spec)
-        confirming = spec.search.confirm is not None and bool(
-            confirm.confirmation_runs(session, job.id)
-        )
-        if confirming and active < cap:
+        made = confirm.confirmation_runs(session, job.id) if spec.search.confirm else set()
+        if made and active < cap:
             # the search is over: its algorithm proposes nothing more (Keras Tuner's random
             # search may find a point again after saying it was done)
-            added = _confirmations(session, job, spec, active, cap - active, now)
+            added = _confirmations(session, job, spec, made, active, cap - active, now)
             new += added
             if active + len(added) == 0:
                 jobs.end_search(session, job)
-        while algorithm is not None and active < cap and not confirming:
+        while algorithm is not None and active < cap and not made:
             proposing = time.perf_counter()
             proposal = algorithm.propose()
             took = time.perf_counter() - proposing
@@ -160,7 +158,7 @@ def dispatch_locked(
                 active += 1
                 continue
             if proposal.done and spec.search.confirm is not None:
-                added = _confirmations(session, job, spec, active, cap - active, now)
+                added = _confirmations(session, job, spec, made, active, cap - active, now)
                 new += added
                 active += len(added)
             if active == 0:
@@ -175,12 +173,17 @@ def dispatch_locked(
 
 
 def _confirmations(
-    session: Session, job: Job, spec: JobSpec, active: int, room: int, now: datetime
+    session: Session,
+    job: Job,
+    spec: JobSpec,
+    made: set[tuple[int, int]],
+    active: int,
+    room: int,
+    now: datetime,
 ) -> list[Trial]:
-    """The search is done: its best configurations' confirmation runs not made yet, as many
-    as ``room`` allows. They start once every trial of the search ended (its best are known
-    then, and stay so: the runs made name them)."""
-    made = confirm.confirmation_runs(session, job.id)
+    """The search is done: its best configurations' confirmation runs not ``made`` yet, as
+    many as ``room`` allows. They start once every trial of the search ended (its best are
+    known then, and stay so: the runs made name them)."""
     if active and not made:
         return []
     assert spec.search.confirm is not None
@@ -226,8 +229,11 @@ def _record(claim: ClaimedTrial, result: TrialResult) -> bool:
         score = result.finite_score
         if result.artifact is not None and score is not None:
             job = session.get_one(Job, claim.job_id)
-            confirming = bool(confirm.confirmation_runs(session, job.id))
-            kept = models_kept(job.spec.get("search") or {}, confirming)
+            wanted = job.spec.get("search") or {}
+            confirming = bool(wanted.get("confirm")) and bool(
+                confirm.confirmation_runs(session, job.id)
+            )
+            kept = models_kept(wanted, confirming)
             artifacts.store_model(session, job, claim.number, score, result.artifact, kept)
         if result.checkpoint is not None:
             artifacts.store_checkpoint(session, claim.job_id, claim.number, result.checkpoint)

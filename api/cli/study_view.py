@@ -14,65 +14,12 @@ from rich.table import Table
 
 from api.cli.common import DEFAULT, UrlOption, api_client, console
 from api.cli.trial_view import sparkline
-from studies.reading import amount, in_points
-
-COLUMNS = ("variant", "n", "mean", "std", "interval", "vs baseline", "p", "fit s", "epochs")
-
-
-def _value(value: float | None, objective: str) -> str:
-    if value is None:
-        return "-"
-    return f"{value * 100:.2f}" if in_points(objective) else f"{value:.4g}"
-
-
-def rows(study: dict[str, Any]) -> list[list[str]]:
-    """One row per variant: its objective's mean, std and interval over the seeds (points for
-    an accuracy), the difference to the baseline and Welch's p, fit seconds, epochs to best."""
-    objective = study["objective"]
-    found = []
-    for v in study["variants"]:
-        o, versus = v["objective"], (v.get("vs_baseline") or {}).get("objective") or {}
-        interval = (
-            f"{_value(o['low'], objective)} to {_value(o['high'], objective)}"
-            if o["low"] is not None
-            else "-"
-        )
-        delta = versus.get("delta")
-        shown = "baseline" if v["is_baseline"] else "-"
-        if delta is not None:
-            shown = amount(delta, objective).removesuffix(" points")
-            shown += " *" if versus.get("beyond_noise") else ""
-        p = versus.get("p_value")
-        found.append(
-            [
-                v["name"],
-                str(o["n"]),
-                _value(o["mean"], objective),
-                _value(o["std"], objective),
-                interval,
-                shown,
-                "-" if p is None else f"{p:.2g}",
-                "-" if v["fit_s"]["mean"] is None else f"{v['fit_s']['mean']:.1f}",
-                "-"
-                if v["epochs_to_best"]["mean"] is None
-                else f"{v['epochs_to_best']['mean']:.1f}",
-            ]
-        )
-    return found
-
-
-def _title(study: dict[str, Any]) -> str:
-    unit = " (points)" if in_points(study["objective"]) else ""
-    return (
-        f"{study['objective']}{unit} over {study['seeds']} seeds, "
-        f"{study['confidence']:.0%} intervals; * beyond seed noise "
-        f"({study['trials_ended']}/{study['trials_planned']} trials ended)"
-    )
+from studies.table import COLUMNS, rows, title
 
 
 def markdown(study: dict[str, Any]) -> str:
     """The table as GitHub Markdown, its title above and the readings below."""
-    lines = [f"**{_title(study)}**", "", "| " + " | ".join(COLUMNS) + " |"]
+    lines = [f"**{title(study)}**", "", "| " + " | ".join(COLUMNS) + " |"]
     lines.append("|" + "---|" * len(COLUMNS))
     lines += ["| " + " | ".join(r) + " |" for r in rows(study)]
     lines += [""] + [f"- {line}" for line in study["reading"]]
@@ -98,7 +45,7 @@ def csv_text(study: dict[str, Any]) -> str:
 
 def table(study: dict[str, Any]) -> Table:
     """The rich table, with each variant's mean learning curve as a sparkline."""
-    shown = Table(title=escape(_title(study)))
+    shown = Table(title=escape(title(study)))
     for column in (*COLUMNS, "curve"):
         shown.add_column(column, justify="left" if column in ("variant", "curve") else "right")
     for row, variant in zip(rows(study), study["variants"], strict=True):

@@ -8,6 +8,7 @@ from typing import Any
 
 from api.dashboard.figures import BASE, PALETTE, compact, named_axis
 from studies.reading import in_points
+from studies.table import COLUMNS, rows, title
 
 
 def _scale(objective: str) -> float:
@@ -107,29 +108,13 @@ def study_curves(study: dict[str, Any]) -> dict[str, Any]:
 
 
 def study_view(study: dict[str, Any]) -> dict[str, Any]:
-    """What the job page shows of a study: its table, readings and both plots."""
+    """What the job page shows of a study: its table (the terminal's cells, ``studies.table``),
+    readings and both plots."""
     return {
-        "objective": study["objective"],
-        "points": in_points(study["objective"]),
-        "seeds": study["seeds"],
-        "confidence": study["confidence"],
-        "ended": study["trials_ended"],
-        "planned": study["trials_planned"],
-        "variants": [
-            {
-                k: v.get(k)
-                for k in (
-                    "name",
-                    "is_baseline",
-                    "trials",
-                    "objective",
-                    "fit_s",
-                    "epochs_to_best",
-                    "vs_baseline",
-                )
-            }
-            for v in study["variants"]
-        ],
+        "variants": [{"name": v["name"]} for v in study["variants"]],
+        "title": title(study),
+        "columns": COLUMNS,
+        "rows": rows(study),
         "reading": study["reading"],
         "figures": {"means": study_means(study), "curves": study_curves(study)},
     }

@@ -13,6 +13,7 @@ from api.study_schemas import StudyResult
 from db.models import Job
 from db.repositories import studies as repository
 from db.settings import Settings
+from search_spaces.study_spec import StudySpec
 from studies.curves import mean_curves
 from studies.result import StudyTrial, study_result
 
@@ -20,9 +21,10 @@ from studies.result import StudyTrial, study_result
 def study_of(session: Session, job: Job) -> dict[str, Any] | None:
     """The job's study table so far (``studies.result.study_result`` with each variant's mean
     learning curve), or None for a search job."""
-    study = (job.spec or {}).get("study")
-    if not study:
+    stored = (job.spec or {}).get("study")
+    if not stored:
         return None
+    study = StudySpec.model_validate(stored)
     rows = repository.study_trials(session, job.id)
     trials = [
         StudyTrial(r["variant"], r["seed"], r["status"], r["score"], r["fit_s"], r["best_epoch"])
@@ -30,10 +32,10 @@ def study_of(session: Session, job: Job) -> dict[str, Any] | None:
         if r["variant"] is not None
     ]
     result = study_result(
-        study["variants"],
-        study.get("baseline") or next(iter(study["variants"])),
-        study["seeds"],
-        study["confidence"],
+        study.variants,
+        study.baseline_name,
+        study.seeds,
+        study.confidence,
         job.objective,
         job.direction == "max",
         trials,

@@ -122,3 +122,20 @@ def test_a_state_saved_with_its_trials_inside_still_restores() -> None:
     search.report(int(first.trial_id), 0.7, 1, None)
     assert search.propose().number == 1
     assert "trials" not in search.state()
+
+
+def test_a_pruned_trial_informs_random_and_bayesian_search_but_hyperband_never_promotes_it() -> (
+    None
+):
+    from worker.training.stored_trials import to_kt_trial
+
+    pruned = SearchRecord({"units": 8}, TrialStatus.PRUNED, 0.35, 4, "hopeless: ...")
+    for algorithm, status in (("random", "COMPLETED"), ("bayesian", "COMPLETED"),
+                              ("hyperband", "FAILED")):  # fmt: skip
+        oracle = build_oracle(JobSpec.model_validate(tiny_spec(algorithm=algorithm)))
+        trial = to_kt_trial(oracle, "00", pruned)
+        assert trial.status == status, algorithm
+        assert (trial.score == 0.35) is (status == "COMPLETED")
+    unscored = SearchRecord({"units": 8}, TrialStatus.PRUNED, None, None, "hopeless: ...")
+    random_oracle = build_oracle(JobSpec.model_validate(tiny_spec()))
+    assert to_kt_trial(random_oracle, "00", unscored).status == "FAILED"

@@ -194,20 +194,10 @@ const hps = (() => {
     function showStudy(study) {
       $("#study-card").hidden = !study;
       if (!study) return;
-      const shown = (v) => (v === null || v === undefined ? "-" : study.points ? (v * 100).toFixed(2) : Number(v).toPrecision(4));
-      const signed = (v) => (v === null || v === undefined ? "-" : (v >= 0 ? "+" : "") + shown(v));
-      $("#study-title").textContent = `${study.objective}${study.points ? " (points)" : ""} over ${study.seeds} seeds, ` +
-        `${Math.round(study.confidence * 100)}% intervals; * beyond seed noise (${study.ended}/${study.planned} trials ended)`;
-      const head = ["variant", "seeds", "mean", "std", "interval", "vs baseline", "p", "fit s", "epochs to best"];
-      const rows = study.variants.map((v) => {
-        const o = v.objective, d = (v.vs_baseline || {}).objective || {};
-        const versus = v.is_baseline ? "baseline" : signed(d.delta) + (d.beyond_noise ? " *" : "");
-        const cells = [v.name, o.n, shown(o.mean), shown(o.std), o.low === null ? "-" : `${shown(o.low)} to ${shown(o.high)}`,
-          versus, d.p_value === undefined || d.p_value === null ? "-" : d.p_value.toPrecision(2),
-          v.fit_s.mean === null ? "-" : v.fit_s.mean.toFixed(1), v.epochs_to_best.mean === null ? "-" : v.epochs_to_best.mean.toFixed(1)];
-        return `<tr>${cells.map((c) => `<td>${escape(String(c))}</td>`).join("")}</tr>`;
-      });
-      $("#study-table").innerHTML = `<thead><tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr></thead><tbody>${rows.join("")}</tbody>`;
+      // the cells come formatted from the server (the terminal's table, studies/table.py)
+      $("#study-title").textContent = study.title;
+      const row = (cells, tag) => `<tr>${cells.map((c) => `<${tag}>${escape(String(c))}</${tag}>`).join("")}</tr>`;
+      $("#study-table").innerHTML = `<thead>${row(study.columns, "th")}</thead><tbody>${study.rows.map((r) => row(r, "td")).join("")}</tbody>`;
       $("#study-reading").innerHTML = study.reading.map((line) => `<li>${escape(line)}</li>`).join("");
       draw($("#chart-study"), study.figures.means);
       draw($("#chart-study-curves"), study.figures.curves);
