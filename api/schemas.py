@@ -16,7 +16,7 @@ from pydantic import (
 )
 
 from api.health_schemas import EpochHealth, TrialHealth
-from db.models import JobStatus, Trial, TrialStatus
+from db.models import JobStatus, StopCause, Trial, TrialStatus
 from db.values import as_utc
 
 T = TypeVar("T")
@@ -74,13 +74,18 @@ class JobPublic(FromRow):
     trials_failed: int
     trials_diverged: int
     trials_pruned: int = Field(
-        description="Stopped early as not worth finishing (training.stop_hopeless)."
+        description="Stopped early as not worth finishing (search.pruner, training.stop_hopeless)."
     )
     best_trial_number: int | None
     best_score: float | None
     warnings: list[JobWarning]
     dataset_info: dict[str, Any] | None
     error: str | None
+    ended_by: StopCause | None = Field(
+        default=None,
+        description="What ended the search: max_trials (its trials ran out), time_limit_s, "
+        "target, patience_trials, or cancelled; null while it runs or if it failed.",
+    )
     cancel_requested: bool
     created_at: UtcDatetime
     started_at: UtcDatetime | None
@@ -130,6 +135,14 @@ class TrialPublic(FromRow):
     parameter_count: int | None
     failure_reason: str | None
     health: TrialHealth | None = None
+    pruned_epoch: int | None = Field(
+        default=None, description="Pruned by search.pruner: the epoch (from 1) it stopped at."
+    )
+    pruned_against: float | None = Field(
+        default=None,
+        description="Pruned by search.pruner: the value its objective was compared against "
+        "there (the median, or the cut-off of its rung).",
+    )
     confirms: int | None = Field(
         default=None,
         description="a confirmation run (search.confirm): the trial whose configuration it "

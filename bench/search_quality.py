@@ -1,4 +1,5 @@
-"""Search quality: the service's random, Bayesian and Hyperband searches against Optuna's TPE.
+"""Search quality: the service's random, Bayesian, Hyperband and TPE searches (TPE with and
+without its median pruner) against Optuna's TPE run in-process.
 
     .venv/bin/python -m bench.search_quality [--seeds 1 2 3] [--budgets 20 50]
         [--datasets digits pima] [--methods ...] [--data-dir ../shared/data/pima_diabetes]
@@ -11,7 +12,9 @@ Pima diabetes (uploaded through the API from ``--data-dir``'s ``diabetes.csv``, 
 
 * the service (embedded defaults: SQLite + kombu's SQLAlchemy broker, one worker process, at most
   one trial of a job in flight so the Bayesian oracle sees every finished trial) runs random,
-  Bayesian and Hyperband jobs submitted over HTTP; trials are read back from the API;
+  Bayesian, Hyperband and TPE jobs submitted over HTTP (``service_tpe``; ``service_tpe_median``
+  with ``search.pruner`` set to Optuna's ``MedianPruner()`` defaults: 5 startup trials, judged
+  from the first epoch); trials are read back from the API;
 * Optuna's TPE sampler, without and with its median pruner, trains the same Keras models in a
   fresh process: the project's spec -> Keras Tuner hyperparameters conversion and
   ``SpecHyperModel`` build them from the values Optuna suggests, on the rows and split of
@@ -59,7 +62,9 @@ MAX_HYPERBAND_ITERATIONS = 5
 #: chosen before the full run from smoke runs (best scores ~0.98 and ~0.84 there): levels most
 #: searches should reach, but not in their first few trials.
 TARGETS = {"digits": 0.975, "pima": 0.82}
-SERVICE_METHODS = ("random", "bayesian", "hyperband")
+SERVICE_METHODS = ("random", "bayesian", "hyperband", "service_tpe", "service_tpe_median")
+#: Optuna's ``MedianPruner()`` defaults, as the service's pruner settings
+MEDIAN_PRUNER = {"kind": "median", "startup_trials": 5, "warmup_epochs": 0, "interval": 1}
 OPTUNA_METHODS = ("tpe", "tpe_median_pruner")
 METHODS = SERVICE_METHODS + OPTUNA_METHODS
 PIMA_FILE = "diabetes.csv"
@@ -90,6 +95,10 @@ def search_spec(dataset: str, method: str, trials: int, seed: int) -> dict[str, 
     search: dict[str, Any] = {"max_trials": trials, "seed": seed, "objective": "val_accuracy"}
     if method == "bayesian":
         search.update(algorithm="bayesian", num_initial_points=NUM_INITIAL_POINTS)
+    elif method in ("service_tpe", "service_tpe_median"):
+        search.update(algorithm="tpe", num_initial_points=NUM_INITIAL_POINTS)
+        if method == "service_tpe_median":
+            search["pruner"] = MEDIAN_PRUNER
     elif method == "hyperband":
         search.update(
             algorithm="hyperband",
@@ -695,7 +704,7 @@ def main() -> None:
         runs = run_all(plan)
     largest = max(plan.budgets)
     payload = {
-        "benchmark": "search quality: the service's random/Bayesian/Hyperband vs Optuna TPE",
+        "benchmark": "search quality: the service's random/Bayesian/Hyperband/TPE vs Optuna TPE",
         "space": search_spec("<dataset>", "random", largest, 0),
         "targets": TARGETS,
         "seeds": plan.seeds,

@@ -44,6 +44,17 @@ class JobStatus(enum.StrEnum):
         return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
+class StopCause(enum.StrEnum):
+    """What ended a search (``jobs.ended_by``), named after the spec's fields."""
+
+    #: every trial it planned ran (``search.max_trials``, a grid's points, Hyperband's rounds)
+    MAX_TRIALS = "max_trials"
+    TIME_LIMIT = "time_limit_s"
+    TARGET = "target"
+    PATIENCE = "patience_trials"
+    CANCELLED = "cancelled"
+
+
 class TrialStatus(enum.StrEnum):
     #: created by the job's oracle and sent to the queue; no worker has started it yet.
     WAITING = "waiting"
@@ -149,6 +160,9 @@ class Job(Base):
     #: seeded split and preprocessing facts recorded by the worker (rows, features, split seed...).
     dataset_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    #: what ended the search (``StopCause``): its trials ran out, its time limit, its target
+    #: reached, its patience; or it was cancelled. Null while it runs, or if it failed.
+    ended_by: Mapped[str | None] = mapped_column(String(32))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Keras Tuner oracle state (JSON), so a restarted worker resumes the search. Megabytes for
     #: a long search, and only the workers' dispatcher reads it: loaded on first access, never
@@ -201,6 +215,10 @@ class Trial(Base):
     #: the verdicts on the trial's training health (``health.verdicts``) and the baseline
     #: they were judged against: ``{"verdicts": [{code, evidence, remedy}], "baseline": x}``
     health: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    #: a trial stopped by the job's pruner (``search.pruner``): the epoch it was stopped at
+    #: (counted from 1) and the value its objective was compared against there.
+    pruned_epoch: Mapped[int | None] = mapped_column(Integer)
+    pruned_against: Mapped[float | None] = mapped_column(Float)
     #: a confirmation run (``search.confirm``): the number of the trial whose configuration it
     #: trains again, and its seed (0, 1...); null for the search's own trials.
     confirms: Mapped[int | None] = mapped_column(Integer)

@@ -41,6 +41,7 @@ from search_spaces.params import (
     is_fixed,
     upper_bound,
 )
+from search_spaces.search_stops import check_search_stops
 from search_spaces.space_size import default_initial_points, grid_points, searched_dimensions
 from search_spaces.study_spec import StudySpec, check_study, with_study_budget
 from search_spaces.training_spec import ScheduleSpec, SearchSettings, TrainingSpec
@@ -322,21 +323,7 @@ class JobSpec(StrictModel):
             )
         if self.search.algorithm == "grid" and self.study is None:
             self._check_grid()
-        if self.search.confirm is not None and (
-            self.search.algorithm == "hyperband" or self.study is not None
-        ):
-            raise SpecError(
-                "search.confirm",
-                "confirming re-runs a search's best configurations: not for a study, nor for "
-                "hyperband (its trials train for different numbers of epochs)",
-            )
-        if self.trial_budget > limits.MAX_TRIALS:
-            raise SpecError(
-                "search.confirm",
-                f"{self.trial_budget} trials with the confirmation runs, over the limit of "
-                f"{limits.MAX_TRIALS} (max_trials)",
-                limits.MAX_TRIALS,
-            )
+        check_search_stops(self)
         check_study(self)
         return self
 
@@ -380,7 +367,7 @@ class JobSpec(StrictModel):
 
     @property
     def initial_points(self) -> int:
-        """Bayesian: the random trials before the Gaussian process (the spec's, else the
+        """Bayesian and TPE: the random trials before the model (the spec's, else the
         default of ``default_initial_points``)."""
         if self.search.num_initial_points is not None:
             return self.search.num_initial_points
@@ -388,7 +375,7 @@ class JobSpec(StrictModel):
 
     def with_recorded_defaults(self) -> JobSpec:
         """This spec with the defaults the service chose written in (what a job records)."""
-        if self.search.algorithm != "bayesian" or self.search.num_initial_points is not None:
+        if self.search.algorithm not in ("bayesian", "tpe") or self.search.num_initial_points:
             return self
         search = self.search.model_copy(update={"num_initial_points": self.initial_points})
         return self.model_copy(update={"search": search})

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 from search_spaces import limits
 from search_spaces.errors import SpecError
 from search_spaces.params import CatParam, FloatParam, IntParam, StrictModel
+from search_spaces.search_stops import PrunerSpec
 from search_spaces.vocabulary import (
     Algorithm,
     BatchSize,
@@ -164,7 +165,7 @@ class SearchSettings(StrictModel):
         default=None,
         ge=1,
         le=limits.MAX_TRIALS,
-        description="Bayesian: random trials before the Gaussian process. Default: 3 per "
+        description="Bayesian and TPE: random trials before the model. Default: 3 per "
         "searched hyperparameter (a per-layer one once per layer; fixed values do not count), "
         "at most a quarter of max_trials, at least 2. A submitted job records the value used.",
     )
@@ -172,6 +173,28 @@ class SearchSettings(StrictModel):
     hyperband_iterations: int = Field(default=1, ge=1, le=5)
     top_k: int = Field(default=1, ge=1, le=limits.MAX_TOP_K, description="Best models stored.")
     time_limit_s: int | None = Field(default=None, ge=1, le=limits.MAX_TIME_LIMIT_S)
+    multivariate: bool = Field(
+        default=False,
+        description="TPE: model the hyperparameters jointly (Optuna's multivariate TPE, "
+        "grouped where the space is conditional), not each on its own.",
+    )
+    pruner: PrunerSpec | None = Field(
+        default=None,
+        description="Stop trials whose learning curves trail the others' (median or asha); "
+        "they end as pruned.",
+    )
+    target: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        description="Stop the search once a trial's objective reaches this value.",
+    )
+    patience_trials: int | None = Field(
+        default=None,
+        ge=1,
+        le=limits.MAX_TRIALS,
+        description="Stop the search after this many trials in a row ended without improving "
+        "on the best.",
+    )
     confirm: ConfirmSpec | None = Field(
         default=None,
         description="Re-run the best configurations with other seeds and rank them by their "

@@ -87,7 +87,7 @@ RegressionLoss = Annotated[
     Named("RegressionLoss"),
 ]
 Algorithm = Annotated[
-    Literal["random", "bayesian", "hyperband", "grid"],
+    Literal["random", "bayesian", "tpe", "hyperband", "grid"],
     Named("Algorithm"),
 ]
 PerLayer = Annotated[

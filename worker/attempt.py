@@ -28,7 +28,7 @@ import os
 import socket
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -43,6 +43,8 @@ from worker.dispatcher import conclude
 from worker.lease import Heartbeat, hand_back
 
 if TYPE_CHECKING:
+    from search_spaces.schema import JobSpec as SearchSpec
+    from worker.pruning import TrialPruner
     from worker.training.fit import EpochReport, Halt
     from worker.training.run import SearchContext
 
@@ -176,7 +178,7 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
             ctx,
             claim.number,
             values,
-            on_epoch=_epoch_hook(claim, deadline),
+            on_epoch=_epoch_hook(claim, deadline, _pruner(ctx.spec, claim, values)),
             load_checkpoint=lambda number: artifacts.load_checkpoint(job.id, number),
             wants_model=lambda score: artifacts.qualifies_for_top_k(job.id, score, direction, kept),
         )
@@ -191,9 +193,21 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
         release_memory()
 
 
-def _epoch_hook(claim: ClaimedTrial, deadline: float | None):  # type: ignore[no-untyped-def]
+def _pruner(spec: SearchSpec, claim: ClaimedTrial, values: dict[str, Any]) -> TrialPruner | None:
+    """The job's pruner for this trial; none for a confirmation run (its configuration was
+    judged already)."""
+    if claim.confirm_seed is not None:
+        return None
+    from worker.pruning import trial_pruner
+
+    return trial_pruner(claim.job_id, spec, claim.number, values)
+
+
+def _epoch_hook(  # type: ignore[no-untyped-def]
+    claim: ClaimedTrial, deadline: float | None, pruner: TrialPruner | None = None
+):
     """Record each epoch under the lease, and read what the trial should do next (one
-    transaction)."""
+    transaction); then ask the job's pruner, if it has one."""
     from worker.training.fit import Halt, Stop
 
     lost = Halt(Stop.LEASE_LOST, "the trial was taken back from this worker")
@@ -220,7 +234,15 @@ def _epoch_hook(claim: ClaimedTrial, deadline: float | None):  # type: ignore[no
             return Halt(Stop.RELEASED, "the worker is shutting down; the trial was re-queued")
         if deadline is not None and time.monotonic() > deadline:
             return Halt(Stop.TIME_LIMIT, "the job's time limit was reached during this trial")
-        return None
+        if pruner is None:
+            return None
+        try:
+            pruned = pruner.judge(report.execution, report.epoch, report.metrics)
+        except DatabaseUnavailableError as error:
+            return Halt(Stop.DATABASE_AWAY, str(error))
+        if pruned is None:
+            return None
+        return Halt(Stop.PRUNED, pruned.reason, pruned.epoch, pruned.against)
 
     return on_epoch
 

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.orm import Session
 
 from db.engine import session_scope
-from db.models import Job, Trial, TrialStatus
+from db.models import Job, StopCause, Trial, TrialStatus
 from db.repositories import artifacts, confirm, jobs, search, trials
 from db.repositories.search_hold import hold_search
 from db.repositories.trials import ClaimedTrial, TrialResult
@@ -52,6 +52,7 @@ from worker.specs import parse_spec
 if TYPE_CHECKING:
     from worker.training.oracle import Search
     from worker.training.study_search import StudySearch
+    from worker.training.tpe_search import TpeSearch
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def _fold_once(job_id: str) -> tuple[list[int], int | None]:
 def dispatch_locked(
     session: Session,
     job: Job,
-    algorithm: Search | StudySearch | None = None,
+    algorithm: Search | StudySearch | TpeSearch | None = None,
     spec: JobSpec | None = None,
 ) -> list[int]:
     """``dispatch`` inside a transaction that already holds the job's lock. ``search`` and
@@ -138,6 +139,19 @@ def dispatch_locked(
         if active < cap:
             algorithm = algorithm or _search(session, job, spec)
         made = confirm.confirmation_runs(session, job.id) if spec.search.confirm else set()
+        if job.ended_by is None and (cause := _stop_condition(session, job, spec)):
+            job.ended_by = cause.value
+            search.cancel_waiting(session, job.id, f"the search ended: its {cause.value} was met")
+            active = search.in_flight(session, job.id)
+        stopped = job.ended_by is not None
+        if stopped and not made and active < cap:
+            # a stop condition ended the search: its confirmation runs, or the end
+            added = []
+            if spec.search.confirm is not None:
+                added = _confirmations(session, job, spec, made, active, cap - active, now)
+            new += added
+            if active + len(added) == 0:
+                jobs.end_search(session, job)
         if made and active < cap:
             # the search is over: its algorithm proposes nothing more (Keras Tuner's random
             # search may find a point again after saying it was done)
@@ -145,7 +159,7 @@ def dispatch_locked(
             new += added
             if active + len(added) == 0:
                 jobs.end_search(session, job)
-        while algorithm is not None and active < cap and not made:
+        while algorithm is not None and active < cap and not made and not stopped:
             proposing = time.perf_counter()
             proposal = algorithm.propose()
             took = time.perf_counter() - proposing
@@ -170,6 +184,18 @@ def dispatch_locked(
         jobs.save_oracle_state(job, algorithm.state())
     session.flush()
     return [t.id for t in new]
+
+
+def _stop_condition(session: Session, job: Job, spec: JobSpec) -> StopCause | None:
+    """The stop condition the search met (``search.target``, ``search.patience_trials``)."""
+    target, patience = spec.search.target, spec.search.patience_trials
+    best = job.best_score
+    if target is not None and best is not None and not job.direction.better(target, best):
+        return StopCause.TARGET
+    since_best = search.ended_since(session, job.id, job.best_trial_number) if patience else 0
+    if patience is not None and since_best >= patience:
+        return StopCause.PATIENCE
+    return None
 
 
 def _confirmations(
@@ -240,16 +266,18 @@ def _record(claim: ClaimedTrial, result: TrialResult) -> bool:
         return True
 
 
-def _search(session: Session, job: Job, spec: JobSpec) -> Search | StudySearch:
+def _search(session: Session, job: Job, spec: JobSpec) -> Search | StudySearch | TpeSearch:
     """The job's search algorithm, restored from its state; it reads trial rows on demand."""
     from worker.training.oracle import Search
     from worker.training.study_search import StudySearch
+    from worker.training.tpe_search import TpeSearch
 
     state = job.oracle_state
     if spec.study is not None:
         return StudySearch(spec, state)
+    records = lambda numbers: search.search_records(session, job.id, numbers)  # noqa: E731
+    if spec.search.algorithm == "tpe" and not spec.is_single_configuration:
+        return TpeSearch(spec, state, records)
     # Every trial the algorithm proposed is a row, created in the same transaction.
     count = len(state["start_order"]) if state and "start_order" in state else 0
-    return Search(
-        spec, state, count, lambda numbers: search.search_records(session, job.id, numbers)
-    )
+    return Search(spec, state, count, records)

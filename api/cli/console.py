@@ -196,8 +196,18 @@ def print_job_summary(job: dict[str, Any], console: Console | None = None) -> No
         f"best {job['objective']} = "
         f"{_number(job['best_score'])} (trial {_number(job['best_trial_number'])})"
     )
+    if job.get("ended_by") in ENDED_BY:
+        out.print(f"search ended: {ENDED_BY[job['ended_by']]}")
     if job.get("error"):
         out.print(f"[red]{escape(job['error'])}[/]")
+
+
+#: what ended a search (``ended_by``), in words
+ENDED_BY = {
+    "target": "its target was reached (search.target)",
+    "patience_trials": "no improvement in search.patience_trials trials",
+    "time_limit_s": "its time limit (search.time_limit_s)",
+}
 
 
 def _description(job: dict[str, Any]) -> str:

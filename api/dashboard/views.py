@@ -57,6 +57,7 @@ def job_state(job: Job, rows: Sequence[TrialRow]) -> dict[str, Any]:
         "status": job.status.value,
         "is_final": job.status.is_final,
         "cancel_requested": job.cancel_requested,
+        "ended_by": job.ended_by,
         "done": done,
         "max_trials": job.max_trials,
         "progress": 1.0 if job.status == JobStatus.SUCCEEDED else min(1.0, done / job.max_trials),

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session, undefer
 
 from db.engine import session_scope
-from db.models import Job, JobSplit, JobStatus, Trial, TrialStatus
+from db.models import Job, JobSplit, JobStatus, StopCause, Trial, TrialStatus
 from db.repositories import artifacts, confirm, leaderboard, search
 from db.repositories.trials import ACTIVE
 from db.transient import retried
@@ -281,6 +281,8 @@ def end_search(session: Session, job: Job, *, timed_out: bool = False) -> None:
     a trial completed, failed otherwise."""
     session.flush()
     refresh_counters(session, job)
+    if job.ended_by is None:
+        job.ended_by = StopCause.TIME_LIMIT if timed_out else StopCause.MAX_TRIALS
     if job.trials_completed:
         finalize_job(session, job, JobStatus.SUCCEEDED)
         return
@@ -294,7 +296,7 @@ def end_search(session: Session, job: Job, *, timed_out: bool = False) -> None:
         job,
         JobStatus.FAILED,
         f"{why} ({job.trials_failed} failed, {job.trials_diverged} diverged"
-        + (f", {job.trials_pruned} pruned as hopeless)" if job.trials_pruned else ")"),
+        + (f", {job.trials_pruned} pruned)" if job.trials_pruned else ")"),
     )
 
 
@@ -313,6 +315,8 @@ def finalize_job(session: Session, job: Job, status: JobStatus, error: str | Non
     artifacts.rank_models(session, job, int((job.spec.get("search") or {}).get("top_k") or 1))
     job.status = status
     job.error = error
+    if status is JobStatus.CANCELLED:
+        job.ended_by = StopCause.CANCELLED
     job.finished_at = now
     job.heartbeat_at = now
 

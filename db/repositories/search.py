@@ -128,6 +128,8 @@ class SearchRecord:
     score: float | None
     best_epoch: int | None
     failure_reason: str | None
+    #: epochs trained (a pruned trial: where its pruner stopped it)
+    last_epoch: int | None = None
 
 
 def search_records(
@@ -142,6 +144,7 @@ def search_records(
         Trial.score,
         Trial.best_epoch,
         Trial.failure_reason,
+        func.coalesce(Trial.pruned_epoch, Trial.epochs_run).label("last_epoch"),
     ).where(Trial.job_id == job_id, Trial.confirms.is_(None))
     if numbers is not None:
         query = query.where(Trial.number.in_(numbers))
@@ -152,6 +155,7 @@ def search_records(
             row.score,
             row.best_epoch,
             row.failure_reason,
+            row.last_epoch,
         )
         for row in session.execute(query)
     }
@@ -204,3 +208,20 @@ def close_active(session: Session, job_id: str, status: TrialStatus, reason: str
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def ended_since(session: Session, job_id: str, number: int | None) -> int:
+    """How many of the search's own trials ended with a result (completed, failed, diverged,
+    pruned) after trial ``number`` ended (None: all of them)."""
+    verdicts = [s for s in TrialStatus if s.informs_search]
+    query = select(func.count()).where(
+        Trial.job_id == job_id, Trial.confirms.is_(None), Trial.status.in_(verdicts)
+    )
+    if number is not None:
+        ended = (
+            select(Trial.finished_at)
+            .where(Trial.job_id == job_id, Trial.number == number, Trial.confirms.is_(None))
+            .scalar_subquery()
+        )
+        query = query.where(Trial.finished_at > ended)
+    return int(session.scalar(query) or 0)

@@ -262,6 +262,9 @@ class TrialResult:
     duration_s: float | None = None
     fit_duration_s: float | None = None
     health: dict[str, Any] | None = None
+    #: pruned by the job's pruner: at this epoch (from 1), against this value
+    pruned_epoch: int | None = None
+    pruned_against: float | None = None
     artifact: ArtifactPayload | None = None
     checkpoint: bytes | None = None
 
@@ -290,12 +293,18 @@ def record_result(session: Session, trial_id: int, lease: str, result: TrialResu
             duration_s=result.duration_s,
             fit_duration_s=result.fit_duration_s,
             health=json_safe(result.health) if result.health is not None else None,
+            pruned_epoch=result.pruned_epoch,
+            pruned_against=_finite(result.pruned_against),
             release_requested=False,
             reported=False,
         )
         .execution_options(synchronize_session=False)
     )
     return written.rowcount == 1
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
 
 
 def result_recorded(session: Session, trial_id: int, lease: str) -> bool:

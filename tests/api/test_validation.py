@@ -216,3 +216,40 @@ def test_confirming_is_for_a_search_and_counts_in_the_jobs_trials(client: TestCl
     created = client.post(f"{API}/jobs", json=_spec(search={"confirm": {"top_k": 2, "seeds": 3}}))
     assert created.status_code == 202, created.text
     assert client.get(created.json()["url"]).json()["max_trials"] == 3 + 2 * 3
+
+
+def test_pruners_and_stop_conditions_are_checked_against_the_search(client: TestClient) -> None:
+    (error,) = _errors(client, _spec(search={"algorithm": "hyperband", "pruner": {"kind": "asha"}}))
+    assert error["field"] == "search.pruner" and "hyperband" in error["message"]
+    study = _study()
+    study["search"]["pruner"] = {"kind": "median"}
+    (error,) = _errors(client, study)
+    assert error["field"] == "search.pruner" and "study" in error["message"]
+    study = _study()
+    study["search"]["target"] = 0.9
+    (error,) = _errors(client, study)
+    assert error["field"] == "search.target"
+    (error,) = _errors(client, _spec(search={"multivariate": True}))
+    assert error["field"] == "search.multivariate" and "tpe" in error["message"]
+    (error,) = _errors(client, _spec(search={"pruner": {"kind": "asha", "reduction_factor": 11}}))
+    assert "reduction_factor" in error["field"] and error["limit"] == 10
+    (error,) = _errors(client, _spec(search={"pruner": {"kind": "hyperband"}}))
+    assert error["field"].startswith("search.pruner")
+    (error,) = _errors(client, _spec(search={"patience_trials": 0}))
+    assert error["field"] == "search.patience_trials"
+    body = _spec(
+        search={
+            "algorithm": "tpe",
+            "multivariate": True,
+            "pruner": {"kind": "median", "startup_trials": 2},
+            "target": 0.95,
+            "patience_trials": 4,
+        }
+    )
+    created = client.post(f"{API}/jobs", json=body)
+    assert created.status_code == 202, created.text
+    job = client.get(created.json()["url"]).json()
+    assert job["algorithm"] == "tpe" and job["ended_by"] is None
+    assert job["spec"]["search"]["pruner"]["warmup_epochs"] == 1
+    # the random start TPE used is recorded, as Bayesian's is
+    assert job["spec"]["search"]["num_initial_points"] >= 2

@@ -12,12 +12,9 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -31,6 +28,7 @@ from search_spaces.direction import Direction
 from search_spaces.schema import JobSpec
 from search_spaces.training_spec import training_seed
 from worker.training import feeding
+from worker.training.checkpoints import load_checkpoint
 from worker.training.datasets import LoadedDataset
 from worker.training.health_probe import PROBE_SEED, HealthProbe, probe_every
 from worker.training.hopeless_watch import HopelessWatch, hopeless_watch
@@ -47,6 +45,8 @@ class Stop(enum.StrEnum):
     DIVERGED = "diverged"
     #: the network cannot learn (``health.hopeless``): the trial ends as pruned.
     HOPELESS = "hopeless"
+    #: the job's pruner (``search.pruner``) stopped it: the trial ends as pruned.
+    PRUNED = "pruned"
     CANCELLED = "cancelled"
     LEASE_LOST = "lease_lost"
     #: the worker is shutting down (warm): the trial goes back to the queue.
@@ -62,6 +62,9 @@ class Halt:
 
     stop: Stop
     reason: str
+    #: a pruner's stop: the epoch (from 1) and the value it was compared against
+    epoch: int | None = None
+    against: float | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,8 @@ class TrialOutcome:
     notes: list[str] = field(default_factory=list)
     #: the last execution's epochs, with their health records (what the verdicts read)
     epochs: list[EpochRecord] = field(default_factory=list)
+    #: the pruner's stop (``Halt.epoch``, ``Halt.against``)
+    pruned_at: Halt | None = None
 
 
 class ControlCallback(keras.callbacks.Callback):
@@ -141,6 +146,7 @@ class ControlCallback(keras.callbacks.Callback):
         self.records: list[EpochRecord] = []
         self.stop = Stop.NONE
         self.reason: str | None = None
+        self.halt: Halt | None = None
         self._started = 0.0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
@@ -197,7 +203,7 @@ class ControlCallback(keras.callbacks.Callback):
         return record
 
     def _halt(self, halt: Halt) -> None:
-        self.stop, self.reason = halt.stop, halt.reason
+        self.stop, self.reason, self.halt = halt.stop, halt.reason, halt
         self.model.stop_training = True
 
 
@@ -225,9 +231,10 @@ def _pruned(
     direction: Direction,
     earlier: list[tuple[float, int, dict[str, float]]],
 ) -> None:
-    """A hopeless trial ends pruned, with its best epoch's score so far, averaged with its
-    ``earlier`` executions' as a completed trial's is (the search learns from it; it is never
-    the job's best); one whose objective was never finite, diverged."""
+    """A hopeless trial, or one the job's pruner stopped, ends pruned with its best epoch's
+    score so far, averaged with its ``earlier`` executions' as a completed trial's is (the
+    search learns from it; it is never the job's best); one whose objective was never finite,
+    diverged."""
     best = _best(control.history, objective, direction)
     if best is None:
         outcome.status = TrialStatus.DIVERGED
@@ -295,7 +302,9 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
             outcome.parameter_count = int(model.count_params())
             start_epoch = initial_epoch
             if resume_from is not None:
-                start_epoch = _load_checkpoint(run, model, int(resume_from), initial_epoch, outcome)
+                past = int(resume_from)
+                content = run.load_checkpoint(past)
+                start_epoch = load_checkpoint(content, model, past, initial_epoch, outcome.notes)
             probe = None
             if spec.training.health_probe:
                 probe = HealthProbe.of_rows(
@@ -330,8 +339,9 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                     outcome.status = TrialStatus.DIVERGED
                     if spec.search.executions_per_trial > 1:
                         outcome.failure_reason = f"{control.reason} (execution {execution})"
-                elif control.stop is Stop.HOPELESS:
+                elif control.stop in (Stop.HOPELESS, Stop.PRUNED):
                     _pruned(outcome, control, objective, direction, per_execution)
+                    outcome.pruned_at = control.halt if control.stop is Stop.PRUNED else None
                 else:
                     outcome.status = TrialStatus.CANCELLED
                 break
@@ -365,32 +375,3 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
         outcome.model = best_model
     outcome.duration_s = time.perf_counter() - started
     return outcome
-
-
-def _load_checkpoint(
-    run: TrialRun, model: keras.Model, past_number: int, initial_epoch: int, out: TrialOutcome
-) -> int:
-    """Hyperband: continue from the weights of the trial this one promotes (kept in the
-    database, so any worker can). If they are gone, train from scratch and say so."""
-    content = run.load_checkpoint(past_number)
-    if content is not None:
-        with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as tmp:
-            path = Path(tmp) / "w.weights.h5"
-            path.write_bytes(content)
-            with warnings.catch_warnings():  # the fresh optimizer has no slots yet: expected
-                warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
-                model.load_weights(path)
-        return initial_epoch
-    note = f"checkpoint of trial {past_number} missing; trained from scratch"
-    log.warning(note)
-    if note not in out.notes:
-        out.notes.append(note)
-    return 0
-
-
-def checkpoint_bytes(model: keras.Model) -> bytes:
-    """The model's weights in Keras's ``.weights.h5`` format."""
-    with tempfile.TemporaryDirectory(prefix="hpsearch-ckpt-") as tmp:
-        path = Path(tmp) / "w.weights.h5"
-        model.save_weights(path)
-        return path.read_bytes()

@@ -22,6 +22,7 @@ from search_spaces.study_spec import variant_json
 from search_spaces.training_spec import confirm_seeded
 from worker.specs import parse_spec
 from worker.training.artifacts import model_payload, signature
+from worker.training.checkpoints import checkpoint_bytes
 from worker.training.datasets import load_dataset
 from worker.training.fit import (
     LoadCheckpoint,
@@ -30,7 +31,6 @@ from worker.training.fit import (
     Stop,
     TrialOutcome,
     TrialRun,
-    checkpoint_bytes,
     fit_trial,
 )
 from worker.training.trial_health import trial_health
@@ -151,6 +151,11 @@ def _result(
         duration_s=outcome.duration_s,
         fit_duration_s=outcome.fit_duration_s,
     )
+    if outcome.pruned_at is not None and status is TrialStatus.PRUNED:
+        result.pruned_epoch, result.pruned_against = (
+            outcome.pruned_at.epoch,
+            outcome.pruned_at.against,
+        )
     if status is TrialStatus.COMPLETED and outcome.model is not None:
         score = float(outcome.score or 0.0)
         if wants_model(score):

@@ -1,0 +1,116 @@
+"""The search section's pruners and stop conditions, and the checks that tie them (and
+``confirm``) to the rest of the spec.
+
+A pruner stops a trial whose learning curve trails the others' at the same epoch, with
+Optuna's semantics (the worker runs Optuna's own pruner on the job's epochs as stored):
+
+- ``median``: after ``warmup_epochs`` epochs, every ``interval`` epochs, stop a trial whose best
+  objective so far is worse than the median of the completed trials' at that epoch, once
+  ``startup_trials`` trials have completed (``optuna.pruners.MedianPruner``).
+- ``asha``: asynchronous successive halving. Rungs are at ``min_epochs`` x
+  ``reduction_factor``^(``min_early_stopping_rate`` + k) epochs; a trial reaching a rung goes on
+  only if its objective there is in the best 1/``reduction_factor`` of every trial that reached
+  that rung so far, without waiting for the others (``optuna.pruners.SuccessiveHalvingPruner``).
+
+Epochs count from 1 here (after ``warmup_epochs`` = 2 epochs trained, say), where Keras counts
+from 0. A trial is never pruned on its last allowed epoch: it completes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field
+
+from search_spaces import limits
+from search_spaces.errors import SpecError
+from search_spaces.params import StrictModel
+
+if TYPE_CHECKING:
+    from search_spaces.schema import JobSpec
+
+
+class MedianPrunerSpec(StrictModel):
+    """Optuna's median pruner."""
+
+    kind: Literal["median"]
+    startup_trials: int = Field(
+        default=5, ge=0, le=limits.MAX_TRIALS, description="Completed trials before any pruning."
+    )
+    warmup_epochs: int = Field(
+        default=1, ge=0, le=limits.MAX_EPOCHS, description="Epochs a trial trains unpruned."
+    )
+    interval: int = Field(
+        default=1, ge=1, le=limits.MAX_EPOCHS, description="Epochs between two judgements."
+    )
+
+
+class AshaPrunerSpec(StrictModel):
+    """Asynchronous successive halving (Optuna's ``SuccessiveHalvingPruner``)."""
+
+    kind: Literal["asha"]
+    min_epochs: int = Field(
+        default=1, ge=1, le=limits.MAX_EPOCHS, description="Epochs to the first rung."
+    )
+    reduction_factor: int = Field(
+        default=3, ge=2, le=10, description="Each rung keeps the best 1/reduction_factor."
+    )
+    min_early_stopping_rate: int = Field(
+        default=0, ge=0, le=10, description="The first rung is min_epochs x factor^this."
+    )
+    bootstrap_count: int = Field(
+        default=0,
+        ge=0,
+        le=limits.MAX_TRIALS,
+        description="Trials that must reach a rung before any trial there goes on.",
+    )
+
+    def rung_epochs(self, max_epochs: int) -> list[int]:
+        """The epochs (counted from 1) at which a trial of ``max_epochs`` epochs is judged."""
+        rungs, k = [], 0
+        while (
+            epoch := self.min_epochs * self.reduction_factor ** (self.min_early_stopping_rate + k)
+        ) < max_epochs:
+            rungs.append(epoch)
+            k += 1
+        return rungs
+
+
+PrunerSpec = Annotated[MedianPrunerSpec | AshaPrunerSpec, Field(discriminator="kind")]
+
+
+def check_search_stops(spec: JobSpec) -> None:
+    """Pruners, stop conditions and confirmation make sense for this job."""
+    search = spec.search
+    searching = spec.study is None and not spec.is_single_configuration
+    if search.pruner is not None:
+        if not searching:
+            raise SpecError(
+                "search.pruner",
+                "a pruner compares a search's trials: not for a study or a single configuration",
+            )
+        if search.algorithm == "hyperband":
+            raise SpecError(
+                "search.pruner", "not with hyperband: it stops trials by its own schedule"
+            )
+    for name in ("target", "patience_trials"):
+        if getattr(search, name) is not None and not searching:
+            raise SpecError(
+                f"search.{name}",
+                "a stop condition ends a search early: not for a study or a single configuration",
+            )
+    if search.multivariate and search.algorithm != "tpe":
+        raise SpecError("search.multivariate", "only for the tpe algorithm")
+    if search.confirm is not None and (search.algorithm == "hyperband" or spec.study is not None):
+        raise SpecError(
+            "search.confirm",
+            "confirming re-runs a search's best configurations: not for a study, nor for "
+            "hyperband (its trials train for different numbers of epochs)",
+        )
+    if spec.trial_budget > limits.MAX_TRIALS:
+        raise SpecError(
+            "search.confirm",
+            f"{spec.trial_budget} trials with the confirmation runs, over the limit of "
+            f"{limits.MAX_TRIALS} (max_trials)",
+            limits.MAX_TRIALS,
+        )
