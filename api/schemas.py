@@ -84,7 +84,7 @@ class JobPublic(FromRow):
     ended_by: StopCause | None = Field(
         default=None,
         description="What ended the search: max_trials (its trials ran out), time_limit_s, "
-        "target, patience_trials, or cancelled; null while it runs or if it failed.",
+        "target, patience_trials, or cancelled; null while it runs, or when an error failed it.",
     )
     cancel_requested: bool
     created_at: UtcDatetime

@@ -161,7 +161,8 @@ class Job(Base):
     dataset_info: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     #: what ended the search (``StopCause``): its trials ran out, its time limit, its target
-    #: reached, its patience; or it was cancelled. Null while it runs, or if it failed.
+    #: reached, its patience; or it was cancelled. Null while it runs, or when an error failed
+    #: the job (a job whose trials all failed still says what ended its search).
     ended_by: Mapped[str | None] = mapped_column(String(32))
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Keras Tuner oracle state (JSON), so a restarted worker resumes the search. Megabytes for

@@ -265,11 +265,11 @@ def advise(spec: JobSpec) -> list[Advice]:
 @rule
 def _bayesian_all_random(spec: JobSpec) -> Iterator[Advice]:
     search = spec.search
-    if search.algorithm == "bayesian" and spec.initial_points >= search.max_trials:
+    if search.algorithm in ("bayesian", "tpe") and spec.initial_points >= search.max_trials:
         yield Advice(
             code="bayesian_all_random",
             message=f"the random start ({spec.initial_points} trials) covers the whole budget of "
-            f"{search.max_trials} trials: the Gaussian process never chooses one, so this is a "
+            f"{search.max_trials} trials: the model (Gaussian process, TPE) never chooses one, so this is a "
             "random search; lower search.num_initial_points or raise search.max_trials",
             fields=["search.num_initial_points", "search.max_trials"],
         )

@@ -38,7 +38,11 @@ class MedianPrunerSpec(StrictModel):
         default=5, ge=0, le=limits.MAX_TRIALS, description="Completed trials before any pruning."
     )
     warmup_epochs: int = Field(
-        default=1, ge=0, le=limits.MAX_EPOCHS, description="Epochs a trial trains unpruned."
+        default=0,
+        ge=0,
+        le=limits.MAX_EPOCHS,
+        description="Epochs a trial trains before it may be pruned (Optuna's n_warmup_steps, "
+        "epochs counted from 0).",
     )
     interval: int = Field(
         default=1, ge=1, le=limits.MAX_EPOCHS, description="Epochs between two judgements."
@@ -99,6 +103,19 @@ def check_search_stops(spec: JobSpec) -> None:
                 f"search.{name}",
                 "a stop condition ends a search early: not for a study or a single configuration",
             )
+    _check_pruner_fires(spec)
+    if search.algorithm == "tpe" and searching:
+        stepped = [
+            name
+            for name, p in spec.iter_params()
+            if getattr(p, "sampling", None) == "reverse_log" and getattr(p, "step", None)
+        ]
+        if stepped:
+            raise SpecError(
+                "search.algorithm",
+                f"tpe samples a reverse_log range without a step; drop the step of "
+                f"{', '.join(stepped)}, or use random or bayesian search",
+            )
     if search.multivariate and search.algorithm != "tpe":
         raise SpecError("search.multivariate", "only for the tpe algorithm")
     if search.confirm is not None and (search.algorithm == "hyperband" or spec.study is not None):
@@ -113,4 +130,23 @@ def check_search_stops(spec: JobSpec) -> None:
             f"{spec.trial_budget} trials with the confirmation runs, over the limit of "
             f"{limits.MAX_TRIALS} (max_trials)",
             limits.MAX_TRIALS,
+        )
+
+
+def _check_pruner_fires(spec: JobSpec) -> None:
+    """A pruner that could never stop a trial (no rung, or a warm-up as long as the training)
+    is refused rather than run for nothing."""
+    pruner, epochs = spec.search.pruner, spec.max_epochs
+    if isinstance(pruner, AshaPrunerSpec) and not pruner.rung_epochs(epochs):
+        raise SpecError(
+            "search.pruner.min_epochs",
+            f"the first rung (min_epochs x reduction_factor^min_early_stopping_rate = "
+            f"{pruner.min_epochs * pruner.reduction_factor**pruner.min_early_stopping_rate} "
+            f"epochs) is not before the last of training.epochs ({epochs})",
+        )
+    if isinstance(pruner, MedianPrunerSpec) and pruner.warmup_epochs >= epochs - 1:
+        raise SpecError(
+            "search.pruner.warmup_epochs",
+            f"a trial is never pruned on its last epoch: warmup_epochs must be under "
+            f"training.epochs - 1 ({epochs - 1})",
         )

@@ -240,6 +240,9 @@ def _epoch_hook(  # type: ignore[no-untyped-def]
             pruned = pruner.judge(report.execution, report.epoch, report.metrics)
         except DatabaseUnavailableError as error:
             return Halt(Stop.DATABASE_AWAY, str(error))
+        except Exception:  # a pruner's bug never fails the trial: it trains on
+            log.warning("trial %s: pruner failed", claim.number, exc_info=True)
+            return None
         if pruned is None:
             return None
         return Halt(Stop.PRUNED, pruned.reason, pruned.epoch, pruned.against)

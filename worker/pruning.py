@@ -66,10 +66,18 @@ class TrialPruner:
         step = epoch + 1
         value = metrics.get(self.objective, math.nan)
         self._values[step] = value if math.isfinite(value) else math.nan
-        if step >= self.epochs:
+        if step >= self.epochs or not self._may_prune(step):
             return None
         others = _curves(self.job_id, self.objective, self.number)
         return self._decide(step, others)
+
+    def _may_prune(self, step: int) -> bool:
+        """Whether Optuna's pruner could stop the trial at ``step`` at all (else nothing is
+        read): ASHA only at a rung, the median pruner only after its warm-up."""
+        settings = self.settings
+        if isinstance(settings, AshaPrunerSpec):
+            return step in settings.rung_epochs(self.epochs + 1)
+        return step > settings.warmup_epochs
 
     def _decide(self, step: int, others: list[TrialCurve]) -> Pruned | None:
         import optuna
@@ -81,7 +89,8 @@ class TrialPruner:
         if isinstance(settings, MedianPrunerSpec):
             pruner: Any = optuna.pruners.MedianPruner(
                 n_startup_trials=settings.startup_trials,
-                n_warmup_steps=settings.warmup_epochs,
+                # steps are epochs trained (from 1): Optuna's warm-up counts them from 0
+                n_warmup_steps=settings.warmup_epochs + 1,
                 interval_steps=settings.interval,
             )
             study.add_trials([_frozen(c, {step}, {}) for c in others])
@@ -132,9 +141,9 @@ class TrialPruner:
         self, step: int, others: list[TrialCurve], settings: AshaPrunerSpec, attrs: dict[str, Any]
     ) -> Pruned:
         name, value = self.objective, self._values[step]
-        rung = max(int(k.rsplit("_", 1)[1]) for k in attrs if k.startswith("completed_rung_"))
         if math.isnan(value):
             return Pruned(step, None, f"pruned at epoch {step}: {name} was not finite")
+        rung = max(int(k.rsplit("_", 1)[1]) for k in attrs if k.startswith("completed_rung_"))
         competing = sorted(
             [v for c in others if (v := _rungs(settings, c.values).get(rung)) is not None] + [value]
         )
@@ -171,7 +180,8 @@ def _rungs(
         return {}
     found: dict[int, float] = {}
     rung = 0
-    while (step := _rung_step(settings, rung)) in values:
+    # Optuna prunes a trial whose value is NaN at a rung before recording it there
+    while (step := _rung_step(settings, rung)) in values and not math.isnan(values[step]):
         found[rung] = values[step]
         rung += 1
     return found
@@ -190,7 +200,10 @@ def _frozen(curve: TrialCurve, steps: set[int], rungs: dict[int, float]) -> Any:
     }.get(curve.status, TrialState.FAIL)
     value = None
     if state is TrialState.COMPLETE:
-        value = curve.score if curve.score is not None else math.nan
+        if curve.score is None or not math.isfinite(curve.score):
+            state = TrialState.FAIL
+        else:
+            value = curve.score
     return create_trial(
         state=state,
         value=value,
@@ -206,7 +219,7 @@ def _curves(job_id: str, objective: str, number: int) -> list[TrialCurve]:
     _ENDED.move_to_end(job_id)
     while len(_ENDED) > _JOBS_KEPT:
         _ENDED.popitem(last=False)
-    fresh = trial_curves(job_id, objective, list(ended), skip=number)
+    fresh = trial_curves(job_id, objective, set(ended), skip=number)
     ended.update({c.number: c for c in fresh if c.ended})
     return [c for n, c in ended.items() if n != number] + [c for c in fresh if not c.ended]
 

@@ -86,7 +86,12 @@ def cancel_queued_job(session: Session, job_id: str) -> bool:
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-        .values(status=JobStatus.CANCELLED, cancel_requested=True, finished_at=utcnow())
+        .values(
+            status=JobStatus.CANCELLED,
+            cancel_requested=True,
+            ended_by=StopCause.CANCELLED,
+            finished_at=utcnow(),
+        )
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 

@@ -212,10 +212,15 @@ def close_active(session: Session, job_id: str, status: TrialStatus, reason: str
 
 def ended_since(session: Session, job_id: str, number: int | None) -> int:
     """How many of the search's own trials ended with a result (completed, failed, diverged,
-    pruned) after trial ``number`` ended (None: all of them)."""
+    pruned), folded into the search, after trial ``number`` ended (None: all of them)."""
     verdicts = [s for s in TrialStatus if s.informs_search]
+    # only results folded in already: the job's best knows of them (a result written since
+    # might be a better one)
     query = select(func.count()).where(
-        Trial.job_id == job_id, Trial.confirms.is_(None), Trial.status.in_(verdicts)
+        Trial.job_id == job_id,
+        Trial.confirms.is_(None),
+        Trial.status.in_(verdicts),
+        Trial.reported.is_(True),
     )
     if number is not None:
         ended = (

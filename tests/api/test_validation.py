@@ -237,6 +237,29 @@ def test_pruners_and_stop_conditions_are_checked_against_the_search(client: Test
     assert error["field"].startswith("search.pruner")
     (error,) = _errors(client, _spec(search={"patience_trials": 0}))
     assert error["field"] == "search.patience_trials"
+    # a pruner that could never stop a trial
+    never = _spec(search={"pruner": {"kind": "asha", "min_epochs": 5}})
+    never["training"] = {"epochs": 5}
+    (error,) = _errors(client, never)
+    assert error["field"] == "search.pruner.min_epochs" and "5" in error["message"]
+    late = _spec(search={"pruner": {"kind": "median", "warmup_epochs": 4}})
+    late["training"] = {"epochs": 5}
+    (error,) = _errors(client, late)
+    assert error["field"] == "search.pruner.warmup_epochs"
+    reverse = _spec(
+        search={"algorithm": "tpe"},
+        optimizer={
+            "beta_2": {
+                "type": "float",
+                "min": 0.9,
+                "max": 0.99,
+                "step": 1.01,
+                "sampling": "reverse_log",
+            }
+        },
+    )
+    (error,) = _errors(client, reverse)
+    assert error["field"] == "search.algorithm" and "beta_2" in error["message"]
     body = _spec(
         search={
             "algorithm": "tpe",
@@ -250,6 +273,6 @@ def test_pruners_and_stop_conditions_are_checked_against_the_search(client: Test
     assert created.status_code == 202, created.text
     job = client.get(created.json()["url"]).json()
     assert job["algorithm"] == "tpe" and job["ended_by"] is None
-    assert job["spec"]["search"]["pruner"]["warmup_epochs"] == 1
+    assert job["spec"]["search"]["pruner"]["warmup_epochs"] == 0
     # the random start TPE used is recorded, as Bayesian's is
     assert job["spec"]["search"]["num_initial_points"] >= 2

@@ -155,8 +155,9 @@ def test_the_pruners_decide_as_optuna_does_in_process(
         curves.append([start * math.exp(-rate * s) + rng.gauss(0, 0.03) for s in range(12)])
     if kind == "median":
         settings = {"kind": "median", "startup_trials": 3, "warmup_epochs": 2, "interval": 2}
+        # Optuna's warm-up counts steps from 0; the replay's steps are epochs trained
         reference = optuna.pruners.MedianPruner(
-            n_startup_trials=3, n_warmup_steps=2, interval_steps=2
+            n_startup_trials=3, n_warmup_steps=3, interval_steps=2
         )
     else:
         settings = {"kind": "asha", "min_epochs": 1, "reduction_factor": 3}

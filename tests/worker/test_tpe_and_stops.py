@@ -119,3 +119,26 @@ def test_a_search_that_runs_its_trials_says_so(sqlite_url: str) -> None:
     job_id = create_job(tiny_spec(max_trials=2))
     drive(job_id)
     assert get_job(job_id).ended_by == "max_trials"
+
+
+def test_tpe_samples_a_reverse_log_range_crowded_at_its_top_as_keras_tuner_does() -> None:
+    spec = parse_spec(
+        {
+            "dataset": {"name": "diabetes"},
+            "optimizer": {
+                "name": "adam",
+                "beta_1": {"type": "float", "min": 0.01, "max": 0.999, "sampling": "reverse_log"},
+            },
+            "search": {"algorithm": "tpe", "max_trials": 40, "seed": 2, "num_initial_points": 30},
+        }
+    )
+    rows: dict[int, SearchRecord] = {}
+    search = TpeSearch(spec, None, lambda _: rows)
+    drawn = []
+    for number in range(30):
+        value = search.propose().values["beta_1"]
+        drawn.append(value)
+        rows[number] = SearchRecord({"beta_1": value}, TrialStatus.COMPLETED, value, 0, None)
+    assert all(0.01 <= v <= 0.999 for v in drawn)
+    # min + max - (log-uniform): half the draws above ~0.91, where a linear range has 0.5
+    assert sorted(drawn)[15] > 0.8

@@ -53,7 +53,7 @@ def distribution(hp: Any) -> BaseDistribution | None:
         return CategoricalDistribution([False, True])
     if isinstance(hp, kt.engine.hyperparameters.Choice):
         return CategoricalDistribution(list(hp.values))
-    log = hp.sampling == "log"
+    log = hp.sampling in ("log", "reverse_log")  # reverse_log: see ``reflected``
     if isinstance(hp, kt.engine.hyperparameters.Int):
         return IntDistribution(hp.min_value, hp.max_value, log=log, step=1 if log else hp.step or 1)
     if log and hp.step:  # Keras Tuner reads a log range's step as a multiplier
@@ -63,6 +63,12 @@ def distribution(hp: Any) -> BaseDistribution | None:
             value *= hp.step
         return CategoricalDistribution(values)
     return FloatDistribution(hp.min_value, hp.max_value, log=log, step=hp.step or None)
+
+
+def reflected(hp: Any) -> bool:
+    """A ``reverse_log`` range (crowded at its top: a momentum near 1): Optuna samples its
+    reflection ``min + max - value`` on a log scale."""
+    return getattr(hp, "sampling", None) == "reverse_log"
 
 
 def seed_of(search_seed: int | None, number: int) -> int | None:
@@ -79,6 +85,9 @@ class TpeSearch:
         self._load = load
         self._space = build_hyperparameters(spec)
         self._distributions = {h.name: distribution(h) for h in self._space.space}
+        self._reflected = {
+            h.name: (h.min_value, h.max_value) for h in self._space.space if reflected(h)
+        }
 
     def propose(self) -> Proposal:
         """The next trial, sampled against every stored trial; done after ``max_trials``."""
@@ -93,7 +102,8 @@ class TpeSearch:
             for hp in self._space.space:
                 if all(c.is_active(values) for c in hp.conditions):
                     dist = self._distributions[hp.name]
-                    values[hp.name] = hp.value if dist is None else _suggest(trial, hp.name, dist)
+                    value = hp.value if dist is None else _suggest(trial, hp.name, dist)
+                    values[hp.name] = self._reflect(hp.name, value)
         self.proposed += 1
         return Proposal(number, values)
 
@@ -134,7 +144,7 @@ class TpeSearch:
         if state is TrialState.COMPLETE and score is None:
             state = TrialState.FAIL
         params = {
-            name: value
+            name: self._reflect(name, value)
             for name, value in record.values.items()
             if self._distributions.get(name) is not None
         }
@@ -148,6 +158,13 @@ class TpeSearch:
             distributions={name: self._distributions[name] for name in params},
             intermediate_values=steps,
         )
+
+    def _reflect(self, name: str, value: Any) -> Any:
+        """A ``reverse_log`` value to the space Optuna samples, or back (its own inverse)."""
+        if name not in self._reflected:
+            return value
+        low, high = self._reflected[name]
+        return min(max(low + high - value, low), high)
 
 
 def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
