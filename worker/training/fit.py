@@ -30,6 +30,7 @@ from search_spaces.training_spec import training_seed
 from worker.training import feeding
 from worker.training.checkpoints import load_checkpoint
 from worker.training.datasets import LoadedDataset
+from worker.training.epochs_loop import fit_epochs
 from worker.training.health_probe import PROBE_SEED, HealthProbe, probe_every
 from worker.training.hopeless_watch import HopelessWatch, hopeless_watch
 
@@ -318,18 +319,17 @@ def fit_trial(run: TrialRun, hp: Any) -> TrialOutcome:
                 run, execution, probe, hopeless_watch(spec, ctx.data, hp.values, epochs - 1)
             )
             fit_started = time.perf_counter()
-            model.fit(
+            fit_epochs(
+                model,
                 feeding.training_batches(
                     ctx.data.x_train, ctx.data.y_train, batch_size, seed=seed, threads=threads
                 ),
-                validation_data=feeding.validation_batches(
+                feeding.validation_batches(
                     ctx.data.x_val, ctx.data.y_val, batch_size, threads=threads
                 ),
                 epochs=epochs,
                 initial_epoch=start_epoch,
-                shuffle=False,  # the training batches reshuffle every epoch themselves
                 callbacks=_callbacks(ctx, hp, control),
-                verbose=0,
             )
             outcome.fit_duration_s += time.perf_counter() - fit_started
             outcome.epochs = control.records
