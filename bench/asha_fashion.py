@@ -1,0 +1,168 @@
+"""ASHA against random search on a 10,000-row Fashion-MNIST subset, and ASHA on 1 against 2
+workers: the same space, budget and seeds, through the service on PostgreSQL + Redis.
+
+    .venv/bin/python -m bench.asha_fashion [--seeds 1 2 3] [--trials 30] [--target 0.85]
+        [--data-dir ../shared/data/fashion_mnist]
+
+Per seed, in rotated order, each on a fresh database with workers warmed by a small job:
+random search with one worker, ``search.pruner: {"kind": "asha"}`` (min 1 epoch, reduction
+factor 3: rungs at 1 and 3 epochs of at most 9) with one worker, and the same ASHA job with two.
+Reports per run the wall time, the time until a completed trial first reached ``--target``
+validation accuracy (from the job's creation to that trial's end, as the API records them), the
+best score, epochs trained and trials pruned; then medians over the seeds and the ratios the
+issue sets: ASHA's time to target at most 0.5x random's, and 2 workers' wall at most 0.55x one's.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.common import (
+    REDIS_URL,
+    arg_parser,
+    fresh_postgres_database,
+    run_job,
+    running_service,
+    write_result,
+)
+from bench.fashion_table import DEFAULT_DATA_DIR, seed_keras_cache
+from bench.worker_scaling import warm_up
+
+EPOCHS = 9
+ASHA = {"kind": "asha", "min_epochs": 1, "reduction_factor": 3}
+#: (name, pruner, workers)
+ARMS = (("random", None, 1), ("asha", ASHA, 1), ("asha_2_workers", ASHA, 2))
+
+
+def search_spec(trials: int, seed: int, pruner: dict[str, Any] | None) -> dict[str, Any]:
+    """The search: 1-3 dense layers on flattened, standardized 28x28 images."""
+    search: dict[str, Any] = {"algorithm": "random", "max_trials": trials, "seed": seed}
+    if pruner:
+        search["pruner"] = pruner
+    return {
+        "name": f"bench-asha-{'asha' if pruner else 'random'}-{seed}",
+        "dataset": {
+            "name": "fashion_mnist",
+            "max_rows": 10000,
+            "validation_split": 0.2,
+            "split_seed": 0,
+        },
+        "model": {
+            "input": {"flatten": True, "standardize": True},
+            "depth": {"type": "int", "min": 1, "max": 3},
+            "units": {"type": "int", "min": 64, "max": 256, "step": 64},
+            "activation": {"type": "choice", "values": ["relu", "elu", "selu"]},
+            "kernel_initializer": "auto",
+            "dropout": {"type": "choice", "values": [0.0, 0.2]},
+        },
+        "optimizer": {
+            "name": {"type": "choice", "values": ["adam", "rmsprop", "sgd"]},
+            "learning_rate": {"type": "float", "min": 1e-4, "max": 1e-1, "sampling": "log"},
+        },
+        "training": {"epochs": EPOCHS, "batch_size": 64, "early_stopping": {"patience": 3}},
+        "search": search,
+    }
+
+
+def _stamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def measure(arm: str, pruner: Any, workers: int, seed: int, args: Any, root: Path) -> dict:
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with fresh_postgres_database() as database_url:
+        env = {
+            "HPSEARCH_DATABASE_URL": database_url,
+            "HPSEARCH_BROKER_URL": REDIS_URL,
+            "HPSEARCH_DATA_DIR": str(root / "data"),
+            "HPSEARCH_TF_THREADS": "1",
+        }
+        with running_service(env, workers, root / f"{arm}-{seed}") as client:
+            warm_up(client, database_url, workers)
+            job, wall_s = run_job(client, search_spec(args.trials, seed, pruner))
+            trials = client.trials(job["id"], limit=500)["items"]
+    created = _stamp(job["created_at"])
+    hits = sorted(
+        (_stamp(t["timings"]["finished_at"]) - created).total_seconds()
+        for t in trials
+        if t["status"] == "completed" and (t["score"] or 0) >= args.target
+    )
+    return {
+        "arm": arm,
+        "seed": seed,
+        "workers": workers,
+        "status": job["status"],
+        "wall_s": round(wall_s, 2),
+        "time_to_target_s": round(hits[0], 2) if hits else None,
+        "best_score": job["best_score"],
+        "epochs_run": sum(t["epochs_run"] for t in trials),
+        "pruned": sum(t["status"] == "pruned" for t in trials),
+        "trials": len(trials),
+    }
+
+
+def _median(runs: list[dict], arm: str, key: str) -> float | None:
+    values = [r[key] for r in runs if r["arm"] == arm and r[key] is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def main() -> None:
+    parser = arg_parser(__doc__)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--target", type=float, default=0.85)
+    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    args = parser.parse_args()
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="hpsearch-bench-") as tmp:
+        root = Path(tmp)
+        seed_keras_cache(args.data_dir, root / "keras")
+        os.environ["KERAS_HOME"] = str(root / "keras")
+        for index, seed in enumerate(args.seeds):
+            shift = index % len(ARMS)
+            for arm, pruner, workers in ARMS[shift:] + ARMS[:shift]:
+                runs.append(measure(arm, pruner, workers, seed, args, root))
+                print(runs[-1], flush=True)
+    summary = {
+        arm: {
+            key: _median(runs, arm, key)
+            for key in ("wall_s", "time_to_target_s", "best_score", "epochs_run", "pruned")
+        }
+        for arm, _, _ in ARMS
+    }
+    reached = {
+        arm: sum(r["time_to_target_s"] is not None for r in runs if r["arm"] == arm)
+        for arm, _, _ in ARMS
+    }
+    ttt = summary["asha"]["time_to_target_s"], summary["random"]["time_to_target_s"]
+    walls = summary["asha_2_workers"]["wall_s"], summary["asha"]["wall_s"]
+    payload = {
+        "benchmark": "ASHA vs random search on Fashion-MNIST 10k; ASHA on 1 vs 2 workers",
+        "spec": search_spec(args.trials, 0, ASHA),
+        "target": args.target,
+        "seeds": args.seeds,
+        "summary": summary,
+        "seeds_reaching_target": reached,
+        "asha_over_random_time_to_target": round(ttt[0] / ttt[1], 3) if all(ttt) else None,
+        "asha_2_over_1_workers_wall": round(walls[0] / walls[1], 3) if all(walls) else None,
+        "runs": runs,
+    }
+    path = write_result("asha_fashion", payload)
+    print(
+        payload["summary"],
+        payload["asha_over_random_time_to_target"],
+        payload["asha_2_over_1_workers_wall"],
+        f"written to {path}",
+        sep="\n",
+    )
+
+
+if __name__ == "__main__":
+    main()
