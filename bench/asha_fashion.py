@@ -87,7 +87,7 @@ def measure(arm: str, pruner: Any, workers: int, seed: int, args: Any, root: Pat
         with running_service(env, workers, root / f"{arm}-{seed}") as client:
             warm_up(client, database_url, workers)
             job, wall_s = run_job(client, search_spec(args.trials, seed, pruner))
-            trials = client.trials(job["id"], limit=500)["items"]
+            trials = client.trials(job["id"], limit=100)["items"]
     created = _stamp(job["created_at"])
     hits = sorted(
         (_stamp(t["timings"]["finished_at"]) - created).total_seconds()

@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,12 +55,17 @@ def scaling_spec(trials: int, seed: int) -> dict[str, Any]:
     }
 
 
+#: four trials (a searched parameter: a fixed spec would be one), so that a worker busy with
+#: the job's dispatch does not always leave its trials to the other one
 WARM_UP_SPEC = {
     "dataset": {"name": "iris"},
+    "model": {"units": {"type": "choice", "values": [4, 8]}},
     "training": {"epochs": 1},
     "search": {"max_trials": 4},
 }
-MAX_WARM_UP_JOBS = 10
+#: how long the workers have to take a warm-up trial each (a pool process imports TensorFlow
+#: first: seconds, while another worker may run a warm-up job's trials in well under one)
+WARM_UP_TIMEOUT_S = 180.0
 
 
 def warm_up(client: Any, database_url: str, workers: int) -> int:
@@ -67,8 +73,11 @@ def warm_up(client: Any, database_url: str, workers: int) -> int:
     timed job starts on workers that are up (TensorFlow loaded in their pool processes), as on a
     running cluster; returns how many warm-up jobs it took."""
     engine = create_engine(database_url)
+    deadline = time.monotonic() + WARM_UP_TIMEOUT_S
+    jobs, seen = 0, set()
     try:
-        for jobs in range(1, MAX_WARM_UP_JOBS + 1):
+        while time.monotonic() < deadline:
+            jobs += 1
             run_job(client, WARM_UP_SPEC)
             with engine.connect() as connection:
                 claims = connection.execute(text("SELECT DISTINCT worker FROM trials"))
@@ -78,7 +87,10 @@ def warm_up(client: Any, database_url: str, workers: int) -> int:
                 return jobs
     finally:
         engine.dispose()
-    raise RuntimeError(f"only {len(seen)} of {workers} workers took a trial in {jobs} warm-up jobs")
+    raise RuntimeError(
+        f"only {len(seen)} of {workers} workers took a trial in {jobs} warm-up jobs "
+        f"({WARM_UP_TIMEOUT_S:.0f} s)"
+    )
 
 
 def measure(workers: int, trials: int, seed: int, log_root: Path) -> dict[str, Any]:

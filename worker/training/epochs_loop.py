@@ -14,10 +14,22 @@ callbacks see what ``fit`` shows them: ``on_train_begin``, ``on_epoch_begin``,
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import keras
 import tensorflow as tf
+
+
+class _NewModelsRetrace(logging.Filter):
+    """Drops TensorFlow's warning that recent calls "triggered tf.function retracing": each
+    trial's model has steps of its own, traced once, by design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_NewModelsRetrace())
 
 
 def _floats(results: dict[str, Any]) -> dict[str, float]:
