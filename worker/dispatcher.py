@@ -23,8 +23,8 @@ nothing left (done) or nothing for now (Hyperband waits for a round to end), no 
 the job ends once nothing of it is active. Every step that meets a transient database error is run
 again from its start (``db.transient``).
 
-The search algorithm (``worker.training.oracle.Search``) is imported lazily: it needs Keras Tuner,
-which only pool processes load.
+The search algorithm (``worker.training.oracle.SearchAlgorithm``: Keras Tuner's oracles, TPE, a
+study's plan) is imported lazily: it needs Keras Tuner, which only pool processes load.
 """
 
 from __future__ import annotations
@@ -50,9 +50,7 @@ from worker import folding
 from worker.specs import parse_spec
 
 if TYPE_CHECKING:
-    from worker.training.oracle import Search
-    from worker.training.study_search import StudySearch
-    from worker.training.tpe_search import TpeSearch
+    from worker.training.oracle import SearchAlgorithm
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +120,7 @@ def _fold_once(job_id: str) -> tuple[list[int], int | None]:
 def dispatch_locked(
     session: Session,
     job: Job,
-    algorithm: Search | StudySearch | TpeSearch | None = None,
+    algorithm: SearchAlgorithm | None = None,
     spec: JobSpec | None = None,
 ) -> list[int]:
     """``dispatch`` inside a transaction that already holds the job's lock. ``search`` and
@@ -266,7 +264,7 @@ def _record(claim: ClaimedTrial, result: TrialResult) -> bool:
         return True
 
 
-def _search(session: Session, job: Job, spec: JobSpec) -> Search | StudySearch | TpeSearch:
+def _search(session: Session, job: Job, spec: JobSpec) -> SearchAlgorithm:
     """The job's search algorithm, restored from its state; it reads trial rows on demand."""
     from worker.training.oracle import Search
     from worker.training.study_search import StudySearch

@@ -21,7 +21,7 @@ import logging
 import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import keras_tuner as kt
 from keras_tuner.src.engine import trial as trial_module
@@ -222,6 +222,25 @@ class Proposal:
     number: int | None = None
     values: dict[str, Any] | None = None
     done: bool = False
+
+
+class SearchAlgorithm(Protocol):
+    """What the dispatcher asks of a search algorithm (Keras Tuner's oracles through ``Search``,
+    Optuna's TPE, a study's plan): a new algorithm is a module implementing this."""
+
+    def propose(self) -> Proposal:
+        """The next trial, nothing for now, or done."""
+        ...
+
+    def report(
+        self, number: int, score: float | None, step: int, failure: str | None, pruned: bool = False
+    ) -> None:
+        """Trial ``number`` ended: completed or pruned with ``score`` at epoch ``step``, or not."""
+        ...
+
+    def state(self) -> dict[str, Any]:
+        """The JSON state stored on the job, from which the algorithm carries on."""
+        ...
 
 
 class Search:
