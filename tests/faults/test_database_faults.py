@@ -117,6 +117,28 @@ def _lock_holder_training(database: ThrowawayCluster, job_id: str) -> tuple[int,
     return None
 
 
+def _freeze_lock_holder(
+    service: Service, database: ThrowawayCluster, job_id: str
+) -> tuple[int, int]:
+    """Freeze (SIGSTOP) a worker process inside its transaction, holding a job's lock, while
+    it trains a trial; ``(pid, trial id)``. A trial of a few tenths of a second may end between
+    the look and the signal: then the process is let go and another moment is taken."""
+    for _ in range(5):
+        pid, victim = wait_for(
+            "a worker holding a job's lock while it trains",
+            lambda: _lock_holder_training(database, job_id),
+            service,
+            timeout=180,
+            every=0.005,
+        )
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.2)  # a commit already sent lands now
+        if next(t for t in trials(job_id) if t.id == victim).status is TrialStatus.RUNNING:
+            return pid, victim
+        os.kill(pid, signal.SIGCONT)
+    raise AssertionError("no worker was caught holding the lock mid-trial")
+
+
 def test_a_frozen_lock_holder_stalls_no_other_job_and_writes_nothing_late(
     service: Service, database: ThrowawayCluster
 ) -> None:
@@ -124,14 +146,7 @@ def test_a_frozen_lock_holder_stalls_no_other_job_and_writes_nothing_late(
         service,
         digits_spec(max_trials=8, epochs=2, algorithm="bayesian", num_initial_points=2),
     )
-    pid, victim = wait_for(
-        "a worker holding a job's lock while it trains",
-        lambda: _lock_holder_training(database, slow),
-        service,
-        timeout=180,
-        every=0.005,
-    )
-    os.kill(pid, signal.SIGSTOP)  # frozen inside its transaction, holding the lock
+    pid, victim = _freeze_lock_holder(service, database, slow)
     frozen_at = time.monotonic()
     try:
         other = submit(service, digits_spec(max_trials=2, epochs=2))

@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -26,22 +27,30 @@ class _NewModelsRetrace(logging.Filter):
     trial's model has steps of its own, traced once, by design."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "triggered tf.function retracing" not in record.getMessage()
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and "fit_epochs" in message)
 
 
 logging.getLogger("tensorflow").addFilter(_NewModelsRetrace())
 
 
 def _floats(results: dict[str, Any]) -> dict[str, float]:
-    return {name: float(value) for name, value in results.items()}
+    """The scalar results (a per-class metric's vector is not an epoch's log value)."""
+    return {name: float(value) for name, value in results.items() if np.ndim(value) == 0}
 
 
 def _build(model: keras.Model, batch: tuple[Any, Any]) -> None:
-    """Create the optimizer's and the compiled metrics' variables now, not inside a trace."""
-    model.optimizer.build(model.trainable_variables)
+    """Create the layers', optimizer's and compiled metrics' variables now, not inside a
+    trace."""
     symbolic_build = getattr(model, "_symbolic_build", None)
     if symbolic_build is not None:  # Keras 3: what fit calls before its first step
         symbolic_build(data_batch=batch)
+    model.optimizer.build(model.trainable_variables)  # a no-op once built
+
+
+def _signature(batches: tf.data.Dataset) -> list[tf.TensorSpec]:
+    """The batches' types, with the batch dimension open (so a short last batch is no retrace)."""
+    return [tf.TensorSpec.from_spec(spec) for spec in batches.element_spec]
 
 
 def fit_epochs(
@@ -55,16 +64,20 @@ def fit_epochs(
 ) -> None:
     """Train ``model`` (compiled) from ``initial_epoch`` to ``epochs`` on ``training``'s
     batches, validating on ``validation``'s after each epoch, as ``model.fit`` would."""
-    signature = [tf.TensorSpec.from_spec(spec) for spec in training.element_spec]
     # a validation batch, not a training one: iterating the training batches would move
     # their shuffling on by an epoch
-    for x, y in validation.take(1):
-        _build(model, (x[:1], y[:1]))
+    first = next(iter(validation.take(1)), None)
+    if first is None:
+        raise ValueError("no validation rows: a trial is scored on them")
+    x, y = first
+    _build(model, (x[:1], y[:1]))
     train_step = tf.function(
-        lambda x, y: model.train_step((x, y)), input_signature=signature, autograph=False
+        lambda x, y: model.train_step((x, y)), input_signature=_signature(training), autograph=False
     )
     test_step = tf.function(
-        lambda x, y: model.test_step((x, y)), input_signature=signature, autograph=False
+        lambda x, y: model.test_step((x, y)),
+        input_signature=_signature(validation),
+        autograph=False,
     )
     hooks = keras.callbacks.CallbackList(
         callbacks, model=model, add_history=False, add_progbar=False, epochs=epochs, verbose=0
