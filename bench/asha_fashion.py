@@ -22,16 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import redis
-
-from bench.common import (
-    REDIS_URL,
-    arg_parser,
-    fresh_postgres_database,
-    run_job,
-    running_service,
-    write_result,
-)
+from bench.common import arg_parser, distributed_service, run_job, write_result
 from bench.fashion_table import DEFAULT_DATA_DIR, seed_keras_cache
 from bench.worker_scaling import warm_up
 
@@ -76,18 +67,11 @@ def _stamp(value: str) -> datetime:
 
 
 def measure(arm: str, pruner: Any, workers: int, seed: int, args: Any, root: Path) -> dict:
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    with fresh_postgres_database() as database_url:
-        env = {
-            "HPSEARCH_DATABASE_URL": database_url,
-            "HPSEARCH_BROKER_URL": REDIS_URL,
-            "HPSEARCH_DATA_DIR": str(root / "data"),
-            "HPSEARCH_TF_THREADS": "1",
-        }
-        with running_service(env, workers, root / f"{arm}-{seed}") as client:
-            warm_up(client, database_url, workers)
-            job, wall_s = run_job(client, search_spec(args.trials, seed, pruner))
-            trials = client.trials(job["id"], limit=100)["items"]
+    service = distributed_service(workers, root / "data", root / f"{arm}-{seed}")
+    with service as (client, database_url):
+        warm_up(client, database_url, workers)
+        job, wall_s = run_job(client, search_spec(args.trials, seed, pruner))
+        trials = client.trials(job["id"], limit=100)["items"]
     created = _stamp(job["created_at"])
     hits = sorted(
         (_stamp(t["timings"]["finished_at"]) - created).total_seconds()

@@ -80,6 +80,27 @@ def fresh_postgres_database() -> Iterator[str]:
 
 
 @contextmanager
+def distributed_service(
+    workers: int, data_dir: Path, log_dir: Path
+) -> Iterator[tuple[ApiClient, str]]:
+    """The distributed setup from scratch: Redis flushed, a fresh PostgreSQL database, the API
+    and ``workers`` single-process workers of one TensorFlow thread; yields the client and the
+    database's URL."""
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    with fresh_postgres_database() as database_url:
+        env = {
+            "HPSEARCH_DATABASE_URL": database_url,
+            "HPSEARCH_BROKER_URL": REDIS_URL,
+            "HPSEARCH_DATA_DIR": str(data_dir),
+            "HPSEARCH_TF_THREADS": "1",
+        }
+        with running_service(env, workers, log_dir) as client:
+            yield client, database_url
+
+
+@contextmanager
 def running_service(env: dict[str, str], workers: int, log_dir: Path) -> Iterator[ApiClient]:
     """Migrate, then run the API and ``workers`` single-process workers with ``env`` applied."""
     log_dir.mkdir(parents=True, exist_ok=True)

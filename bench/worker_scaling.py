@@ -21,18 +21,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import redis
 from sqlalchemy import create_engine, text
 
 from bench.bare_fits import PIPELINES
-from bench.common import (
-    REDIS_URL,
-    arg_parser,
-    fresh_postgres_database,
-    run_job,
-    running_service,
-    write_result,
-)
+from bench.common import arg_parser, distributed_service, run_job, write_result
 
 
 def scaling_spec(trials: int, seed: int) -> dict[str, Any]:
@@ -94,19 +86,11 @@ def warm_up(client: Any, database_url: str, workers: int) -> int:
 
 
 def measure(workers: int, trials: int, seed: int, log_root: Path) -> dict[str, Any]:
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    with fresh_postgres_database() as database_url:
-        env = {
-            "HPSEARCH_DATABASE_URL": database_url,
-            "HPSEARCH_BROKER_URL": REDIS_URL,
-            "HPSEARCH_DATA_DIR": str(log_root / "data"),
-            "HPSEARCH_TF_THREADS": "1",
-        }
-        log_dir = log_root / f"workers{workers}-seed{seed}"
-        with running_service(env, workers, log_dir) as client:
-            warm_up_jobs = warm_up(client, database_url, workers)
-            job, wall_s = run_job(client, scaling_spec(trials, seed))
-            trials_page = client.trials(job["id"], limit=100)
+    log_dir = log_root / f"workers{workers}-seed{seed}"
+    with distributed_service(workers, log_root / "data", log_dir) as (client, database_url):
+        warm_up_jobs = warm_up(client, database_url, workers)
+        job, wall_s = run_job(client, scaling_spec(trials, seed))
+        trials_page = client.trials(job["id"], limit=100)
     durations = [t["timings"]["duration_s"] or 0.0 for t in trials_page["items"]]
     return {
         "workers": workers,

@@ -69,14 +69,15 @@ class AshaPrunerSpec(StrictModel):
         description="Trials that must reach a rung before any trial there goes on.",
     )
 
+    def rung_epoch(self, rung: int) -> int:
+        """The epoch (counted from 1) of rung ``rung`` (0, 1, ...)."""
+        return self.min_epochs * self.reduction_factor ** (self.min_early_stopping_rate + rung)
+
     def rung_epochs(self, max_epochs: int) -> list[int]:
         """The epochs (counted from 1) at which a trial of ``max_epochs`` epochs is judged."""
-        rungs, k = [], 0
-        while (
-            epoch := self.min_epochs * self.reduction_factor ** (self.min_early_stopping_rate + k)
-        ) < max_epochs:
+        rungs: list[int] = []
+        while (epoch := self.rung_epoch(len(rungs))) < max_epochs:
             rungs.append(epoch)
-            k += 1
         return rungs
 
 
@@ -141,7 +142,7 @@ def _check_pruner_fires(spec: JobSpec) -> None:
         raise SpecError(
             "search.pruner.min_epochs",
             f"the first rung (min_epochs x reduction_factor^min_early_stopping_rate = "
-            f"{pruner.min_epochs * pruner.reduction_factor**pruner.min_early_stopping_rate} "
+            f"{pruner.rung_epoch(0)} "
             f"epochs) is not before the last of training.epochs ({epochs})",
         )
     if isinstance(pruner, MedianPrunerSpec) and pruner.warmup_epochs >= epochs - 1:

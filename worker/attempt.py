@@ -43,7 +43,7 @@ from worker.dispatcher import conclude
 from worker.lease import Heartbeat, hand_back
 
 if TYPE_CHECKING:
-    from search_spaces.schema import JobSpec as SearchSpec
+    from search_spaces.schema import JobSpec
     from worker.pruning import TrialPruner
     from worker.training.fit import EpochReport, Halt
     from worker.training.run import SearchContext
@@ -193,7 +193,7 @@ def _train_and_conclude(claim: ClaimedTrial) -> list[int]:
         release_memory()
 
 
-def _pruner(spec: SearchSpec, claim: ClaimedTrial, values: dict[str, Any]) -> TrialPruner | None:
+def _pruner(spec: JobSpec, claim: ClaimedTrial, values: dict[str, Any]) -> TrialPruner | None:
     """The job's pruner for this trial; none for a confirmation run (its configuration was
     judged already)."""
     if claim.confirm_seed is not None:

@@ -134,30 +134,25 @@ def dispatch_locked(
         jobs.mark_dispatched(job, planned_trials(spec), now)
         cap = get_settings().max_concurrent_trials_per_job
         active = search.in_flight(session, job.id)
-        if active < cap:
-            algorithm = algorithm or _search(session, job, spec)
         made = confirm.confirmation_runs(session, job.id) if spec.search.confirm else set()
         if job.ended_by is None and (cause := _stop_condition(session, job, spec)):
-            job.ended_by = cause.value
+            job.ended_by = cause
             search.cancel_waiting(session, job.id, f"the search ended: its {cause.value} was met")
             active = search.in_flight(session, job.id)
-        stopped = job.ended_by is not None
-        if stopped and not made and active < cap:
-            # a stop condition ended the search: its confirmation runs, or the end
+        # over: a stop condition ended it, or its confirmation runs began; its algorithm
+        # proposes nothing more (Keras Tuner's random search may find a point again after
+        # saying it was done)
+        over = job.ended_by is not None or bool(made)
+        if over and active < cap:
             added = []
             if spec.search.confirm is not None:
                 added = _confirmations(session, job, spec, made, active, cap - active, now)
             new += added
             if active + len(added) == 0:
                 jobs.end_search(session, job)
-        if made and active < cap:
-            # the search is over: its algorithm proposes nothing more (Keras Tuner's random
-            # search may find a point again after saying it was done)
-            added = _confirmations(session, job, spec, made, active, cap - active, now)
-            new += added
-            if active + len(added) == 0:
-                jobs.end_search(session, job)
-        while algorithm is not None and active < cap and not made and not stopped:
+        elif active < cap:
+            algorithm = algorithm or _search(session, job, spec)
+        while algorithm is not None and active < cap and not over:
             proposing = time.perf_counter()
             proposal = algorithm.propose()
             took = time.perf_counter() - proposing
@@ -190,8 +185,10 @@ def _stop_condition(session: Session, job: Job, spec: JobSpec) -> StopCause | No
     best = job.best_score
     if target is not None and best is not None and not job.direction.better(target, best):
         return StopCause.TARGET
-    since_best = search.ended_since(session, job.id, job.best_trial_number) if patience else 0
-    if patience is not None and since_best >= patience:
+    if (
+        patience is not None
+        and search.ended_since(session, job.id, job.best_trial_number) >= patience
+    ):
         return StopCause.PATIENCE
     return None
 

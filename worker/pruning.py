@@ -25,8 +25,10 @@ import numpy as np
 
 from db.models import TrialStatus
 from db.repositories.pruning import TrialCurve, trial_curves
+from search_spaces.direction import Direction
 from search_spaces.schema import JobSpec
 from search_spaces.search_stops import AshaPrunerSpec, MedianPrunerSpec
+from worker.optuna_trials import in_memory_study, optuna_state
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +56,8 @@ class TrialPruner:
         self.job_id, self.number, self.epochs = job_id, number, epochs
         self.settings = spec.search.pruner
         self.objective = spec.objective
-        self.maximize = spec.direction == "max"
+        self.direction = spec.direction
+        self.maximize = spec.direction is Direction.MAX
         self._execution = 0
         self._values: dict[int, float] = {}
 
@@ -82,10 +85,9 @@ class TrialPruner:
     def _decide(self, step: int, others: list[TrialCurve]) -> Pruned | None:
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         settings = self.settings
-        direction = "maximize" if self.maximize else "minimize"
-        study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), direction=direction)
+        study = in_memory_study(self.direction)
+        own: dict[int, float] = {}
         if isinstance(settings, MedianPrunerSpec):
             pruner: Any = optuna.pruners.MedianPruner(
                 n_startup_trials=settings.startup_trials,
@@ -102,12 +104,13 @@ class TrialPruner:
                 bootstrap_count=settings.bootstrap_count,
             )
             study.add_trials([_frozen(c, set(), _rungs(settings, c.values)) for c in others])
+            # the rungs this trial passed (the one at ``step`` the pruner records itself)
+            own = {
+                k: v
+                for k, v in _rungs(settings, self._values).items()
+                if settings.rung_epoch(k) < step
+            }
         current = TrialCurve(self.number, TrialStatus.RUNNING, None, dict(self._values))
-        own = {
-            k: v
-            for k, v in _rungs(settings, current.values).items()
-            if _rung_step(settings, k) < step
-        }
         study.add_trial(_frozen(current, set(current.values), own))
         trial = study.get_trials(deepcopy=False)[-1]
         with warnings.catch_warnings():
@@ -124,7 +127,7 @@ class TrialPruner:
         finite = [v for v in self._values.values() if not math.isnan(v)]
         if not finite:
             return Pruned(step, None, f"pruned at epoch {step}: {name} was never finite")
-        best = max(finite) if self.maximize else min(finite)
+        best = self.direction.best(finite, key=float)
         at_step = [
             c.values[step] for c in others if c.status is TrialStatus.COMPLETED and step in c.values
         ]
@@ -165,45 +168,22 @@ class TrialPruner:
         )
 
 
-def _rung_step(settings: AshaPrunerSpec | MedianPrunerSpec, rung: int) -> int:
-    assert isinstance(settings, AshaPrunerSpec)
-    rate = settings.min_early_stopping_rate + rung
-    return settings.min_epochs * settings.reduction_factor**rate
-
-
-def _rungs(
-    settings: AshaPrunerSpec | MedianPrunerSpec, values: dict[int, float]
-) -> dict[int, float]:
+def _rungs(settings: AshaPrunerSpec, values: dict[int, float]) -> dict[int, float]:
     """The value a curve had at each ASHA rung it reached (the rungs are consecutive: a trial
     stopped at one reaches no later one)."""
-    if not isinstance(settings, AshaPrunerSpec):
-        return {}
     found: dict[int, float] = {}
-    rung = 0
     # Optuna prunes a trial whose value is NaN at a rung before recording it there
-    while (step := _rung_step(settings, rung)) in values and not math.isnan(values[step]):
-        found[rung] = values[step]
-        rung += 1
+    while (step := settings.rung_epoch(len(found))) in values and not math.isnan(values[step]):
+        found[len(found)] = values[step]
     return found
 
 
 def _frozen(curve: TrialCurve, steps: set[int], rungs: dict[int, float]) -> Any:
     """The curve as an Optuna trial holding only what the pruner reads: its state, the
     values at ``steps`` and the values at its ASHA ``rungs``."""
-    from optuna.trial import TrialState, create_trial
+    from optuna.trial import create_trial
 
-    state = {
-        TrialStatus.COMPLETED: TrialState.COMPLETE,
-        TrialStatus.PRUNED: TrialState.PRUNED,
-        TrialStatus.WAITING: TrialState.RUNNING,
-        TrialStatus.RUNNING: TrialState.RUNNING,
-    }.get(curve.status, TrialState.FAIL)
-    value = None
-    if state is TrialState.COMPLETE:
-        if curve.score is None or not math.isfinite(curve.score):
-            state = TrialState.FAIL
-        else:
-            value = curve.score
+    state, value = optuna_state(curve.status, curve.score)
     return create_trial(
         state=state,
         value=value,

@@ -2,10 +2,9 @@
 
 Measured on the digits 2x64 network (one TensorFlow thread, bench/trial_fixed_cost.py): under
 ``fit`` a trial's first epoch takes ~0.6 s against ~0.05 s for the next ones, whatever its
-length, because ``fit`` traces its step functions for each new model through its iterator
-machinery (and again for a short last batch). Here each step is traced once, with the batch
-dimension left open (``input_signature``), after the optimizer's and the compiled metrics'
-variables were built outside the trace; the steps themselves are Keras's (``train_step``,
+length; here ~0.2 s. Each step is traced once, with the batch dimension left open
+(``input_signature``), after the optimizer's and the compiled metrics' variables were built
+outside the trace; the steps themselves are Keras's (``train_step``,
 ``test_step``: the same loss, regularization, gradient clipping, metrics and logs), and the
 callbacks see what ``fit`` shows them: ``on_train_begin``, ``on_epoch_begin``,
 ``on_epoch_end(epoch, logs)`` with ``loss``, the metrics and their ``val_`` twins, and

@@ -28,8 +28,9 @@ def without_graph_rewrites() -> None:
     """Turn off Grappler, TensorFlow's graph rewriting before a function's first run.
 
     Measured (bench/trial_fixed_cost.py): on these dense nets it costs ~50 ms of every trial's
-    first steps on digits 2 x 64 and gains nothing after; Fashion-MNIST's 300-100-50-50-50 net
-    even trains its epochs faster without it. It is process-wide: a pool process sets it once."""
+    first steps on digits 2 x 64 and gains nothing after (steady epochs no slower without it,
+    there and on Fashion-MNIST's 300-100-50-50-50 net). It is process-wide: a pool process sets
+    it once."""
     import tensorflow as tf
 
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})

@@ -29,20 +29,12 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState, create_trial
 
-from db.models import TrialStatus
 from db.repositories.search import SearchRecord
 from search_spaces.hyperparameters import build_hyperparameters
 from search_spaces.schema import JobSpec
+from worker.optuna_trials import in_memory_study, optuna_state
 from worker.training.oracle import Proposal
 from worker.training.stored_trials import LoadRecords
-
-#: our trial statuses as Optuna's (waiting and running: pending, for the constant liar)
-STATES = {
-    TrialStatus.COMPLETED: TrialState.COMPLETE,
-    TrialStatus.PRUNED: TrialState.PRUNED,
-    TrialStatus.WAITING: TrialState.RUNNING,
-    TrialStatus.RUNNING: TrialState.RUNNING,
-}
 
 
 def distribution(hp: Any) -> BaseDistribution | None:
@@ -121,7 +113,6 @@ class TpeSearch:
         return {"proposed": self.proposed}
 
     def _study(self, number: int) -> optuna.Study:
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         multivariate = self.spec.search.multivariate
         sampler = optuna.samplers.TPESampler(
             seed=seed_of(self.spec.search.seed, number),
@@ -130,30 +121,25 @@ class TpeSearch:
             group=multivariate,
             constant_liar=True,
         )
-        study = optuna.create_study(
-            storage=optuna.storages.InMemoryStorage(),
-            sampler=sampler,
-            direction="maximize" if self.spec.direction == "max" else "minimize",
-        )
+        study = in_memory_study(self.spec.direction, sampler=sampler)
         study.add_trials([self._frozen(r) for _, r in sorted(self._load(None).items())])
         return study
 
     def _frozen(self, record: SearchRecord) -> Any:
-        state = STATES.get(record.status, TrialState.FAIL)
-        score = record.score if record.score is not None and math.isfinite(record.score) else None
-        if state is TrialState.COMPLETE and score is None:
-            state = TrialState.FAIL
+        state, value = optuna_state(record.status, record.score)
         params = {
             name: self._reflect(name, value)
             for name, value in record.values.items()
             if self._distributions.get(name) is not None
         }
         steps = {}
-        if state is TrialState.PRUNED and score is not None:
+        score = record.score
+        if state is TrialState.PRUNED and score is not None and math.isfinite(score):
+            # Optuna ranks a pruned trial by the last step it reached and its value there
             steps = {record.last_epoch or (record.best_epoch or 0) + 1: score}
         return create_trial(
             state=state,
-            value=score if state is TrialState.COMPLETE else None,
+            value=value,
             params=params,
             distributions={name: self._distributions[name] for name in params},
             intermediate_values=steps,
