@@ -77,8 +77,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         # One message per worker process at a time: a long trial must not hold back others.
         "worker_prefetch_multiplier": 1,
-        # Counts tasks, i.e. trials: recycling frees TensorFlow's per-trial traced graphs.
+        # Recycling a pool process costs a TensorFlow import: only past a memory bound, or
+        # after many tasks (trials) as a safety net.
         "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
+        "worker_max_memory_per_child": settings.worker_max_memory_per_child_mb * 1024 or None,
         "worker_proc_alive_timeout": settings.worker_process_start_timeout_s,
         "task_soft_time_limit": settings.trial_soft_time_limit_s,
         "task_time_limit": settings.trial_hard_time_limit_s,

@@ -64,10 +64,19 @@ class Settings(BaseSettings):
         "then re-run, up to max_trial_attempts).",
     )
     worker_max_tasks_per_child: int = Field(
-        default=50,
+        default=1000,
         ge=1,
-        description="Recycle a worker process after this many tasks (trials, mostly): TensorFlow "
-        "keeps ~5 MB of traced graphs per trial that only a fresh process frees.",
+        description="Recycle a worker process after this many tasks (trials, mostly): a fresh "
+        "process re-imports TensorFlow (3-6 s), so this is a safety net, not a routine; memory "
+        "is bounded by worker_max_memory_per_child_mb.",
+    )
+    worker_max_memory_per_child_mb: int = Field(
+        default=3072,
+        ge=0,
+        description="Recycle a worker process, after its trial, once its resident memory "
+        "passed this many MB (0: never). A process holds ~0.8 GB after its first trial "
+        "(TensorFlow itself) and no more after hundreds of small ones; large datasets and "
+        "models add theirs.",
     )
     worker_process_start_timeout_s: float = Field(
         default=120.0,

@@ -52,6 +52,9 @@ def test_tasks_are_registered_with_late_ack_and_reject_on_worker_lost() -> None:
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
     assert app.conf.worker_max_tasks_per_child == get_settings().worker_max_tasks_per_child
+    # Celery counts a pool process's memory bound in KiB
+    memory_kib = get_settings().worker_max_memory_per_child_mb * 1024
+    assert app.conf.worker_max_memory_per_child == memory_kib
     # A recycled pool process's replacement imports TensorFlow before it reports ready.
     assert app.conf.worker_proc_alive_timeout == get_settings().worker_process_start_timeout_s
     assert app.conf.worker_proc_alive_timeout >= 60
@@ -218,3 +221,14 @@ def test_embedded_broker_polls_often_enough_not_to_delay_trials() -> None:
         "    assert transport.polling_interval == IDLE, transport.polling_interval\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_memory_bound_of_zero_never_recycles() -> None:
+    from db.broker import celery_config
+
+    config = celery_config(Settings(worker_max_memory_per_child_mb=0))
+    assert config["worker_max_memory_per_child"] is None
+    assert (
+        celery_config(Settings(worker_max_memory_per_child_mb=2))["worker_max_memory_per_child"]
+        == 2048
+    )
