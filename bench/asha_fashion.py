@@ -2,19 +2,23 @@
 workers: the same space, budget and seeds, through the service on PostgreSQL + Redis.
 
     .venv/bin/python -m bench.asha_fashion [--seeds 1 2 3] [--trials 30] [--target 0.85]
-        [--data-dir ../shared/data/fashion_mnist]
+        [--also-targets 0.84 0.86] [--data-dir ../shared/data/fashion_mnist]
 
 Per seed, in rotated order, each on a fresh database with workers warmed by a small job:
 random search with one worker, ``search.pruner: {"kind": "asha"}`` (min 1 epoch, reduction
 factor 3: rungs at 1 and 3 epochs of at most 9) with one worker, and the same ASHA job with two.
 Reports per run the wall time, the time until a completed trial first reached ``--target``
 validation accuracy (from the job's creation to that trial's end, as the API records them), the
-best score, epochs trained and trials pruned; then medians over the seeds and the ratios the
-issue sets: ASHA's time to target at most 0.5x random's, and 2 workers' wall at most 0.55x one's.
+best score, epochs trained and trials pruned, and each trial (number, status, score, epochs, end);
+then medians over the seeds and the ratios the issue sets: ASHA's time to target at most 0.5x
+random's, and 2 workers' wall at most 0.55x one's. ``--also-targets`` reports the time to other
+levels from the same runs (a target only early trials of the random order reach says little about
+pruning).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import tempfile
@@ -73,23 +77,49 @@ def measure(arm: str, pruner: Any, workers: int, seed: int, args: Any, root: Pat
         job, wall_s = run_job(client, search_spec(args.trials, seed, pruner))
         trials = client.trials(job["id"], limit=100)["items"]
     created = _stamp(job["created_at"])
-    hits = sorted(
-        (_stamp(t["timings"]["finished_at"]) - created).total_seconds()
-        for t in trials
-        if t["status"] == "completed" and (t["score"] or 0) >= args.target
-    )
+    records = [
+        {
+            "n": t["number"],
+            "status": t["status"],
+            "score": t["score"],
+            "epochs": t["epochs_run"],
+            "end_s": round((_stamp(t["timings"]["finished_at"]) - created).total_seconds(), 2),
+        }
+        for t in sorted(trials, key=lambda t: t["number"])
+        if t["timings"]["finished_at"]
+    ]
+    targets = {str(level): time_to(records, level) for level in (args.target, *args.also_targets)}
     return {
         "arm": arm,
         "seed": seed,
         "workers": workers,
         "status": job["status"],
         "wall_s": round(wall_s, 2),
-        "time_to_target_s": round(hits[0], 2) if hits else None,
+        "time_to_target_s": targets[str(args.target)],
+        "time_to_targets_s": targets,
         "best_score": job["best_score"],
         "epochs_run": sum(t["epochs_run"] for t in trials),
         "pruned": sum(t["status"] == "pruned" for t in trials),
         "trials": len(trials),
+        "trial_records": records,
     }
+
+
+def time_to(records: list[dict[str, Any]], level: float) -> float | None:
+    """Seconds from the job's creation until a completed trial first reached ``level``."""
+    hits = [
+        r["end_s"] for r in records if r["status"] == "completed" and (r["score"] or 0) >= level
+    ]
+    return min(hits) if hits else None
+
+
+def _median_time(runs: list[dict], arm: str, level: str) -> float | None:
+    """Median over seeds of the time to ``level``; a seed that never reached it counts as
+    infinitely late (None if the median is)."""
+    times = [r["time_to_targets_s"][level] for r in runs if r["arm"] == arm]
+    padded = [math.inf if t is None else t for t in times]
+    median = statistics.median(padded) if padded else math.inf
+    return round(median, 3) if math.isfinite(median) else None
 
 
 def _median(runs: list[dict], arm: str, key: str) -> float | None:
@@ -102,6 +132,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--target", type=float, default=0.85)
+    parser.add_argument("--also-targets", type=float, nargs="*", default=[0.84, 0.86])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     args = parser.parse_args()
     runs: list[dict[str, Any]] = []
@@ -113,7 +144,7 @@ def main() -> None:
             shift = index % len(ARMS)
             for arm, pruner, workers in ARMS[shift:] + ARMS[:shift]:
                 runs.append(measure(arm, pruner, workers, seed, args, root))
-                print(runs[-1], flush=True)
+                print({k: v for k, v in runs[-1].items() if k != "trial_records"}, flush=True)
     summary = {
         arm: {
             key: _median(runs, arm, key)
@@ -125,6 +156,12 @@ def main() -> None:
         arm: sum(r["time_to_target_s"] is not None for r in runs if r["arm"] == arm)
         for arm, _, _ in ARMS
     }
+    levels = [str(level) for level in (args.target, *args.also_targets)]
+    by_level = {
+        level: {arm: _median_time(runs, arm, level) for arm, _, _ in ARMS} for level in levels
+    }
+    for arm, _, _ in ARMS:
+        summary[arm]["time_to_target_s"] = by_level[str(args.target)][arm]
     ttt = summary["asha"]["time_to_target_s"], summary["random"]["time_to_target_s"]
     walls = summary["asha_2_workers"]["wall_s"], summary["asha"]["wall_s"]
     payload = {
@@ -134,6 +171,11 @@ def main() -> None:
         "seeds": args.seeds,
         "summary": summary,
         "seeds_reaching_target": reached,
+        "time_to_levels_s": by_level,
+        "asha_over_random_time_to_levels": {
+            level: round(t["asha"] / t["random"], 3) if t["asha"] and t["random"] else None
+            for level, t in by_level.items()
+        },
         "asha_over_random_time_to_target": round(ttt[0] / ttt[1], 3) if all(ttt) else None,
         "asha_2_over_1_workers_wall": round(walls[0] / walls[1], 3) if all(walls) else None,
         "runs": runs,
@@ -142,6 +184,7 @@ def main() -> None:
     print(
         payload["summary"],
         payload["asha_over_random_time_to_target"],
+        payload["asha_over_random_time_to_levels"],
         payload["asha_2_over_1_workers_wall"],
         f"written to {path}",
         sep="\n",

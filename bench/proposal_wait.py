@@ -3,7 +3,7 @@ process) and TPE jobs on Pima diabetes with one worker, at most 1 trial of the j
 (every proposal on the critical path: the worker waits for it) and at the default 4 (the next
 trials are proposed while the current one trains, in the fold that follows each result).
 
-    .venv/bin/python -m bench.proposal_wait [--trials 40] [--data-dir ../shared/data/pima_diabetes]
+    .venv/bin/python -m bench.proposal_wait [--trials 40] [--data-root ../shared/data]
 
 Embedded defaults (SQLite, kombu's SQLAlchemy broker), the search quality benchmark's space and
 seed. Per run: the wall time, the sum of the trials' recorded proposal times (``proposal_s``),
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import arg_parser, run_job, running_service, write_result
-from bench.search_quality import NUM_INITIAL_POINTS, WARM_UP_SPEC, search_spec, upload_pima
+from bench.quality_datasets import DATASETS, dataset_ref
+from bench.search_quality import NUM_INITIAL_POINTS, WARM_UP_SPEC, search_spec
 
 ARMS = (("bayesian", 1), ("bayesian", 4), ("tpe", 1), ("tpe", 4))
 
@@ -30,7 +31,7 @@ def _stamp(value: str) -> datetime:
 
 def measure(client: Any, ref: str, algorithm: str, trials: int) -> dict[str, Any]:
     method = "service_tpe" if algorithm == "tpe" else "bayesian"
-    spec = search_spec(ref, method, trials, seed=1)
+    spec = search_spec(DATASETS["pima"], ref, method, trials, seed=1)
     spec["search"]["num_initial_points"] = NUM_INITIAL_POINTS
     job, wall_s = run_job(client, spec)
     items = client.trials(job["id"], limit=100)["items"]
@@ -55,7 +56,7 @@ def measure(client: Any, ref: str, algorithm: str, trials: int) -> dict[str, Any
 def main() -> None:
     parser = arg_parser(__doc__)
     parser.add_argument("--trials", type=int, default=40)
-    parser.add_argument("--data-dir", type=Path, default=Path("../shared/data/pima_diabetes"))
+    parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="hpsearch-bench-") as tmp:
@@ -66,7 +67,7 @@ def main() -> None:
                 "HPSEARCH_TF_THREADS": "1",
             }
             with running_service(env, 1, Path(tmp) / f"logs-{algorithm}-{cap}") as client:
-                ref = upload_pima(client, args.data_dir.resolve())
+                ref = dataset_ref("pima", client, args.data_root.resolve(), Path(tmp))
                 run_job(client, WARM_UP_SPEC)
                 run = {
                     "algorithm": algorithm,

@@ -1,0 +1,189 @@
+"""The search-quality benchmark's trial records and summaries: per search, its best score, the
+time until a trial first reached the dataset's target, its wall time and epochs; per method, the
+median (min-max) over seeds; and the check that a short search is the prefix of the long one.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from itertools import product
+from typing import Any
+
+from bench.quality_datasets import DATASETS, EPOCHS, QualityDataset
+
+
+@dataclass
+class TrialRecord:
+    """One trial as both sides report it; times in seconds from the search's start."""
+
+    number: int
+    status: str
+    score: float | None
+    started_s: float
+    finished_s: float
+    epochs_run: int
+    nominal_epochs: int
+    hyperparameters: dict[str, Any]
+
+
+def within_budget(trials: list[TrialRecord], method: str, budget: int) -> list[TrialRecord]:
+    """The first ``budget`` trials; for Hyperband those whose epochs fit in ``budget`` x EPOCHS."""
+    if method != "hyperband":
+        return trials[:budget]
+    kept, spent = [], 0
+    for trial in trials:
+        spent += trial.nominal_epochs
+        if spent > budget * EPOCHS:
+            break
+        kept.append(trial)
+    return kept
+
+
+def run_summary(trials: list[TrialRecord], quality: QualityDataset) -> dict[str, Any]:
+    """Best score, time to the target, wall time and epochs of one search within a budget.
+
+    Only completed trials count: a pruned trial's partial score is no result (as in Optuna)."""
+    scored = [t for t in trials if t.status == "completed" and t.score is not None]
+    hits = [
+        i
+        for i, t in enumerate(trials)
+        if t.status == "completed"
+        and t.score is not None
+        and quality.better(t.score, quality.target)
+    ]
+    hit = trials[hits[0]] if hits else None
+    return {
+        "trials": len(trials),
+        "completed": len(scored),
+        "pruned": sum(t.status == "pruned" for t in trials),
+        "best_score": quality.best([t.score for t in scored if t.score is not None]),
+        "time_to_target_s": round(hit.finished_s, 2) if hit else None,
+        "trials_to_target": hits[0] + 1 if hits else None,
+        "wall_s": round(trials[-1].finished_s, 2) if trials else None,
+        "epochs_run": sum(t.epochs_run for t in trials),
+        "nominal_epochs": sum(t.nominal_epochs for t in trials),
+    }
+
+
+def _spread(values: list[float]) -> dict[str, float] | None:
+    if not values:
+        return None
+    return {
+        "median": round(statistics.median(values), 4),
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+    }
+
+
+def aggregate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and range over seeds; an unreached target counts as infinitely late."""
+    times = [s["time_to_target_s"] for s in summaries]
+    reached = sorted(t for t in times if t is not None)
+    padded = reached + [math.inf] * (len(times) - len(reached))
+    median_time = statistics.median(padded) if padded else math.inf
+    return {
+        "seeds": len(summaries),
+        "best_score": _spread([s["best_score"] for s in summaries if s["best_score"] is not None]),
+        "reached_target": len(reached),
+        "time_to_target_s": {
+            "median": round(median_time, 2) if math.isfinite(median_time) else None,
+            "min": round(reached[0], 2) if reached else None,
+            "max": round(padded[-1], 2) if reached and math.isfinite(padded[-1]) else None,
+        },
+        "wall_s": _spread([s["wall_s"] for s in summaries if s["wall_s"] is not None]),
+        "epochs_run": _spread([s["epochs_run"] for s in summaries]),
+        "trials": _spread([s["trials"] for s in summaries]),
+    }
+
+
+def _same(a: list[TrialRecord], b: list[TrialRecord]) -> dict[str, Any]:
+    """How a short search compares with the same-length prefix of the long one."""
+    strip = [
+        (
+            {k: v for k, v in t.hyperparameters.items() if not k.startswith("tuner/")},
+            t.nominal_epochs,
+        )
+        for t in a
+    ]
+    other = [
+        (
+            {k: v for k, v in t.hyperparameters.items() if not k.startswith("tuner/")},
+            t.nominal_epochs,
+        )
+        for t in b
+    ]
+    diffs = [abs(x.score - y.score) for x, y in zip(a, b, strict=False) if x.score and y.score]
+    return {
+        "trials": [len(a), len(b)],
+        "same_hyperparameters": strip == other,
+        "max_score_difference": round(max(diffs, default=0.0), 6),
+    }
+
+
+def prefix_checks(runs: list[dict[str, Any]], budget: int, largest: int) -> list[dict[str, Any]]:
+    """For each short verification run: is it the prefix of the long run with the same seed?"""
+    checks = []
+    for short in (r for r in runs if r["requested"] == budget < largest):
+        long = next(
+            r
+            for r in runs
+            if r["requested"] == largest
+            and (r["dataset"], r["seed"], r["method"])
+            == (short["dataset"], short["seed"], short["method"])
+        )
+        cut_short = within_budget(short["trials"], short["method"], budget)
+        cut_long = within_budget(long["trials"], long["method"], budget)
+        checks.append(
+            {"dataset": short["dataset"], "seed": short["seed"], "method": short["method"]}
+            | _same(cut_short, cut_long)
+        )
+    return checks
+
+
+def summarize(
+    runs: list[dict[str, Any]], datasets: list[str], budgets: list[int], methods: list[str]
+) -> dict[str, Any]:
+    """Per dataset, budget and method: the aggregate over seeds (long runs cut to the budget)."""
+    largest = max(budgets)
+    summary: dict[str, Any] = {}
+    for dataset, budget, method in product(datasets, sorted(budgets), methods):
+        mine = [
+            run_summary(within_budget(r["trials"], method, budget), DATASETS[dataset])
+            for r in runs
+            if (r["dataset"], r["method"], r["requested"]) == (dataset, method, largest)
+        ]
+        summary.setdefault(dataset, {}).setdefault(str(budget), {})[method] = aggregate(mine)
+    return summary
+
+
+def compact(run: dict[str, Any]) -> dict[str, Any]:
+    """A run as written to JSON: per trial, status, score, times and epochs."""
+    trials = [
+        {
+            "n": t.number,
+            "status": t.status,
+            "score": None if t.score is None else round(t.score, 5),
+            "start_s": round(t.started_s, 2),
+            "end_s": round(t.finished_s, 2),
+            "epochs": t.epochs_run,
+            "budget_epochs": t.nominal_epochs,
+        }
+        for t in run["trials"]
+    ]
+    return {**run, "trials": trials}
+
+
+def record(trial: dict[str, Any]) -> TrialRecord:
+    """A trial back from its JSON form (``compact``), without its hyperparameters."""
+    return TrialRecord(
+        number=trial["n"],
+        status=trial["status"],
+        score=trial["score"],
+        started_s=trial["start_s"],
+        finished_s=trial["end_s"],
+        epochs_run=trial["epochs"],
+        nominal_epochs=trial["budget_epochs"],
+        hyperparameters={},
+    )
