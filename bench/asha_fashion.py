@@ -148,7 +148,7 @@ def main() -> None:
     summary = {
         arm: {
             key: _median(runs, arm, key)
-            for key in ("wall_s", "time_to_target_s", "best_score", "epochs_run", "pruned")
+            for key in ("wall_s", "best_score", "epochs_run", "pruned")
         }
         for arm, _, _ in ARMS
     }

@@ -23,6 +23,7 @@ from typing import Any
 
 from bench.quality_datasets import EPOCHS, QualityDataset
 from bench.quality_summary import TrialRecord
+from search_spaces.direction import Direction
 
 
 def _configure_tensorflow() -> None:
@@ -201,7 +202,7 @@ def optuna_study(
         return score if score is not None else math.nan
 
     study = optuna.create_study(
-        direction="maximize" if quality.direction == "max" else "minimize",
+        direction="maximize" if quality.direction is Direction.MAX else "minimize",
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner() if prune else optuna.pruners.NopPruner(),
     )
@@ -221,7 +222,7 @@ def run_optuna(
     trials: int,
     seed: int,
     quality: QualityDataset,
-) -> dict:
+) -> dict[str, Any]:
     """``optuna_study`` in a fresh (spawned) process: TensorFlow's memory goes with it."""
     prune = method == "tpe_median_pruner"
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:

@@ -20,6 +20,7 @@ from typing import Any
 from api.client import ApiClient
 from bench.fashion_table import seed_keras_cache
 from bench.technique_studies import housing_csv
+from search_spaces.direction import Direction
 
 #: every search: at most this many epochs a trial, batches of this size, early stopping with
 #: this patience
@@ -34,8 +35,6 @@ class QualityDataset:
 
     name: str
     objective: str
-    #: "max" or "min"
-    direction: str
     #: chosen before the full run from smoke runs: a level most searches reach, not at once
     target: float
     #: extra ``dataset`` fields of the spec (besides name, split)
@@ -43,30 +42,33 @@ class QualityDataset:
     #: the spec's ``model.input``
     model_input: dict[str, Any] = field(default_factory=dict)
 
-    def better(self, a: float, b: float) -> bool:
-        """``a`` is at least as good as ``b``."""
-        return a >= b if self.direction == "max" else a <= b
+    @property
+    def direction(self) -> Direction:
+        """Which way the objective improves (as the service reads it)."""
+        return Direction.of_objective(self.objective)
+
+    def reaches(self, score: float) -> bool:
+        """``score`` is at least as good as the target."""
+        return not self.direction.better(self.target, score)
 
     def best(self, scores: list[float]) -> float | None:
-        if not scores:
-            return None
-        return max(scores) if self.direction == "max" else min(scores)
+        """The best of ``scores`` (None if there are none)."""
+        return self.direction.best(scores, key=float) if scores else None
 
 
 DATASETS = {
     d.name: d
     for d in (
-        QualityDataset("digits", "val_accuracy", "max", 0.975),
-        QualityDataset("pima", "val_accuracy", "max", 0.82),
+        QualityDataset("digits", "val_accuracy", 0.975),
+        QualityDataset("pima", "val_accuracy", 0.82),
         QualityDataset(
             "fashion",
             "val_accuracy",
-            "max",
             0.86,
             dataset_fields={"max_rows": 10000},
             model_input={"flatten": True, "standardize": True},
         ),
-        QualityDataset("housing", "val_loss", "min", 0.30, model_input={"standardize": True}),
+        QualityDataset("housing", "val_loss", 0.30, model_input={"standardize": True}),
     )
 }
 

@@ -46,21 +46,20 @@ def run_summary(trials: list[TrialRecord], quality: QualityDataset) -> dict[str,
 
     Only completed trials count: a pruned trial's partial score is no result (as in Optuna)."""
     scored = [t for t in trials if t.status == "completed" and t.score is not None]
-    hits = [
-        i
+    # the first to end (by number when one trial runs at a time)
+    hits = sorted(
+        (t.finished_s, i)
         for i, t in enumerate(trials)
-        if t.status == "completed"
-        and t.score is not None
-        and quality.better(t.score, quality.target)
-    ]
-    hit = trials[hits[0]] if hits else None
+        if t.status == "completed" and t.score is not None and quality.reaches(t.score)
+    )
+    hit = trials[hits[0][1]] if hits else None
     return {
         "trials": len(trials),
         "completed": len(scored),
         "pruned": sum(t.status == "pruned" for t in trials),
         "best_score": quality.best([t.score for t in scored if t.score is not None]),
         "time_to_target_s": round(hit.finished_s, 2) if hit else None,
-        "trials_to_target": hits[0] + 1 if hits else None,
+        "trials_to_target": hits[0][1] + 1 if hits else None,
         "wall_s": round(trials[-1].finished_s, 2) if trials else None,
         "epochs_run": sum(t.epochs_run for t in trials),
         "nominal_epochs": sum(t.nominal_epochs for t in trials),
@@ -98,23 +97,25 @@ def aggregate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _configurations(trials: list[TrialRecord]) -> list[tuple[dict[str, Any], int]]:
+    """Each trial's searched values (not Keras Tuner's ``tuner/`` ones) and epoch budget."""
+    return [
+        (
+            {k: v for k, v in t.hyperparameters.items() if not k.startswith("tuner/")},
+            t.nominal_epochs,
+        )
+        for t in trials
+    ]
+
+
 def _same(a: list[TrialRecord], b: list[TrialRecord]) -> dict[str, Any]:
     """How a short search compares with the same-length prefix of the long one."""
-    strip = [
-        (
-            {k: v for k, v in t.hyperparameters.items() if not k.startswith("tuner/")},
-            t.nominal_epochs,
-        )
-        for t in a
+    strip, other = _configurations(a), _configurations(b)
+    diffs = [
+        abs(x.score - y.score)
+        for x, y in zip(a, b, strict=False)
+        if x.score is not None and y.score is not None
     ]
-    other = [
-        (
-            {k: v for k, v in t.hyperparameters.items() if not k.startswith("tuner/")},
-            t.nominal_epochs,
-        )
-        for t in b
-    ]
-    diffs = [abs(x.score - y.score) for x, y in zip(a, b, strict=False) if x.score and y.score]
     return {
         "trials": [len(a), len(b)],
         "same_hyperparameters": strip == other,

@@ -4,8 +4,9 @@
 
 One worker (``--concurrency 1``) on the embedded defaults runs a random search of small trials
 on scikit-learn's digits, twice: with process recycling as configured by default
-(``HPSEARCH_WORKER_MAX_TASKS_PER_CHILD``, 50 tasks) and with recycling effectively off
-(1,000,000 tasks). While the job runs, the Celery main process's and its pool child's resident
+(``HPSEARCH_WORKER_MAX_TASKS_PER_CHILD``, 1,000 tasks, and a 3 GB memory bound: no recycling in
+100 trials) and with a process recycled every 50 tasks (the default until each trial's graphs
+were freed, ``worker.training.gradient_registry``). While the job runs, the Celery main process's and its pool child's resident
 memory (``VmRSS`` of ``/proc/<pid>/status``) are sampled every 0.2 s with the count of finished
 trials read over the API. Reports, at 10, 50 and 100 finished trials, the first sample at or past
 that count and the child's peak up to it, the pool children seen (recycles) and the job's wall
@@ -29,7 +30,7 @@ from db.settings import Settings
 
 CHECKPOINTS = (10, 50, 100)
 DEFAULT_RECYCLE = Settings.model_fields["worker_max_tasks_per_child"].default
-SETTINGS = {"recycle_default": DEFAULT_RECYCLE, "recycle_off": 1_000_000}
+SETTINGS = {"recycle_default": DEFAULT_RECYCLE, "recycle_every_50": 50}
 SAMPLE_EVERY_S = 0.2
 
 
@@ -218,7 +219,7 @@ def main() -> None:
         "worker_memory",
         {
             "benchmark": "one worker's resident memory after N small digits trials, "
-            "recycling on (default) vs off",
+            "default recycling vs every 50 tasks",
             "setup": "embedded defaults (SQLite + SQLAlchemy broker), one worker, --concurrency 1",
             "spec": memory_spec(args.trials),
             "trials": args.trials,

@@ -24,6 +24,9 @@ from db import log_setup
 from db.log_setup import LogFormat
 from search_spaces.limits import MAX_ROWS
 
+#: a smaller recycling bound would replace a worker process after every trial
+MIN_RECYCLE_MEMORY_MB = 1024
+
 
 class Settings(BaseSettings):
     """All knobs of the service. Every field maps to ``HPSEARCH_<FIELD>``."""
@@ -73,10 +76,11 @@ class Settings(BaseSettings):
     worker_max_memory_per_child_mb: int = Field(
         default=3072,
         ge=0,
-        description="Recycle a worker process, after its trial, once its resident memory "
-        "passed this many MB (0: never). A process holds ~0.8 GB after its first trial "
-        "(TensorFlow itself) and no more after hundreds of small ones; large datasets and "
-        "models add theirs.",
+        description="Recycle a worker process, after its trial, once its peak resident memory "
+        "(getrusage's maxrss, as Celery measures it) passed this many MB; 0: never, else at "
+        "least 1024. A process holds ~0.8 GB after its first trial (TensorFlow itself) and no "
+        "more after 100 small ones; a job whose trials need more than this recycles the "
+        "process after each of them, so keep it above the largest trial's footprint.",
     )
     worker_process_start_timeout_s: float = Field(
         default=120.0,
@@ -262,6 +266,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "need trial_soft_time_limit_s < trial_hard_time_limit_s "
                 "< broker_visibility_timeout_s"
+            )
+        if 0 < self.worker_max_memory_per_child_mb < MIN_RECYCLE_MEMORY_MB:
+            raise ValueError(
+                f"worker_max_memory_per_child_mb must be 0 (never) or at least "
+                f"{MIN_RECYCLE_MEMORY_MB}: a worker process holds ~0.8 GB after one trial"
             )
         # A live worker must beat at least once before its trial counts as abandoned.
         if not self.heartbeat_interval_s < self.stale_after_s:

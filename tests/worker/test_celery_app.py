@@ -228,7 +228,7 @@ def test_a_memory_bound_of_zero_never_recycles() -> None:
 
     config = celery_config(Settings(worker_max_memory_per_child_mb=0))
     assert config["worker_max_memory_per_child"] is None
-    assert (
-        celery_config(Settings(worker_max_memory_per_child_mb=2))["worker_max_memory_per_child"]
-        == 2048
-    )
+    config = celery_config(Settings(worker_max_memory_per_child_mb=2048))
+    assert config["worker_max_memory_per_child"] == 2048 * 1024
+    with pytest.raises(ValidationError, match="worker_max_memory_per_child_mb"):
+        Settings(worker_max_memory_per_child_mb=100)

@@ -7,9 +7,10 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from sklearn.datasets import load_digits
 
-from worker.training import feeding
+from worker.training import epochs_loop, feeding
 from worker.training.epochs_loop import fit_epochs
 
 
@@ -68,7 +69,11 @@ class Logs(keras.callbacks.Callback):
 
 
 @pytest.mark.parametrize("task", ["multiclass", "binary", "regression"])
-def test_the_loop_logs_what_fit_logs_for_the_same_training(task: str) -> None:
+def test_the_loop_logs_what_fit_logs_for_the_same_training(
+    task: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 7 training batches: in calls of 3, 3 and 1 (multiclass), or in one call
+    monkeypatch.setattr(epochs_loop, "BATCHES_PER_CALL", 3 if task == "multiclass" else 128)
     x, y = _data(task)
     # 200 training rows in batches of 32: a short last batch; 50 validation rows likewise. In
     # row order: ``fit`` draws the reshuffled orders of a shuffled dataset in another sequence
@@ -113,3 +118,32 @@ def test_early_stopping_and_a_plateau_work_in_the_loop_as_in_fit() -> None:
     assert logs.calls[-1] == "train_end" and len(logs.epochs) == 2
     assert stopping.stopped_epoch == 3
     assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(0.005)
+
+
+def test_each_pass_is_a_new_permutation_as_the_batches_give_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(epochs_loop, "BATCHES_PER_CALL", 2)  # 7 batches: 4 calls a pass
+    rows = 50
+    x, y = np.arange(rows, dtype="float32").reshape(-1, 1), np.arange(rows, dtype="int64")
+    order, seen = tf.Variable(tf.zeros([rows], tf.int64)), tf.Variable(0)
+
+    def step(batch: tuple[tf.Tensor, tf.Tensor]) -> None:
+        labels = batch[1]
+        taken = tf.shape(labels)[0]
+        order.scatter_update(tf.IndexedSlices(labels, seen + tf.range(taken)))
+        seen.assign_add(taken)
+
+    one_pass = epochs_loop._epoch_function(
+        feeding.training_batches(x, y, 8, seed=3, threads=1), step
+    )
+    passes = []
+    for _ in range(2):
+        seen.assign(0)
+        one_pass()
+        passes.append(order.numpy().tolist())
+    eager = feeding.training_batches(x, y, 8, seed=3, threads=1)
+    expected = [np.concatenate([b.numpy() for _, b in eager]).tolist() for _ in range(2)]
+    assert passes == expected
+    assert all(sorted(p) == list(range(rows)) for p in passes)
+    assert passes[0] != passes[1]

@@ -10,8 +10,9 @@ collection slower and was why pool processes had to be recycled every few dozen 
 Known upstream (tensorflow/tensorflow#27492, #97697; the same purge is proposed for tf-keras's
 ``clear_session``, keras-team/tf-keras#898).
 
-A pool process runs one trial at a time and traces nothing outside a trial, so the entries a
-trial added are dead once it ended: ``forget_trial_gradients`` removes those added since the
+A pool process runs one trial at a time and traces nothing outside a trial (its folding thread
+runs Keras Tuner's oracles and Optuna's samplers, which trace no graph), so the entries a trial
+added are dead once it ended: ``forget_trial_gradients`` removes those added since the
 process started (``snapshot``), and a garbage collection then frees the graphs.
 """
 
@@ -21,6 +22,7 @@ import logging
 from typing import Any
 
 log = logging.getLogger(__name__)
+_warned = False
 
 #: the prefix of the names ``tf.custom_gradient`` registers in graph mode
 PREFIX = "CustomGradient-"
@@ -42,11 +44,17 @@ def snapshot() -> frozenset[str]:
 
 def forget_trial_gradients(kept: frozenset[str]) -> int:
     """Remove the custom gradients registered since ``kept`` was taken; how many."""
+    global _warned
     table = _registry()
     if table is None:
-        log.debug("TensorFlow's gradient registry not found; trial graphs stay until recycling")
+        if not _warned:
+            _warned = True
+            log.warning(
+                "TensorFlow's gradient registry not found: each trial's graphs stay in memory "
+                "until the process is recycled (worker_max_memory_per_child_mb)"
+            )
         return 0
-    dead = [k for k in table if k.startswith(PREFIX) and k not in kept]
+    dead = [k for k in list(table) if k.startswith(PREFIX) and k not in kept]
     for name in dead:
         del table[name]
     return len(dead)

@@ -27,8 +27,8 @@ def configure_tensorflow(threads: int) -> None:
 def without_graph_rewrites() -> None:
     """Turn off Grappler, TensorFlow's graph rewriting before a function's first run.
 
-    Measured (bench/trial_fixed_cost.py): on these dense nets it costs ~50 ms of every trial's
-    first steps on digits 2 x 64 and gains nothing after (steady epochs no slower without it,
+    Measured (bench/trial_fixed_cost.py): on these dense nets it costs ~0.05-0.08 s of every
+    trial's first epoch on digits 2 x 64 (~0.27 s on Fashion-MNIST's) and gains nothing after (steady epochs no slower without it,
     there and on Fashion-MNIST's 300-100-50-50-50 net). It is process-wide: a pool process sets
     it once."""
     import tensorflow as tf
