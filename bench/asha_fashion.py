@@ -2,7 +2,8 @@
 workers: the same space, budget and seeds, through the service on PostgreSQL + Redis.
 
     .venv/bin/python -m bench.asha_fashion [--seeds 1 2 3] [--trials 30] [--target 0.85]
-        [--also-targets 0.84 0.86] [--data-dir ../shared/data/fashion_mnist]
+        [--also-targets 0.84 0.86] [--min-epochs 1] [--arms random asha asha_2_workers]
+        [--name asha_fashion] [--data-dir ../shared/data/fashion_mnist]
 
 Per seed, in rotated order, each on a fresh database with workers warmed by a small job:
 random search with one worker, ``search.pruner: {"kind": "asha"}`` (min 1 epoch, reduction
@@ -127,6 +128,10 @@ def _median(runs: list[dict], arm: str, key: str) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
+def _of(summary: dict[str, Any], arm: str, key: str) -> float | None:
+    return summary.get(arm, {}).get(key)
+
+
 def main() -> None:
     parser = arg_parser(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -134,53 +139,61 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.85)
     parser.add_argument("--also-targets", type=float, nargs="*", default=[0.84, 0.86])
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--min-epochs", type=int, default=1, help="ASHA's first rung")
+    parser.add_argument("--arms", nargs="+", choices=[a for a, _, _ in ARMS], default=None)
+    parser.add_argument("--name", default="asha_fashion", help="bench/results/NAME.json")
     args = parser.parse_args()
+    pruner = {**ASHA, "min_epochs": args.min_epochs}
+    arms = [
+        (arm, pruner if asha else None, workers)
+        for arm, asha, workers in ARMS
+        if args.arms is None or arm in args.arms
+    ]
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="hpsearch-bench-") as tmp:
         root = Path(tmp)
         seed_keras_cache(args.data_dir, root / "keras")
         os.environ["KERAS_HOME"] = str(root / "keras")
         for index, seed in enumerate(args.seeds):
-            shift = index % len(ARMS)
-            for arm, pruner, workers in ARMS[shift:] + ARMS[:shift]:
-                runs.append(measure(arm, pruner, workers, seed, args, root))
+            shift = index % len(arms)
+            for arm, arm_pruner, workers in arms[shift:] + arms[:shift]:
+                runs.append(measure(arm, arm_pruner, workers, seed, args, root))
                 print({k: v for k, v in runs[-1].items() if k != "trial_records"}, flush=True)
     summary = {
         arm: {
-            key: _median(runs, arm, key)
-            for key in ("wall_s", "best_score", "epochs_run", "pruned")
+            key: _median(runs, arm, key) for key in ("wall_s", "best_score", "epochs_run", "pruned")
         }
-        for arm, _, _ in ARMS
+        for arm, _, _ in arms
     }
     reached = {
         arm: sum(r["time_to_target_s"] is not None for r in runs if r["arm"] == arm)
-        for arm, _, _ in ARMS
+        for arm, _, _ in arms
     }
     levels = [str(level) for level in (args.target, *args.also_targets)]
     by_level = {
-        level: {arm: _median_time(runs, arm, level) for arm, _, _ in ARMS} for level in levels
+        level: {arm: _median_time(runs, arm, level) for arm, _, _ in arms} for level in levels
     }
-    for arm, _, _ in ARMS:
+    for arm, _, _ in arms:
         summary[arm]["time_to_target_s"] = by_level[str(args.target)][arm]
-    ttt = summary["asha"]["time_to_target_s"], summary["random"]["time_to_target_s"]
-    walls = summary["asha_2_workers"]["wall_s"], summary["asha"]["wall_s"]
+    ttt = _of(summary, "asha", "time_to_target_s"), _of(summary, "random", "time_to_target_s")
+    walls = _of(summary, "asha_2_workers", "wall_s"), _of(summary, "asha", "wall_s")
     payload = {
         "benchmark": "ASHA vs random search on Fashion-MNIST 10k; ASHA on 1 vs 2 workers",
-        "spec": search_spec(args.trials, 0, ASHA),
+        "spec": search_spec(args.trials, 0, pruner),
         "target": args.target,
         "seeds": args.seeds,
         "summary": summary,
         "seeds_reaching_target": reached,
         "time_to_levels_s": by_level,
         "asha_over_random_time_to_levels": {
-            level: round(t["asha"] / t["random"], 3) if t["asha"] and t["random"] else None
+            level: round(t["asha"] / t["random"], 3) if t.get("asha") and t.get("random") else None
             for level, t in by_level.items()
         },
         "asha_over_random_time_to_target": round(ttt[0] / ttt[1], 3) if all(ttt) else None,
         "asha_2_over_1_workers_wall": round(walls[0] / walls[1], 3) if all(walls) else None,
         "runs": runs,
     }
-    path = write_result("asha_fashion", payload)
+    path = write_result(args.name, payload)
     print(
         payload["summary"],
         payload["asha_over_random_time_to_target"],
