@@ -16,24 +16,8 @@ from tests.faults.helpers import cluster, job, submit, trials, wait_final
 pytestmark = [pytest.mark.integration, pytest.mark.e2e, pytest.mark.timeout(600)]
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory of a process and its children (the Celery main and pool processes)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            pid = int(stat.parent.name)
-            if pid != root and int(fields[1]) != root:
-                continue
-            for line in (stat.parent / "status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
 def _children(parent: int) -> set[int]:
+    """The processes whose parent is ``parent``."""
     found = set()
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -42,6 +26,19 @@ def _children(parent: int) -> set[int]:
         except (OSError, ValueError, IndexError):
             continue
     return found
+
+
+def _tree_rss_mb(root: int) -> float:
+    """Resident memory of a process and its children (the Celery main and pool processes)."""
+    total = 0.0
+    for pid in {root} | _children(root):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
 
 
 def test_worker_memory_after_100_trials_is_no_more_than_after_10(
