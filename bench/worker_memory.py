@@ -6,11 +6,11 @@ One worker (``--concurrency 1``) on the embedded defaults runs a random search o
 on scikit-learn's digits, twice: with process recycling as configured by default
 (``HPSEARCH_WORKER_MAX_TASKS_PER_CHILD``, 1,000 tasks, and a 3 GB memory bound: no recycling in
 100 trials) and with a process recycled every 50 tasks (the default until each trial's graphs
-were freed, ``worker.training.gradient_registry``). While the job runs, the Celery main process's and its pool child's resident
-memory (``VmRSS`` of ``/proc/<pid>/status``) are sampled every 0.2 s with the count of finished
-trials read over the API. Reports, at 10, 50 and 100 finished trials, the first sample at or past
-that count and the child's peak up to it, the pool children seen (recycles) and the job's wall
-time. Repetitions alternate the order of the two settings. Writes
+were freed, ``worker.training.gradient_registry``). While the job runs, the Celery main
+process's and its pool child's resident memory (``VmRSS`` of ``/proc/<pid>/status``) are sampled
+every 0.2 s with the count of finished trials read over the API. Reports, at 10, 50 and 100
+finished trials, the first sample at or past that count and the child's peak up to it, the pool
+children seen (recycles) and the job's wall time. Repetitions alternate the order of the two settings. Writes
 ``bench/results/worker_memory.json``.
 """
 

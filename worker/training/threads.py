@@ -28,9 +28,9 @@ def without_graph_rewrites() -> None:
     """Turn off Grappler, TensorFlow's graph rewriting before a function's first run.
 
     Measured (bench/trial_fixed_cost.py): on these dense nets it costs ~0.05-0.08 s of every
-    trial's first epoch on digits 2 x 64 (~0.27 s on Fashion-MNIST's) and gains nothing after (steady epochs no slower without it,
-    there and on Fashion-MNIST's 300-100-50-50-50 net). It is process-wide: a pool process sets
-    it once."""
+    trial's first epoch on digits 2 x 64 (~0.27 s on Fashion-MNIST's 300-100-50-50-50 net) and
+    gains nothing after (steady epochs no slower without it, on both). It is process-wide: a
+    pool process sets it once."""
     import tensorflow as tf
 
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
