@@ -10,8 +10,8 @@ were freed, ``worker.training.gradient_registry``). While the job runs, the Cele
 process's and its pool child's resident memory (``VmRSS`` of ``/proc/<pid>/status``) are sampled
 every 0.2 s with the count of finished trials read over the API. Reports, at 10, 50 and 100
 finished trials, the first sample at or past that count and the child's peak up to it, the pool
-children seen (recycles) and the job's wall time. Repetitions alternate the order of the two settings. Writes
-``bench/results/worker_memory.json``.
+children seen (recycles) and the job's wall time. Repetitions alternate the order of the two
+settings. Writes ``bench/results/worker_memory.json``.
 """
 
 from __future__ import annotations
