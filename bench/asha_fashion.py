@@ -23,12 +23,12 @@ import math
 import os
 import statistics
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import arg_parser, distributed_service, run_job, write_result
+from bench.common import arg_parser, distributed_service, run_job, stamp, write_result
 from bench.fashion_table import DEFAULT_DATA_DIR, seed_keras_cache
+from bench.quality_summary import median_time
 from bench.worker_scaling import warm_up
 
 EPOCHS = 9
@@ -67,24 +67,20 @@ def search_spec(trials: int, seed: int, pruner: dict[str, Any] | None) -> dict[s
     }
 
 
-def _stamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 def measure(arm: str, pruner: Any, workers: int, seed: int, args: Any, root: Path) -> dict:
     service = distributed_service(workers, root / "data", root / f"{arm}-{seed}")
     with service as (client, database_url):
         warm_up(client, database_url, workers)
         job, wall_s = run_job(client, search_spec(args.trials, seed, pruner))
         trials = client.trials(job["id"], limit=100)["items"]
-    created = _stamp(job["created_at"])
+    created = stamp(job["created_at"])
     records = [
         {
             "n": t["number"],
             "status": t["status"],
             "score": t["score"],
             "epochs": t["epochs_run"],
-            "end_s": round((_stamp(t["timings"]["finished_at"]) - created).total_seconds(), 2),
+            "end_s": round((stamp(t["timings"]["finished_at"]) - created).total_seconds(), 2),
         }
         for t in sorted(trials, key=lambda t: t["number"])
         if t["timings"]["finished_at"]
@@ -117,9 +113,7 @@ def time_to(records: list[dict[str, Any]], level: float) -> float | None:
 def _median_time(runs: list[dict], arm: str, level: str) -> float | None:
     """Median over seeds of the time to ``level``; a seed that never reached it counts as
     infinitely late (None if the median is)."""
-    times = [r["time_to_targets_s"][level] for r in runs if r["arm"] == arm]
-    padded = [math.inf if t is None else t for t in times]
-    median = statistics.median(padded) if padded else math.inf
+    median = median_time([r["time_to_targets_s"][level] for r in runs if r["arm"] == arm])
     return round(median, 3) if math.isfinite(median) else None
 
 

@@ -79,6 +79,11 @@ def fresh_postgres_database() -> Iterator[str]:
         admin.dispose()
 
 
+def stamp(value: str) -> datetime:
+    """A timestamp as the API writes it."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
 @contextmanager
 def distributed_service(
     workers: int, data_dir: Path, log_dir: Path

@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.quality_datasets import EPOCHS, QualityDataset
 from bench.quality_summary import TrialRecord
-from search_spaces.direction import Direction
+from worker.optuna_trials import in_memory_study
 
 
 def _configure_tensorflow() -> None:
@@ -177,7 +177,6 @@ def optuna_study(
     _configure_tensorflow()
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     context = _study_context(spec_json, data_dir)
     _warm_up(context)
     records: list[TrialRecord] = []
@@ -201,8 +200,8 @@ def optuna_study(
             raise optuna.TrialPruned()
         return score if score is not None else math.nan
 
-    study = optuna.create_study(
-        direction="maximize" if quality.direction is Direction.MAX else "minimize",
+    study = in_memory_study(
+        quality.direction,
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner() if prune else optuna.pruners.NopPruner(),
     )

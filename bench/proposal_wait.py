@@ -13,20 +13,15 @@ and the worker's idle time: the gaps between one trial's end and the next one's 
 from __future__ import annotations
 
 import tempfile
-from datetime import datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from bench.common import arg_parser, run_job, running_service, write_result
+from bench.common import arg_parser, run_job, running_service, stamp, write_result
 from bench.quality_datasets import DATASETS, dataset_ref
 from bench.search_quality import NUM_INITIAL_POINTS, WARM_UP_SPEC, search_spec
 
 ARMS = (("bayesian", 1), ("bayesian", 4), ("tpe", 1), ("tpe", 4))
-
-
-def _stamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def measure(client: Any, ref: str, algorithm: str, trials: int) -> dict[str, Any]:
@@ -36,7 +31,7 @@ def measure(client: Any, ref: str, algorithm: str, trials: int) -> dict[str, Any
     job, wall_s = run_job(client, spec)
     items = client.trials(job["id"], limit=100)["items"]
     spans = sorted(
-        (_stamp(t["timings"]["started_at"]), _stamp(t["timings"]["finished_at"]))
+        (stamp(t["timings"]["started_at"]), stamp(t["timings"]["finished_at"]))
         for t in items
         if t["timings"]["started_at"] and t["timings"]["finished_at"]
     )

@@ -76,18 +76,25 @@ def _spread(values: list[float]) -> dict[str, float] | None:
     }
 
 
+def median_time(times: list[float | None]) -> float:
+    """The median of times to a target over seeds, one never reached (None) counting as
+    infinitely late (``math.inf`` if the median is)."""
+    padded = [math.inf if t is None else t for t in times]
+    return statistics.median(padded) if padded else math.inf
+
+
 def aggregate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and range over seeds; an unreached target counts as infinitely late."""
     times = [s["time_to_target_s"] for s in summaries]
     reached = sorted(t for t in times if t is not None)
     padded = reached + [math.inf] * (len(times) - len(reached))
-    median_time = statistics.median(padded) if padded else math.inf
+    median = median_time(times)
     return {
         "seeds": len(summaries),
         "best_score": _spread([s["best_score"] for s in summaries if s["best_score"] is not None]),
         "reached_target": len(reached),
         "time_to_target_s": {
-            "median": round(median_time, 2) if math.isfinite(median_time) else None,
+            "median": round(median, 2) if math.isfinite(median) else None,
             "min": round(reached[0], 2) if reached else None,
             "max": round(padded[-1], 2) if reached and math.isfinite(padded[-1]) else None,
         },

@@ -57,7 +57,6 @@ class TrialPruner:
         self.settings = spec.search.pruner
         self.objective = spec.objective
         self.direction = spec.direction
-        self.maximize = spec.direction is Direction.MAX
         self._execution = 0
         self._values: dict[int, float] = {}
 
@@ -158,7 +157,7 @@ class TrialPruner:
                 f"not more than bootstrap_count ({settings.bootstrap_count})",
             )
         keep = max(len(competing) // settings.reduction_factor, 1)
-        cutoff = competing[-keep] if self.maximize else competing[keep - 1]
+        cutoff = competing[-keep] if self.direction is Direction.MAX else competing[keep - 1]
         return Pruned(
             step,
             cutoff,
