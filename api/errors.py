@@ -99,6 +99,13 @@ class PredictionFailedError(ApiError):
     """The prediction process failed (could not load or run the model)."""
 
 
+class PageBuildTimeoutError(ApiError):
+    """The dashboard's page-building process did not answer in time (it is killed)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(f"the page took longer than {timeout_s:g} s to build; try again")
+
+
 class InputValidationError(ApiError):
     """A request field is valid JSON but unusable (e.g. rows of the wrong shape)."""
 
@@ -131,6 +138,7 @@ ERROR_TABLE: list[tuple[type[Exception], int, str]] = [
     (OperationalError, 503, "database_unavailable"),
     (InterfaceError, 503, "database_unavailable"),
     (PredictionTimeoutError, 504, "prediction_timeout"),
+    (PageBuildTimeoutError, 504, "page_build_timeout"),
     (PredictionFailedError, 500, "prediction_failed"),
     (ApiError, 500, "internal_error"),
 ]

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import logging
 import math
-import multiprocessing
 import os
 import signal
 import tempfile
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import numpy as np
 
+from api.child_process import SpawnedChild
 from api.errors import InputValidationError, PredictionFailedError, PredictionTimeoutError
 
 log = logging.getLogger(__name__)
@@ -216,57 +214,24 @@ def _child_predict(
 # --- the parent's handle on the child -----------------------------------------------------------
 
 
-#: seconds the app's shutdown waits for the prediction process to exit before killing it.
-SHUTDOWN_WAIT_S = 5.0
-
-
 class Predictor:
     """Runs predictions in one lazily spawned process; restarts it after a crash or timeout."""
 
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
-        self._executor: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def _pool(self) -> ProcessPoolExecutor:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_child_init,
-                )
-            return self._executor
-
-    def _discard(self, kill: bool, wait_s: float = 0.0) -> None:
-        """Drop the child process: killed at once (a stuck prediction), else asked to stop and
-        waited for up to ``wait_s`` seconds before it is killed."""
-        with self._lock:
-            executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        processes = list(getattr(executor, "_processes", {}).values())
-        if kill:  # a stuck prediction: nothing else frees the process
-            for process in processes:
-                process.kill()
-        executor.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.join(wait_s)
-            if process.is_alive():
-                process.kill()
-                process.join(5)
+        self.child = SpawnedChild(initializer=_child_init)
 
     def _call(self, sha256: str, content: bytes | None, x: np.ndarray, mc_samples: int) -> Any:
-        future = self._pool().submit(_child_predict, sha256, content, x, mc_samples)
+        future = self.child.submit(_child_predict, sha256, content, x, mc_samples)
         try:
             return future.result(timeout=self.timeout_s)
         except FutureTimeout as exc:
-            self._discard(kill=True)
+            self.child.discard(kill=True)
             raise PredictionTimeoutError(
                 f"prediction took longer than {self.timeout_s:g} s (predict_timeout_s)"
             ) from exc
         except BrokenProcessPool as exc:
-            self._discard(kill=False)
+            self.child.discard(kill=False)
             raise PredictionFailedError("the prediction process died; try again") from exc
         except Exception as exc:
             raise PredictionFailedError(f"prediction failed: {type(exc).__name__}: {exc}") from exc
@@ -288,9 +253,8 @@ class Predictor:
     def warm(self) -> None:
         """Start the prediction process and its Keras import in the background (returns at
         once); a prediction sent meanwhile waits for it, none pays it twice."""
-        self._pool().submit(_child_warm)
+        self.child.submit(_child_warm)
 
     def shutdown(self) -> None:
-        """Stop the child process (app shutdown) and wait for it: nothing may outlive the API,
-        neither the child nor the resource tracker it keeps alive."""
-        self._discard(kill=False, wait_s=SHUTDOWN_WAIT_S)
+        """Stop the child process (app shutdown) and wait for it."""
+        self.child.shutdown()

@@ -16,6 +16,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import dashboard, metrics, openapi_doc
 from api.auth import authenticate, log_auth_mode
+from api.dashboard.page_builder import BUILDER as PAGE_BUILDER
 from api.errors import install_error_handlers
 from api.inference import Predictor
 from api.middleware import BodySizeLimitMiddleware
@@ -44,6 +45,7 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
             yield
         finally:
             app.state.predictor.shutdown()
+            PAGE_BUILDER.shutdown()
             app.state.queue.close()
 
     return lifespan

@@ -63,9 +63,11 @@ from bench.api_load import api_pid, cpu_seconds, database_env
 from bench.common import arg_parser, running_service, write_result
 from bench.dashboard_load import code_state, pages_ready
 from bench.dashboard_seed import dense_net_spec
+from bench.server_latency import route_buckets, tail
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locust_dashboard.py"
 STATUS_ENDPOINT = "GET /jobs/{id}"
+STATUS_ROUTE = "/api/v1/jobs/{job_id}"
 
 
 def condition(viewers: int) -> str:
@@ -198,8 +200,10 @@ def run_locust(url: str, job_ids: list[str], viewers: int, args: Any, out: Path)
     ]
     pid = api_pid(int(url.rsplit(":", 1)[1]))
     api_before, locust_before = cpu_seconds(pid), children_cpu_seconds()
+    server_before = route_buckets(url, STATUS_ROUTE)
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     locust_cpu_s = children_cpu_seconds() - locust_before
+    server_status = tail(server_before, route_buckets(url, STATUS_ROUTE))
     stats_path = out.parent / f"{out.name}_stats.csv"
     if not stats_path.exists():
         raise RuntimeError(
@@ -220,6 +224,8 @@ def run_locust(url: str, job_ids: list[str], viewers: int, args: Any, out: Path)
         # the load generator shares the API's cores: what it took from them
         "locust_cpu_s": round(locust_cpu_s, 1),
         "locust_exit": completed.returncode,
+        # the status polls as the API timed them (its histogram; ramp-up included)
+        "server_status": server_status,
         "users": users,
     }
 
@@ -326,7 +332,7 @@ def main() -> None:
                 print(
                     f"{condition(viewers):<16} repeat {repeat}: status p50 {status.get('p50_ms')} ms, "
                     f"p99 {status.get('p99_ms')} ms; API CPU {run['api_cpu_s']} s, "
-                    f"locust CPU {run['locust_cpu_s']} s; "
+                    f"locust CPU {run['locust_cpu_s']} s; server {run['server_status']}; "
                     f"jobs {run['jobs_after']['trials_completed']}",
                     flush=True,
                 )

@@ -48,11 +48,18 @@ def _postgres_options(settings: Settings) -> dict[str, object]:
 SQLITE_POOL_SIZE = 20
 
 
+def is_in_memory(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite database: only this process can see it."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite"):
+        return False
+    return parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory"
+
+
 def _sqlite_pool(url: str) -> dict[str, int]:
     """The pool size of a file database; an in-memory one keeps SQLAlchemy's own pool (one
     connection per thread, which takes no size)."""
-    parsed = make_url(url)
-    if parsed.database in (None, "", ":memory:") or parsed.query.get("mode") == "memory":
+    if is_in_memory(url):
         return {}
     return {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
 

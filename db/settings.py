@@ -198,6 +198,14 @@ class Settings(BaseSettings):
         "of seconds) in the background when the API starts, so the first prediction does not "
         "wait for it. Off: started by the first prediction (saves its memory until then).",
     )
+    dashboard_build_process: bool = Field(
+        default=True,
+        description="Build the dashboard's job pages (and their importance) in a process of "
+        "their own beside the API, started by the first page, so a build's CPU work never holds "
+        "the API's interpreter lock while other requests wait. Off: built in the API's request "
+        "threads (saves that process's memory). An in-memory SQLite database always builds in "
+        "the API.",
+    )
     auth_mode: Literal["open", "keys"] = Field(
         default="open",
         description="keys: every route but /health needs `Authorization: Bearer <key>` (keys "

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import tenacity
 from sqlalchemy import exc as sa_exc
@@ -56,12 +56,15 @@ SQLITE_TRANSIENT_MESSAGES = ("database is locked", "database table is locked", "
 class DatabaseUnavailableError(RuntimeError):
     """A transient database error outlasted the retry budget."""
 
-    def __init__(self, what: str, waited_s: float, cause: BaseException) -> None:
-        super().__init__(
-            f"{what}: the database stayed unavailable for {waited_s:.1f} s "
-            f"({type(cause).__name__}: {str(cause).strip().splitlines()[0][:200]})"
-        )
-        self.what, self.waited_s = what, waited_s
+    def __init__(self, what: str, waited_s: float, cause: BaseException | str) -> None:
+        if isinstance(cause, BaseException):
+            cause = f"{type(cause).__name__}: {(str(cause).strip().splitlines() or [''])[0][:200]}"
+        super().__init__(f"{what}: the database stayed unavailable for {waited_s:.1f} s ({cause})")
+        self.what, self.waited_s, self.cause = what, waited_s, cause
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # raised in the dashboard's page-building process, it crosses back to the API's
+        return (type(self), (self.what, self.waited_s, self.cause))
 
 
 def _sqlstate(error: BaseException) -> str | None:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.dashboard import live, stream, views
+from api.dashboard import live, page_builder, stream, views
 from api.dashboard.assets import accepts_gzip
 from api.dashboard.session import DataViewer
 from api.dashboard.templating import templates
@@ -59,12 +59,8 @@ def job_stream(
     """The job page's data as server-sent events, each time the job moves (``api.dashboard.stream``);
     404 for an unknown job or another owner's."""
     live.job_version(settings, viewer.owner, job_id)  # 404 before the stream starts
-
-    def state_html(state: dict[str, Any]) -> str:
-        return _fragment(request, "_job_state.html", state=state)
-
     since = request.headers.get("last-event-id", since)  # a reconnecting browser's last page
-    events = stream.job_events(request, settings, viewer.owner, job_id, since, state_html)
+    events = stream.job_events(request, settings, viewer.owner, job_id, since)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
@@ -88,17 +84,11 @@ async def job_data(
     """The job page's state (with its header as HTML), leaderboard and plots: of version ``v``
     (the one the stream told) when this process has it built, else of the current version.
     Served from memory when built (a new version has every viewer of the job ask for it at
-    once); built in a thread otherwise."""
-
-    def state_html(state: dict[str, Any]) -> str:
-        return _fragment(request, "_job_state.html", state=state)
-
+    once); built otherwise (``live.job_page_json``)."""
     found = live.cached_page(viewer.owner, job_id, v) if v else None
     found = found or live.current_page(viewer.owner, job_id)
     if found is None:
-        found = await run_in_threadpool(
-            live.job_page_json, settings, viewer.owner, job_id, state_html
-        )
+        found = await run_in_threadpool(live.job_page_json, settings, viewer.owner, job_id)
     raw, gzipped = found
     if accepts_gzip(request):  # compressed once per version, not per viewer
         headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
@@ -108,8 +98,9 @@ async def job_data(
 
 @router.get("/jobs/{job_id}/importance")
 def job_importance(job_id: str, settings: SettingsDep, viewer: DataViewer) -> dict[str, Any]:
-    """Hyperparameter importance (PED-ANOVA) of the completed trials."""
-    return views.importance_payload(settings, viewer.owner, job_id)
+    """Hyperparameter importance (PED-ANOVA) of the completed trials, computed in the
+    page-building process."""
+    return page_builder.BUILDER.importance(settings, viewer.owner, job_id)
 
 
 @router.get("/jobs/{job_id}/curves")

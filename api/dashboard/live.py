@@ -7,18 +7,15 @@ there (the first read of each checked the owner)."""
 
 from __future__ import annotations
 
-import gzip
-import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.dashboard import views
+from api.dashboard import page_builder, views
 from api.errors import NotFoundError, quoted_id
 from api.services import transaction
 from api.services.jobs import job_or_404
@@ -46,12 +43,6 @@ def _remember(cache: OrderedDict[Any, Any], key: Any, value: Any) -> None:
             cache.popitem(last=False)
         if len(_building) > MAX_CACHED_PAGES * 4:
             _building.clear()  # a lock held now stays with its holder
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 def is_final(version: str) -> bool:
@@ -107,12 +98,9 @@ def current_page(owner: str, job_id: str) -> tuple[bytes, bytes] | None:
     return None if version is None else cached_page(owner, job_id, version)
 
 
-def job_page_json(
-    settings: Settings, owner: str, job_id: str, state_html: Callable[[dict[str, Any]], str]
-) -> tuple[bytes, bytes]:
-    """The job page's data as JSON bytes, as is and gzipped (``views.build_job_payload`` plus
-    its state as HTML), built and compressed once per version of the job and shared by every
-    viewer."""
+def job_page_json(settings: Settings, owner: str, job_id: str) -> tuple[bytes, bytes]:
+    """The job page's data as JSON bytes, as is and gzipped (``page_builder.encode_job_page``),
+    built in the page-building process once per version of the job and shared by every viewer."""
     version = job_version(settings, owner, job_id)
     key = (owner, job_id, version)
     with _lock:
@@ -123,15 +111,7 @@ def job_page_json(
             cached = _pages.get(key)
         if cached is not None:
             return cached
-
-        def read(session: Session) -> dict[str, Any]:
-            job = job_or_404(session, job_id, owner)
-            return views.build_job_payload(session, job, version)
-
-        payload = transaction(settings, "read a job's dashboard", read)
-        payload["state_html"] = state_html(payload["state"])
-        encoded = json.dumps(payload, default=_json_default, separators=(",", ":")).encode()
-        both = (encoded, gzip.compress(encoded, compresslevel=6, mtime=0))
+        both = page_builder.BUILDER.job_page(settings, owner, job_id, version)
         _remember(_pages, key, both)
     return both
 

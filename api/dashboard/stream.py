@@ -14,8 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -39,7 +38,6 @@ async def job_events(
     owner: str,
     job_id: str,
     since: str | None,
-    state_html: Callable[[dict[str, Any]], str],
 ) -> AsyncIterator[bytes]:
     """``event: version`` (``{"version": ...}``) whenever the job's version differs from the
     last one sent (first from ``since``: the version the page has), the page's data for it
@@ -52,7 +50,7 @@ async def job_events(
         if version is None:
             version = await run_in_threadpool(live.job_version, settings, owner, job_id)
         if version != last:
-            await _built(settings, owner, job_id, version, state_html)
+            await _built(settings, owner, job_id, version)
             # the id comes back as Last-Event-ID when the browser reconnects
             data = json.dumps({"version": version})
             yield f"id: {version}\nevent: version\ndata: {data}\n\n".encode()
@@ -66,18 +64,12 @@ async def job_events(
         await asyncio.sleep(CHECK_S)
 
 
-async def _built(
-    settings: Settings,
-    owner: str,
-    job_id: str,
-    version: str,
-    state_html: Callable[[dict[str, Any]], str],
-) -> None:
+async def _built(settings: Settings, owner: str, job_id: str, version: str) -> None:
     """Have the page of ``version`` built before its viewers are told (their fetches then find
     it in memory): by this stream if no other is building it, else wait for that one without
     holding a thread."""
     while live.cached_page(owner, job_id, version) is None:
         if not live.is_building(owner, job_id):
-            await run_in_threadpool(live.job_page_json, settings, owner, job_id, state_html)
+            await run_in_threadpool(live.job_page_json, settings, owner, job_id)
             return
         await asyncio.sleep(BUILD_CHECK_S)

@@ -90,8 +90,8 @@ def test_download_and_predict(
     assert body["std"] is None
 
     # it ran in the spawned child, not in this process
-    processes = client.app.state.predictor._executor._processes
-    assert processes and all(pid != os.getpid() for pid in processes)
+    processes = client.app.state.predictor.child.processes()
+    assert processes and all(p.pid != os.getpid() for p in processes)
 
     mc = client.post(
         f"{API}/jobs/{job_id}/predict", json={"rows": rows.tolist(), "mc_samples": 8}
