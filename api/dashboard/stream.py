@@ -46,9 +46,7 @@ async def job_events(
     last, quiet_since = since, time.monotonic()
     deadline = time.monotonic() + STREAM_S
     while time.monotonic() < deadline and not await request.is_disconnected():
-        version = live.cached_version(owner, job_id)
-        if version is None:
-            version = await run_in_threadpool(live.job_version, settings, owner, job_id)
+        version = live.cached_version(owner, job_id) or await _read_version(settings, owner, job_id)
         if version != last:
             await _built(settings, owner, job_id, version)
             # the id comes back as Last-Event-ID when the browser reconnects
@@ -62,6 +60,22 @@ async def job_events(
             yield b": still here\n\n"
             quiet_since = time.monotonic()
         await asyncio.sleep(CHECK_S)
+
+
+_reads: dict[tuple[str, str], asyncio.Future[str]] = {}
+
+
+async def _read_version(settings: Settings, owner: str, job_id: str) -> str:
+    """The job's version read from the database, once for all of its streams that find the
+    cached one expired at the same moment (each would take a thread and a read: under load a
+    read takes longer, more streams find it expired meanwhile, and the reads multiply)."""
+    key = (owner, job_id)
+    read = _reads.get(key)
+    if read is None or read.get_loop() is not asyncio.get_running_loop():  # another app's
+        read = asyncio.ensure_future(run_in_threadpool(live.job_version, settings, owner, job_id))
+        _reads[key] = read
+        read.add_done_callback(lambda done: _reads.pop(key) if _reads.get(key) is done else None)
+    return await asyncio.shield(read)
 
 
 async def _built(settings: Settings, owner: str, job_id: str, version: str) -> None:

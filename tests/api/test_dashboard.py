@@ -585,3 +585,33 @@ def test_the_health_summary_skips_trials_without_verdicts(client: TestClient) ->
     assert summary["judged_trials"] == 1 and summary["verdicts"] == {"healthy": 1}
     assert client.get(f"/api/v1/jobs/{job_id}/trials").status_code == 200
     assert client.get(f"/ui/data/jobs/{job_id}").json()["health"]["judged"] == 1
+
+
+def test_streams_of_one_job_share_one_version_read_at_a_time(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from api.dashboard import stream
+
+    job_id = insert_job(status=JobStatus.RUNNING, started_at=START)
+    reads, real = [], live.job_version
+
+    def slow_read(*args: Any) -> str:
+        reads.append(args)
+        time.sleep(0.2)  # a read under load: every other stream finds the version expired
+        return real(*args)
+
+    monkeypatch.setattr(live, "job_version", slow_read)
+    settings = client.app.state.settings
+
+    async def twenty_streams() -> list[str]:
+        return await asyncio.gather(
+            *(stream._read_version(settings, "local", job_id) for _ in range(20))
+        )
+
+    versions = asyncio.run(twenty_streams())
+    assert len(reads) == 1 and len(set(versions)) == 1
+    assert versions[0] == real(settings, "local", job_id)
+    asyncio.run(twenty_streams())  # the next expiry reads again, once
+    assert len(reads) == 2
