@@ -34,6 +34,18 @@ class ApiError(Exception):
         super().__init__(detail)
         self.detail = detail
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # raised in the dashboard's page-building process, it crosses back to the API whole,
+        # whatever its subclass's __init__ takes
+        return (_restored, (type(self), self.args, self.__dict__))
+
+
+def _restored(cls: type[ApiError], args: tuple[Any, ...], state: dict[str, Any]) -> ApiError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
 
 class AuthenticationError(ApiError):
     """No API key, or one that is malformed, unknown or revoked."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -118,11 +117,7 @@ _samplers: OrderedDict[str, Any] = OrderedDict()
 
 
 def _child_init() -> None:
-    """Runs once in the spawned child: register the custom Keras objects, quiet TF logs.
-
-    Ctrl-C in a terminal reaches the whole foreground process group, this child included: it
-    ignores it (the API stops it when it shuts down) instead of dying with a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Runs once in the spawned child: register the custom Keras objects, quiet TF logs."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         import search_spaces.keras_objects  # noqa: F401  (registers custom layers/schedules)
@@ -222,16 +217,15 @@ class Predictor:
         self.child = SpawnedChild(initializer=_child_init)
 
     def _call(self, sha256: str, content: bytes | None, x: np.ndarray, mc_samples: int) -> Any:
-        future = self.child.submit(_child_predict, sha256, content, x, mc_samples)
         try:
-            return future.result(timeout=self.timeout_s)
+            return self.child.call(
+                _child_predict, sha256, content, x, mc_samples, timeout_s=self.timeout_s
+            )
         except FutureTimeout as exc:
-            self.child.discard(kill=True)
             raise PredictionTimeoutError(
                 f"prediction took longer than {self.timeout_s:g} s (predict_timeout_s)"
             ) from exc
         except BrokenProcessPool as exc:
-            self.child.discard(kill=False)
             raise PredictionFailedError("the prediction process died; try again") from exc
         except Exception as exc:
             raise PredictionFailedError(f"prediction failed: {type(exc).__name__}: {exc}") from exc

@@ -16,7 +16,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import dashboard, metrics, openapi_doc
 from api.auth import authenticate, log_auth_mode
-from api.dashboard.page_builder import BUILDER as PAGE_BUILDER
+from api.dashboard.page_builder import PageBuilder
 from api.errors import install_error_handlers
 from api.inference import Predictor
 from api.middleware import BodySizeLimitMiddleware
@@ -44,9 +44,11 @@ def _lifespan(settings: Settings):  # type: ignore[no-untyped-def]
         try:
             yield
         finally:
-            app.state.predictor.shutdown()
-            PAGE_BUILDER.shutdown()
-            app.state.queue.close()
+            try:
+                app.state.predictor.shutdown()
+            finally:
+                app.state.page_builder.shutdown()
+                app.state.queue.close()
 
     return lifespan
 
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.queue = JobQueue(settings)
     app.state.predictor = Predictor(settings.predict_timeout_s)
+    app.state.page_builder = PageBuilder(settings)
     app.state.rate_limiter = RateLimiter(settings)
     install_error_handlers(app)
     app.add_middleware(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.dashboard import live, page_builder, stream, views
+from api.dashboard import live, stream, views
 from api.dashboard.assets import accepts_gzip
 from api.dashboard.session import DataViewer
 from api.dashboard.templating import templates
@@ -60,7 +60,8 @@ def job_stream(
     404 for an unknown job or another owner's."""
     live.job_version(settings, viewer.owner, job_id)  # 404 before the stream starts
     since = request.headers.get("last-event-id", since)  # a reconnecting browser's last page
-    events = stream.job_events(request, settings, viewer.owner, job_id, since)
+    builder = request.app.state.page_builder
+    events = stream.job_events(request, settings, builder, viewer.owner, job_id, since)
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(events, media_type="text/event-stream", headers=headers)
 
@@ -88,7 +89,8 @@ async def job_data(
     found = live.cached_page(viewer.owner, job_id, v) if v else None
     found = found or live.current_page(viewer.owner, job_id)
     if found is None:
-        found = await run_in_threadpool(live.job_page_json, settings, viewer.owner, job_id)
+        builder = request.app.state.page_builder
+        found = await run_in_threadpool(live.job_page_json, settings, builder, viewer.owner, job_id)
     raw, gzipped = found
     if accepts_gzip(request):  # compressed once per version, not per viewer
         headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
@@ -97,10 +99,12 @@ async def job_data(
 
 
 @router.get("/jobs/{job_id}/importance")
-def job_importance(job_id: str, settings: SettingsDep, viewer: DataViewer) -> dict[str, Any]:
+def job_importance(
+    request: Request, job_id: str, settings: SettingsDep, viewer: DataViewer
+) -> dict[str, Any]:
     """Hyperparameter importance (PED-ANOVA) of the completed trials, computed in the
     page-building process."""
-    return page_builder.BUILDER.importance(settings, viewer.owner, job_id)
+    return request.app.state.page_builder.importance(settings, viewer.owner, job_id)
 
 
 @router.get("/jobs/{job_id}/curves")

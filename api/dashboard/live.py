@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from api.dashboard import page_builder, views
+from api.dashboard import views
+from api.dashboard.page_builder import PageBuilder
 from api.errors import NotFoundError, quoted_id
 from api.services import transaction
 from api.services.jobs import job_or_404
@@ -98,9 +99,11 @@ def current_page(owner: str, job_id: str) -> tuple[bytes, bytes] | None:
     return None if version is None else cached_page(owner, job_id, version)
 
 
-def job_page_json(settings: Settings, owner: str, job_id: str) -> tuple[bytes, bytes]:
+def job_page_json(
+    settings: Settings, builder: PageBuilder, owner: str, job_id: str
+) -> tuple[bytes, bytes]:
     """The job page's data as JSON bytes, as is and gzipped (``page_builder.encode_job_page``),
-    built in the page-building process once per version of the job and shared by every viewer."""
+    built by ``builder`` once per version of the job and shared by every viewer."""
     version = job_version(settings, owner, job_id)
     key = (owner, job_id, version)
     with _lock:
@@ -111,7 +114,7 @@ def job_page_json(settings: Settings, owner: str, job_id: str) -> tuple[bytes, b
             cached = _pages.get(key)
         if cached is not None:
             return cached
-        both = page_builder.BUILDER.job_page(settings, owner, job_id, version)
+        both = builder.job_page(settings, owner, job_id, version)
         _remember(_pages, key, both)
     return both
 

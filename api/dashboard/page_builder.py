@@ -11,15 +11,15 @@ built bytes.
 
 The child sees the database as any other process does; an in-memory SQLite database exists only
 in the API's process, so its pages are built there, in the request's thread, as they are when
-``dashboard_build_process`` is off. If the child dies, the page is built in the API's thread
-this once and the next build spawns another."""
+``dashboard_build_process`` is off. If the child dies under a build, that page is built in the
+API's thread and the next build spawns another child. Each app has its own builder
+(``app.state.page_builder``), stopped with the app."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import logging
-import signal
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -68,35 +68,32 @@ def encode_job_page(
     return encoded, gzip.compress(encoded, compresslevel=6, mtime=0)
 
 
-def _child_init() -> None:
-    """Ctrl-C reaches the whole foreground process group: the child ignores it (the API stops it
-    when it shuts down) instead of dying with a traceback."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _child_init(settings: Settings) -> None:
+    """The child logs as the API does (level and format)."""
+    settings.apply_log_level()
 
 
 class PageBuilder:
-    """Runs the dashboard's CPU-bound builds in one lazily spawned process."""
+    """Runs one app's CPU-bound dashboard builds in one lazily spawned process. Builds queue
+    there one after another (a job's version is built once for all its viewers)."""
 
-    def __init__(self) -> None:
-        self.child = SpawnedChild(initializer=_child_init)
+    def __init__(self, settings: Settings) -> None:
+        self.child = SpawnedChild(initializer=_child_init, initargs=(settings,))
 
     def run(self, settings: Settings, build: Callable[..., T], *args: Any) -> T:
         """``build(settings, *args)`` in the child (in this thread when the settings say so or
-        for an in-memory database, and once after the child died); ``PageBuildTimeoutError``
-        (504) if it outlasts the database retry budget by ``BUILD_TIMEOUT_S``, the child then
-        killed."""
+        for an in-memory database, and once more here when the child died under it; the next
+        build spawns another); ``PageBuildTimeoutError`` (504) if it outlasts the database
+        retry budget by ``BUILD_TIMEOUT_S`` (queued time included), the child then killed."""
         if not settings.dashboard_build_process or is_in_memory(settings.resolved_database_url()):
             return build(settings, *args)
-        future = self.child.submit(build, settings, *args)
         timeout_s = settings.api_db_retry_budget_s + BUILD_TIMEOUT_S
         try:
-            return future.result(timeout=timeout_s)
+            return self.child.call(build, settings, *args, timeout_s=timeout_s)
         except FutureTimeout as exc:
-            self.child.discard(kill=True)
             raise PageBuildTimeoutError(timeout_s) from exc
         except BrokenProcessPool:
             log.warning("the dashboard's page-building process died; building in the API")
-            self.child.discard(kill=False)
             return build(settings, *args)
 
     def job_page(
@@ -113,7 +110,3 @@ class PageBuilder:
     def shutdown(self) -> None:
         """Stop the child (the app's shutdown)."""
         self.child.shutdown()
-
-
-#: the API process's builder (one child, shared by every app of the process).
-BUILDER = PageBuilder()

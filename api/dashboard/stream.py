@@ -20,6 +20,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from api.dashboard import live
+from api.dashboard.page_builder import PageBuilder
 from db.settings import Settings
 
 #: how long one stream stays open before the browser reconnects.
@@ -35,6 +36,7 @@ KEEP_ALIVE_S = 10.0
 async def job_events(
     request: Request,
     settings: Settings,
+    builder: PageBuilder,
     owner: str,
     job_id: str,
     since: str | None,
@@ -48,7 +50,7 @@ async def job_events(
     while time.monotonic() < deadline and not await request.is_disconnected():
         version = live.cached_version(owner, job_id) or await _read_version(settings, owner, job_id)
         if version != last:
-            await _built(settings, owner, job_id, version)
+            await _built(settings, builder, owner, job_id, version)
             # the id comes back as Last-Event-ID when the browser reconnects
             data = json.dumps({"version": version})
             yield f"id: {version}\nevent: version\ndata: {data}\n\n".encode()
@@ -78,12 +80,14 @@ async def _read_version(settings: Settings, owner: str, job_id: str) -> str:
     return await asyncio.shield(read)
 
 
-async def _built(settings: Settings, owner: str, job_id: str, version: str) -> None:
+async def _built(
+    settings: Settings, builder: PageBuilder, owner: str, job_id: str, version: str
+) -> None:
     """Have the page of ``version`` built before its viewers are told (their fetches then find
     it in memory): by this stream if no other is building it, else wait for that one without
     holding a thread."""
     while live.cached_page(owner, job_id, version) is None:
         if not live.is_building(owner, job_id):
-            await run_in_threadpool(live.job_page_json, settings, owner, job_id)
+            await run_in_threadpool(live.job_page_json, settings, builder, owner, job_id)
             return
         await asyncio.sleep(BUILD_CHECK_S)

@@ -23,6 +23,9 @@ def make_client() -> Iterator[ClientFactory]:
         overrides.setdefault("migrate_on_start", False)
         # no TensorFlow child per test app: the few prediction tests start it on demand
         overrides.setdefault("prewarm_predictor", False)
+        # job pages built in the app's own threads: no page-building child per test app
+        # (tests/api/test_page_builder.py and the browser tests build in the child)
+        overrides.setdefault("dashboard_build_process", False)
         client = TestClient(create_app(Settings(**overrides)), raise_server_exceptions=False)
         client.__enter__()
         opened.append(client)

@@ -1,32 +1,45 @@
 """The dashboard's job pages are built in a spawned process beside the API
-(``api.dashboard.page_builder``): the page is the same as built in the API, a dead builder
-costs no page, and what it raises comes back as the API's own error."""
+(``api.dashboard.page_builder``): the page is the same as built in the API, a builder that died
+or hung costs no page and is replaced, what it raises comes back as the API's own error, and it
+never outlives the API."""
 
 from __future__ import annotations
 
 import os
-import pickle
 import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.dashboard import live, page_builder
-from api.errors import NotFoundError
+from api.dashboard.page_builder import PageBuilder
+from api.errors import InputValidationError, NotFoundError, PageBuildTimeoutError
 from db.models import TrialStatus
+from db.settings import Settings
 from db.transient import DatabaseUnavailableError
+from tests.api import child_tasks
 from tests.api.conftest import ClientFactory
 from tests.api.helpers import insert_trial
 from tests.api.test_dashboard import _seed_job
 
 
-def _builder_pids() -> list[int]:
-    return [p.pid for p in page_builder.BUILDER.child.processes() if p.is_alive()]
+def _builder(client: TestClient) -> PageBuilder:
+    return client.app.state.page_builder
+
+
+def _pids(builder: PageBuilder) -> list[int]:
+    return [p.pid for p in builder.child.processes() if p.is_alive()]
 
 
 def _timeless(page: dict) -> dict:
     """The page without what moves with the clock (the seeded job has no end time)."""
     page["state"].pop("elapsed_s")
+    page.pop("state_html")
     return page
 
 
@@ -35,54 +48,131 @@ def _fresh_versions(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(live, "VERSION_TTL_S", 0)
 
 
+@pytest.fixture
+def child_client(sqlite_url: str, make_client: ClientFactory) -> TestClient:
+    return make_client(dashboard_build_process=True)
+
+
 def test_the_page_is_built_in_another_process_and_equals_the_one_built_here(
     database_url: str, make_client: ClientFactory
 ) -> None:
     job_id = _seed_job(trials=8)
-    in_child = make_client().get(f"/ui/data/jobs/{job_id}")
+    client = make_client(dashboard_build_process=True)
+    in_child = client.get(f"/ui/data/jobs/{job_id}")
     assert in_child.status_code == 200
-    pids = _builder_pids()
+    pids = _pids(_builder(client))
     assert pids and os.getpid() not in pids
     live._pages.clear()
     here = make_client(dashboard_build_process=False).get(f"/ui/data/jobs/{job_id}")
     assert _timeless(here.json()) == _timeless(in_child.json())
     assert len(in_child.json()["trials"]) == 8
-    importance = make_client().get(f"/ui/data/jobs/{job_id}/importance").json()
-    assert importance["trials"] == 7 and set(importance["importances"]) == {
-        "units",
-        "learning_rate",
-    }
+    importance = client.get(f"/ui/data/jobs/{job_id}/importance").json()
+    assert importance["trials"] == 7
+    assert set(importance["importances"]) == {"units", "learning_rate"}
 
 
-def test_a_killed_builder_costs_no_page_and_the_next_build_spawns_another(
-    client: TestClient,
+def test_a_builder_killed_while_idle_is_replaced_at_the_next_page(
+    child_client: TestClient,
 ) -> None:
     job_id = _seed_job(trials=8)
-    assert client.get(f"/ui/data/jobs/{job_id}").status_code == 200
-    (first,) = _builder_pids()
-    os.kill(first, signal.SIGKILL)
+    assert child_client.get(f"/ui/data/jobs/{job_id}").status_code == 200
+    (first,) = _builder(child_client).child.processes()
+    os.kill(first.pid, signal.SIGKILL)
+    first.join(10)
+    time.sleep(0.2)  # the pool notices and marks itself broken
 
     insert_trial(job_id, 8, status=TrialStatus.COMPLETED, score=0.9)  # a new version
-    page = client.get(f"/ui/data/jobs/{job_id}")
+    page = child_client.get(f"/ui/data/jobs/{job_id}")
     assert page.status_code == 200
     assert len(page.json()["trials"]) == 9
-
-    insert_trial(job_id, 9, status=TrialStatus.COMPLETED, score=0.91)
-    assert len(client.get(f"/ui/data/jobs/{job_id}").json()["trials"]) == 10
-    (second,) = _builder_pids()
-    assert second != first
+    (second,) = _pids(_builder(child_client))
+    assert second not in (first.pid, os.getpid())
 
 
-def test_another_owners_job_is_a_not_found_from_the_builder(client: TestClient) -> None:
+def test_a_builder_killed_under_a_build_costs_no_page(child_client: TestClient) -> None:
+    builder, settings = _builder(child_client), child_client.app.state.settings
+    assert builder.run(settings, child_tasks.pid_after, 0) != os.getpid()  # started
+    (child,) = builder.child.processes()
+    threading.Timer(0.5, os.kill, (child.pid, signal.SIGKILL)).start()
+    # the build that was running there is done again here
+    assert builder.run(settings, child_tasks.pid_after, 2.0) == os.getpid()
+    assert builder.run(settings, child_tasks.pid_after, 0) not in (child.pid, os.getpid())
+
+
+def test_a_hung_build_times_out_and_its_builder_is_killed(
+    sqlite_url: str, make_client: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = make_client(dashboard_build_process=True, api_db_retry_budget_s=0.5)
+    builder, settings = _builder(client), client.app.state.settings
+    builder.run(settings, child_tasks.pid_after, 0)  # started (its imports take seconds)
+    (hung,) = builder.child.processes()
+    monkeypatch.setattr(page_builder, "BUILD_TIMEOUT_S", 0.5)
+    started = time.monotonic()
+    with pytest.raises(PageBuildTimeoutError, match="longer than 1 s"):
+        builder.run(settings, child_tasks.pid_after, 60.0)
+    assert time.monotonic() - started < 30
+    hung.join(10)
+    assert not hung.is_alive()
+    monkeypatch.setattr(page_builder, "BUILD_TIMEOUT_S", 60.0)
+    assert builder.run(settings, child_tasks.pid_after, 0) not in (hung.pid, os.getpid())
+
+
+def test_errors_raised_in_the_builder_come_back_as_the_apis_own(
+    child_client: TestClient,
+) -> None:
+    builder, settings = _builder(child_client), child_client.app.state.settings
     job_id = _seed_job(trials=6)
-    settings = client.app.state.settings
     with pytest.raises(NotFoundError, match="not found"):
-        page_builder.BUILDER.job_page(settings, "someone-else", job_id, "v")
-    assert _builder_pids()  # raised there, and the builder lives on
+        builder.job_page(settings, "someone-else", job_id, "v")
+    with pytest.raises(InputValidationError) as invalid:
+        builder.run(settings, child_tasks.invalid)
+    assert (invalid.value.field, invalid.value.limit, invalid.value.type) == ("rows", 3, "too_long")
+    assert child_client.app.state.settings.dashboard_build_process
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = Settings(
+        database_url=f"postgresql+psycopg://postgres@127.0.0.1:{port}/none",
+        api_db_retry_budget_s=0.5,
+    )
+    with pytest.raises(DatabaseUnavailableError) as down:
+        builder.job_page(unreachable, "local", job_id, "v")
+    assert down.value.what == "read a job's dashboard" and down.value.waited_s >= 0.4
+    assert "unavailable" in str(down.value) and down.value.cause
+    assert len(_pids(builder)) == 1  # raised there, and the builder lives on
 
 
-def test_a_database_outage_crosses_back_from_the_builder_whole() -> None:
-    error = DatabaseUnavailableError("read a job's dashboard", 5.2, ConnectionRefusedError("no"))
-    back = pickle.loads(pickle.dumps(error))
-    assert type(back) is DatabaseUnavailableError
-    assert str(back) == str(error) and back.waited_s == 5.2 and back.what == error.what
+def test_the_builder_stops_with_the_app_and_with_a_killed_api(child_client: TestClient) -> None:
+    builder, settings = _builder(child_client), child_client.app.state.settings
+    builder.run(settings, child_tasks.pid_after, 0)
+    (child,) = builder.child.processes()
+    builder.shutdown()
+    child.join(10)
+    assert not child.is_alive()
+
+    # a parent killed outright (no shutdown): its child exits by itself
+    script = (
+        "from api.child_process import SpawnedChild\n"
+        "import os\n"
+        "child = SpawnedChild()\n"
+        "print(child.call(os.getpid, timeout_s=60), flush=True)\n"
+        "import time; time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    orphan = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _alive(orphan):
+        time.sleep(0.1)
+    assert not _alive(orphan)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # an exited child nobody reaped is a zombie
+        return stat.read().split(")")[-1].split()[0] != "Z"
