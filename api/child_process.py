@@ -67,7 +67,7 @@ class SpawnedChild:
         executor = self._current()
         try:
             return executor, executor.submit(fn, *args)
-        except (BrokenProcessPool, RuntimeError):  # died idle, or shut down meanwhile
+        except RuntimeError:  # BrokenProcessPool (it died idle), or shut down meanwhile
             self._drop(executor, kill=False)
             executor = self._current()
             return executor, executor.submit(fn, *args)

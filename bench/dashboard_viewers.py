@@ -63,11 +63,10 @@ from bench.api_load import api_pid, cpu_seconds, database_env
 from bench.common import arg_parser, running_service, write_result
 from bench.dashboard_load import code_state, pages_ready
 from bench.dashboard_seed import dense_net_spec
-from bench.server_latency import route_buckets, tail
+from bench.server_latency import STATUS_ROUTE, route_buckets, tail
 
 LOCUSTFILE = Path(__file__).resolve().parent / "locust_dashboard.py"
 STATUS_ENDPOINT = "GET /jobs/{id}"
-STATUS_ROUTE = "/api/v1/jobs/{job_id}"
 
 
 def condition(viewers: int) -> str:

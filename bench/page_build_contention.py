@@ -32,9 +32,8 @@ from bench.api_load import api_pid, applied_env, cpu_seconds
 from bench.common import arg_parser, running_service, write_result
 from bench.dashboard_load import code_state
 from bench.dashboard_seed import insert_hpsearch_job, simulate
-from bench.server_latency import route_buckets, tail
+from bench.server_latency import STATUS_ROUTE, route_buckets, tail
 
-STATUS_ROUTE = "/api/v1/jobs/{job_id}"
 MODES = {"thread": "0", "process": "1"}
 
 

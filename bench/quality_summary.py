@@ -87,7 +87,6 @@ def aggregate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
     """Median and range over seeds; an unreached target counts as infinitely late."""
     times = [s["time_to_target_s"] for s in summaries]
     reached = sorted(t for t in times if t is not None)
-    padded = reached + [math.inf] * (len(times) - len(reached))
     median = median_time(times)
     return {
         "seeds": len(summaries),
@@ -96,7 +95,7 @@ def aggregate(summaries: list[dict[str, Any]]) -> dict[str, Any]:
         "time_to_target_s": {
             "median": round(median, 2) if math.isfinite(median) else None,
             "min": round(reached[0], 2) if reached else None,
-            "max": round(padded[-1], 2) if reached and math.isfinite(padded[-1]) else None,
+            "max": round(reached[-1], 2) if reached and len(reached) == len(times) else None,
         },
         "wall_s": _spread([s["wall_s"] for s in summaries if s["wall_s"] is not None]),
         "epochs_run": _spread([s["epochs_run"] for s in summaries]),

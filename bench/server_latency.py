@@ -11,6 +11,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 METRIC = "hpsearch_http_request_duration_seconds"
+#: the status poll's route, as the histogram labels it
+STATUS_ROUTE = "/api/v1/jobs/{job_id}"
 
 
 def route_buckets(base_url: str, route: str, method: str = "GET") -> dict[float, float]:
