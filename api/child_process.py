@@ -110,10 +110,9 @@ class SpawnedChild:
                 process.kill()
         executor.shutdown(wait=False, cancel_futures=True)
         for process in processes:
-            process.join(wait_s)
-            if process.is_alive():
+            if not exited(process, wait_s):
                 process.kill()
-                process.join(5)
+                exited(process, 5)
 
     def shutdown(self) -> None:
         """Stop the child (app shutdown) and wait for it: nothing may outlive the API, neither
@@ -122,6 +121,14 @@ class SpawnedChild:
             executor = self._executor
         if executor is not None:
             self._drop(executor, kill=False, wait_s=SHUTDOWN_WAIT_S)
+
+
+def exited(process: Any, wait_s: float) -> bool:
+    """Whether ``process`` exited within ``wait_s`` seconds. Read from its sentinel, not from
+    ``is_alive()``: the executor's own thread reaps its processes too, and whichever of two
+    threads loses that race sees "alive" (``waitpid`` fails with ECHILD) until the winner has
+    stored the exit code."""
+    return bool(multiprocessing.connection.wait([process.sentinel], wait_s))
 
 
 def _processes(executor: ProcessPoolExecutor) -> list[Any]:

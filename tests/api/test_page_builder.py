@@ -16,6 +16,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from api.child_process import exited
 from api.dashboard import live, page_builder
 from api.dashboard.page_builder import PageBuilder
 from api.errors import InputValidationError, NotFoundError, PageBuildTimeoutError
@@ -78,7 +79,7 @@ def test_a_builder_killed_while_idle_is_replaced_at_the_next_page(
     assert child_client.get(f"/ui/data/jobs/{job_id}").status_code == 200
     (first,) = _builder(child_client).child.processes()
     os.kill(first.pid, signal.SIGKILL)
-    first.join(10)
+    assert exited(first, 10)
     time.sleep(0.2)  # the pool notices and marks itself broken
 
     insert_trial(job_id, 8, status=TrialStatus.COMPLETED, score=0.9)  # a new version
@@ -111,8 +112,7 @@ def test_a_hung_build_times_out_and_its_builder_is_killed(
     with pytest.raises(PageBuildTimeoutError, match="longer than 1 s"):
         builder.run(settings, child_tasks.pid_after, 60.0)
     assert time.monotonic() - started < 30
-    hung.join(10)
-    assert not hung.is_alive()
+    assert exited(hung, 10)
     monkeypatch.setattr(page_builder, "BUILD_TIMEOUT_S", 60.0)
     assert builder.run(settings, child_tasks.pid_after, 0) not in (hung.pid, os.getpid())
 
@@ -147,8 +147,7 @@ def test_the_builder_stops_with_the_app_and_with_a_killed_api(child_client: Test
     builder.run(settings, child_tasks.pid_after, 0)
     (child,) = builder.child.processes()
     builder.shutdown()
-    child.join(10)
-    assert not child.is_alive()
+    assert exited(child, 10)
 
     # a parent killed outright (no shutdown): its child exits by itself
     script = (
