@@ -25,11 +25,13 @@ def _data(task: str) -> tuple[np.ndarray, np.ndarray]:
     return x, y.astype("int64")
 
 
-def _model(task: str, seed: int) -> keras.Model:
+def _model(task: str, seed: int, declared_input: bool = True) -> keras.Model:
+    """A small compiled model; without ``declared_input`` it is built only by its first batch
+    (the loop then builds it as Keras's ``fit`` does, from the batches' shapes)."""
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
         [
-            keras.Input((64,)),
+            *([keras.Input((64,))] if declared_input else []),
             keras.layers.Dense(12, activation="relu", kernel_regularizer="l2"),
             keras.layers.BatchNormalization(),
             keras.layers.Dropout(0.1, seed=seed),
@@ -68,9 +70,12 @@ class Logs(keras.callbacks.Callback):
         self.calls.append("train_end")
 
 
-@pytest.mark.parametrize("task", ["multiclass", "binary", "regression"])
+@pytest.mark.parametrize(
+    ("task", "declared_input"),
+    [("multiclass", True), ("binary", True), ("regression", True), ("multiclass", False)],
+)
 def test_the_loop_logs_what_fit_logs_for_the_same_training(
-    task: str, monkeypatch: pytest.MonkeyPatch
+    task: str, declared_input: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # 7 training batches: in calls of 3, 3 and 1 (multiclass), or in one call
     monkeypatch.setattr(epochs_loop, "BATCHES_PER_CALL", 3 if task == "multiclass" else 128)
@@ -80,7 +85,7 @@ def test_the_loop_logs_what_fit_logs_for_the_same_training(
     # from the second epoch on (both are seeded permutations)
     runs = []
     for way in ("fit", "loop"):
-        model, logs = _model(task, seed=4), Logs()
+        model, logs = _model(task, seed=4, declared_input=declared_input), Logs()
         training = feeding.validation_batches(x[:200], y[:200], 32, threads=1)
         validation = feeding.validation_batches(x[200:], y[200:], 32, threads=1)
         if way == "fit":
@@ -97,6 +102,16 @@ def test_the_loop_logs_what_fit_logs_for_the_same_training(
             assert looped[name] == pytest.approx(value, rel=1e-4, abs=1e-6), name
     for a, b in zip(fit_weights, loop_weights, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_trial_without_validation_rows_is_refused_before_it_trains() -> None:
+    x, y = _data("multiclass")
+    model = _model("multiclass", seed=1)
+    training = feeding.training_batches(x[:200], y[:200], 32, seed=1, threads=1)
+    validation = feeding.validation_batches(x[:0], y[:0], 32, threads=1)
+    with pytest.raises(ValueError, match="no validation rows"):
+        fit_epochs(model, training, validation, epochs=2, initial_epoch=0, callbacks=[])
+    assert not model.optimizer.built
 
 
 def test_early_stopping_and_a_plateau_work_in_the_loop_as_in_fit() -> None:
