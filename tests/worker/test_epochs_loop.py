@@ -12,6 +12,7 @@ from sklearn.datasets import load_digits
 
 from worker.training import epochs_loop, feeding
 from worker.training.epochs_loop import fit_epochs
+from worker.training.fused_updates import fused_updates
 
 
 def _data(task: str) -> tuple[np.ndarray, np.ndarray]:
@@ -89,7 +90,11 @@ def test_the_loop_logs_what_fit_logs_for_the_same_training(
         training = feeding.validation_batches(x[:200], y[:200], 32, threads=1)
         validation = feeding.validation_batches(x[200:], y[200:], 32, threads=1)
         if way == "fit":
-            model.fit(training, validation_data=validation, epochs=3, callbacks=[logs], verbose=0)
+            # with the loop's Adam kernel (test_fused_updates.py compares it with Keras's ops)
+            with fused_updates(model.optimizer):
+                model.fit(
+                    training, validation_data=validation, epochs=3, callbacks=[logs], verbose=0
+                )
         else:
             fit_epochs(model, training, validation, epochs=3, initial_epoch=0, callbacks=[logs])
         runs.append((logs, model.get_weights()))
