@@ -14,9 +14,17 @@ from worker.training.epochs_loop import fit_epochs
 from worker.training.gradient_registry import PREFIX, forget_trial_gradients, snapshot
 
 
-def _trial(seed: int) -> None:
+def _trial(seed: int, optimizer: str = "sgd") -> None:
+    """A 1-epoch trial; ``sgd``: with momentum, whose step is Keras's own (Adam's is a fused
+    kernel, which registers nothing: see the last test)."""
     x, y = _data("multiclass")
     model = _model("multiclass", seed)
+    if optimizer == "sgd":
+        model.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
     training = feeding.training_batches(x[:200], y[:200], 32, seed=seed, threads=1)
     validation = feeding.validation_batches(x[200:], y[200:], 32, threads=1)
     fit_epochs(model, training, validation, epochs=1, initial_epoch=0, callbacks=[])
@@ -56,3 +64,11 @@ def test_without_it_every_trial_leaves_its_graphs() -> None:
         assert _graphs_alive() > alive
     finally:
         assert forget_trial_gradients(kept) >= 2
+
+
+def test_a_trial_on_adams_fused_kernel_registers_no_gradient() -> None:
+    """Keras's step all-reduces the gradients over the one replica, which registers a custom
+    gradient per trace; the fused step (``worker.training.fused_updates``) skips that."""
+    kept = snapshot()
+    _trial(7, optimizer="adam")
+    assert snapshot() == kept
