@@ -34,7 +34,7 @@ def _builder(client: TestClient) -> PageBuilder:
 
 
 def _pids(builder: PageBuilder) -> list[int]:
-    return [p.pid for p in builder.child.processes() if p.is_alive()]
+    return [p.pid for p in builder.child.processes() if not exited(p, 0)]
 
 
 def _timeless(page: dict) -> dict:

@@ -1,19 +1,13 @@
-"""Adam's update of each variable as TensorFlow's one fused kernel, in a trial's traced steps.
+"""Adam's step as TensorFlow's fused kernel, in a trial's traced train step.
 
-Keras's ``Adam.update_step`` updates a variable with ~20 small ops (casts, the betas' powers,
-the moments' updates, a square root, a division, three assignments), so a dense net's train
-step holds a few hundred of them, and tracing the step, which every trial does once, costs
-~0.3 ms per op. TensorFlow's ``ResourceApplyAdam`` does the same arithmetic in one kernel
-(``lr_t = lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)``, the moments updated in place, then
-``var -= lr_t * m / (sqrt(v) + epsilon)``, as Keras writes it). Measured on the digits 2x64
-network (one TensorFlow thread): a trial's fixed cost ~40 ms lower, its logs the same to five
-decimals (``bench/trial_fixed_cost.py``).
-
-Only the step's variable updates are replaced, while a trial trains (``fused_updates``): Keras
-still clips the gradients, applies AdamW's decoupled weight decay, follows the learning-rate
-schedule and counts iterations, and the optimizer a trial's model is saved with is Keras's own.
-The step's scalars (learning rate, the betas' powers) are made once for all its variables.
-AMSGrad, sparse gradients and a distribution strategy keep Keras's step.
+Keras's ``Adam.update_step`` spends ~20 small ops on each variable, and a trial traces its train
+step once at ~0.3 ms an op. ``ResourceApplyAdam`` does the same arithmetic in one kernel
+(``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)``, the moments in place, ``m / (sqrt(v) +
+epsilon)``). While a trial trains (``fused_updates``), the optimizer's per-step update
+(``_backend_update_step``, after Keras's clipping and AdamW's weight decay) runs it on each
+variable, with the step's scalars made once, and without the all-reduce over one replica (a sum
+of one term, which registered a custom gradient per trace). Keras still follows the schedule
+and counts the steps; the optimizer is Keras's own again once out, and so is a saved model's.
 """
 
 from __future__ import annotations
@@ -25,9 +19,9 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+from keras.src.backend.tensorflow.optimizer import TFOptimizer
 
-#: the TensorFlow optimizer's method that updates one step's variables (after Keras's clipping
-#: and weight decay; outside a distribution strategy, its all-reduce over one replica is a no-op)
+#: the TensorFlow optimizer's method that updates one step's variables
 _STEP = "_backend_update_step"
 
 
@@ -35,7 +29,7 @@ def _handle(variable: Any) -> tf.Tensor:
     return (variable.value if isinstance(variable, keras.Variable) else variable).handle
 
 
-def _scalars(optimizer: Any, learning_rate: Any, dtype: tf.DType) -> dict[str, tf.Tensor]:
+def _scalars(optimizer: Any, learning_rate: Any, dtype: str) -> dict[str, tf.Tensor]:
     """The kernel's scalar inputs for one step's variables of ``dtype``."""
     step = tf.cast(optimizer.iterations + 1, dtype)  # the count moves after the update
     beta_1, beta_2 = tf.cast(optimizer.beta_1, dtype), tf.cast(optimizer.beta_2, dtype)
@@ -52,13 +46,14 @@ def _scalars(optimizer: Any, learning_rate: Any, dtype: tf.DType) -> dict[str, t
 def _fused_update_step(
     self: Any, grads: list[Any], variables: list[Any], learning_rate: Any
 ) -> None:
-    """One step's updates (Keras calls this once a step, after clipping and weight decay)."""
+    """One step's updates; Keras's own under a distribution strategy or with sparse gradients."""
     if tf.distribute.has_strategy() or any(isinstance(g, tf.IndexedSlices) for g in grads):
-        return type(self)._backend_update_step(self, grads, variables, learning_rate)
-    scalars: dict[tf.DType, dict[str, tf.Tensor]] = {}
+        type(self)._backend_update_step(self, grads, variables, learning_rate)
+        return
+    scalars: dict[str, dict[str, tf.Tensor]] = {}
     for gradient, variable in zip(grads, variables, strict=True):
         dtype = variable.dtype
-        if dtype not in scalars:  # made once for all the step's variables
+        if dtype not in scalars:
             scalars[dtype] = _scalars(self, learning_rate, dtype)
         index = self._get_variable_index(variable)
         tf.raw_ops.ResourceApplyAdam(
@@ -68,18 +63,23 @@ def _fused_update_step(
             grad=tf.cast(gradient, dtype),
             **scalars[dtype],
         )
-    return None
 
 
 def fusable(optimizer: Any) -> bool:
-    """Whether ``optimizer``'s step has a fused kernel here: Adam or AdamW without AMSGrad."""
-    return isinstance(optimizer, keras.optimizers.Adam) and not optimizer.amsgrad
+    """Whether ``optimizer`` steps as Keras's Adam does (Adam or AdamW, no AMSGrad, neither its
+    step nor its per-step update overridden by a subclass)."""
+    kind = type(optimizer)
+    return (
+        isinstance(optimizer, keras.optimizers.Adam)
+        and not optimizer.amsgrad
+        and kind.update_step is keras.optimizers.Adam.update_step
+        and getattr(kind, _STEP) is getattr(TFOptimizer, _STEP)
+    )
 
 
 @contextmanager
 def fused_updates(optimizer: Any) -> Iterator[None]:
-    """While inside, steps traced with ``optimizer`` update each variable with one fused
-    kernel when it is ``fusable``; the optimizer is as before once out."""
+    """While inside, steps traced with a ``fusable`` optimizer update with the fused kernel."""
     if not fusable(optimizer) or _STEP in vars(optimizer):
         yield
         return
