@@ -9,7 +9,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +79,6 @@ def jobs(service: Service, keys: dict[str, str]) -> dict[str, str]:
 
 
 def _wait_done(service: Service, key: str, job_id: str, timeout: float = 300) -> dict[str, Any]:
-    import time
-
     deadline = time.monotonic() + timeout
     with _api(service, key) as api:
         while time.monotonic() < deadline:
@@ -86,6 +87,23 @@ def _wait_done(service: Service, key: str, job_id: str, timeout: float = 300) ->
                 return job
             time.sleep(1)
     raise TimeoutError(f"job {job_id} still running")
+
+
+@contextmanager
+def _worker_paused_after_a_trial(service: Service, key: str, job_id: str) -> Iterator[None]:
+    """Stop the worker (its whole process group) as soon as one of the job's trials has
+    completed, and let it go on when leaving."""
+    deadline = time.monotonic() + 120
+    with _api(service, key) as api:
+        while api.get(f"/jobs/{job_id}").json()["trials_completed"] < 1:
+            assert time.monotonic() < deadline, "no trial completed in 120 s"
+            time.sleep(0.05)
+    group = service.processes["worker"].pid  # started in a session of its own
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
 
 
 def _sign_in(page: Any, base: str, key: str, next_path: str = "/") -> None:
@@ -152,16 +170,22 @@ def test_signing_in_is_required_and_another_owner_sees_nothing(
 def test_a_running_job_updates_live_and_every_plot_is_drawn(
     service: Service, keys: dict[str, str], jobs: dict[str, str], tmp_path: Path
 ) -> None:
-    base, job_id = service.base_url, jobs["first"]
+    base = service.base_url
     with offline_page(base) as browser:
         page = browser.page
         watched = Watched(page)
         asked: list[str] = []
         page.on("request", lambda request: asked.append(request.url))
-        _sign_in(page, base, keys["alice"], f"/jobs/{job_id}")
-        page.wait_for_selector("#chart-history[data-points]", timeout=60_000)
-        page.evaluate("window.notReloaded = true")
-        seen = _drawn(page, "#chart-history")["series"][0]
+        # A job of its own, its worker stopped once a trial has ended: the job is still running
+        # when the page opens, however fast its trials are, and more trials end after
+        with _api(service, keys["alice"]) as api:
+            job_id = api.post("/jobs", json={**SPEC, "name": "iris-live"}).json()["id"]
+        with _worker_paused_after_a_trial(service, keys["alice"], job_id):
+            _sign_in(page, base, keys["alice"], f"/jobs/{job_id}")
+            page.wait_for_selector("#chart-history[data-points]", timeout=60_000)
+            page.evaluate("window.notReloaded = true")
+            seen = _drawn(page, "#chart-history")["series"][0]
+            assert seen < SPEC["search"]["max_trials"]
         # a trial ending shows up on the page without any reload
         page.wait_for_function(
             """n => echarts.getInstanceByDom(document.querySelector('#chart-history'))

@@ -11,8 +11,8 @@ themselves are Keras's (``train_step``, ``test_step``: the same loss, regulariza
 clipping, metrics and logs), and the callbacks see what ``fit`` shows them:
 ``on_train_begin``, ``on_epoch_begin``, ``on_epoch_end(epoch, logs)`` with ``loss``, the
 metrics and their ``val_`` twins, and ``on_train_end``; ``model.stop_training`` ends the loop.
-No per-batch hooks: nothing of the worker's needs one. Adam's per-variable update runs as
-TensorFlow's fused kernel (``worker.training.fused_updates``): fewer ops to trace.
+No per-batch hooks: nothing of the worker's needs one. Adam's update runs as TensorFlow's fused
+kernel (``worker.training.fused_updates``): fewer ops to trace.
 """
 
 from __future__ import annotations
