@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import keras
@@ -71,6 +72,27 @@ class Logs(keras.callbacks.Callback):
         self.calls.append("train_end")
 
 
+def trained(
+    way: str, task: str, declared_input: bool = True, fused_fit: bool = True
+) -> tuple[Logs, list[np.ndarray]]:
+    """``_model(task, seed=4)``'s logs and weights after 3 epochs on ``_data(task)``'s first 200
+    rows in row order (validated on the other 50) by ``way``: ``fit`` (on Adam's fused kernel
+    unless not ``fused_fit``) or the worker's ``loop``."""
+    x, y = _data(task)
+    # batches of 32: a short last one on both sides. In row order: ``fit`` draws the reshuffled
+    # orders of a shuffled dataset in another sequence from the second epoch on (both are
+    # seeded permutations)
+    model, logs = _model(task, seed=4, declared_input=declared_input), Logs()
+    training = feeding.validation_batches(x[:200], y[:200], 32, threads=1)
+    validation = feeding.validation_batches(x[200:], y[200:], 32, threads=1)
+    if way == "fit":
+        with fused_updates(model.optimizer) if fused_fit else nullcontext():
+            model.fit(training, validation_data=validation, epochs=3, callbacks=[logs], verbose=0)
+    else:
+        fit_epochs(model, training, validation, epochs=3, initial_epoch=0, callbacks=[logs])
+    return logs, model.get_weights()
+
+
 @pytest.mark.parametrize(
     ("task", "declared_input"),
     [("multiclass", True), ("binary", True), ("regression", True), ("multiclass", False)],
@@ -80,25 +102,9 @@ def test_the_loop_logs_what_fit_logs_for_the_same_training(
 ) -> None:
     # 7 training batches: in calls of 3, 3 and 1 (multiclass), or in one call
     monkeypatch.setattr(epochs_loop, "BATCHES_PER_CALL", 3 if task == "multiclass" else 128)
-    x, y = _data(task)
-    # 200 training rows in batches of 32: a short last batch; 50 validation rows likewise. In
-    # row order: ``fit`` draws the reshuffled orders of a shuffled dataset in another sequence
-    # from the second epoch on (both are seeded permutations)
-    runs = []
-    for way in ("fit", "loop"):
-        model, logs = _model(task, seed=4, declared_input=declared_input), Logs()
-        training = feeding.validation_batches(x[:200], y[:200], 32, threads=1)
-        validation = feeding.validation_batches(x[200:], y[200:], 32, threads=1)
-        if way == "fit":
-            # with the loop's Adam kernel (test_fused_updates.py compares it with Keras's ops)
-            with fused_updates(model.optimizer):
-                model.fit(
-                    training, validation_data=validation, epochs=3, callbacks=[logs], verbose=0
-                )
-        else:
-            fit_epochs(model, training, validation, epochs=3, initial_epoch=0, callbacks=[logs])
-        runs.append((logs, model.get_weights()))
-    (fit_logs, fit_weights), (loop_logs, loop_weights) = runs
+    # with the loop's Adam kernel in fit too (test_fused_updates.py compares it with Keras's)
+    fit_logs, fit_weights = trained("fit", task, declared_input=declared_input)
+    loop_logs, loop_weights = trained("loop", task, declared_input=declared_input)
     assert loop_logs.calls == fit_logs.calls
     assert [sorted(e) for e in loop_logs.epochs] == [sorted(e) for e in fit_logs.epochs]
     assert any(name.startswith("val_") for name in loop_logs.epochs[0])

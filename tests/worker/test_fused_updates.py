@@ -13,9 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.worker.test_epochs_loop import Logs, _data, _model
-from worker.training import feeding
-from worker.training.epochs_loop import fit_epochs
+from tests.worker.test_epochs_loop import trained
 from worker.training.fused_updates import fusable, fused_updates
 
 STEPS = 25
@@ -113,18 +111,9 @@ def test_a_trial_on_the_fused_step_ends_as_on_kerass_own(task: str) -> None:
     """The whole loop against Keras's ``fit`` with Keras's own Adam: the kernels round
     differently, and over 21 steps of a net with batch norm that moves the logs by up to ~0.2%
     (tests/worker/test_epochs_loop.py compares the loop and ``fit`` on the same kernel)."""
-    x, y = _data(task)
-    logs = []
-    for way in ("keras", "fused"):
-        model, log = _model(task, seed=4), Logs()
-        training = feeding.validation_batches(x[:200], y[:200], 32, threads=1)
-        validation = feeding.validation_batches(x[200:], y[200:], 32, threads=1)
-        if way == "keras":
-            model.fit(training, validation_data=validation, epochs=3, callbacks=[log], verbose=0)
-        else:
-            fit_epochs(model, training, validation, epochs=3, initial_epoch=0, callbacks=[log])
-        logs.append(log.epochs)
-    for on_keras, on_fused in zip(*logs, strict=True):
+    on_keras_logs, _ = trained("fit", task, fused_fit=False)
+    on_fused_logs, _ = trained("loop", task)
+    for on_keras, on_fused in zip(on_keras_logs.epochs, on_fused_logs.epochs, strict=True):
         assert on_fused.keys() == on_keras.keys()
         for name, value in on_keras.items():
             assert on_fused[name] == pytest.approx(value, rel=1e-2, abs=1e-4), name
