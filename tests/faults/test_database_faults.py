@@ -85,12 +85,12 @@ def test_restarts_mid_search_fail_no_trial_and_no_job(
 def test_outages_longer_than_a_lease_count_no_attempt(
     service: Service, database: ThrowawayCluster
 ) -> None:
-    job_id = submit(service, digits_spec(max_trials=2, epochs=30))
+    job_id = submit(service, digits_spec(max_trials=2, epochs=60))
     for _ in range(3):
         wait_for("a trial mid-training", lambda: training_trial(job_id, 1), service, timeout=120)
         database.restart(down_s=8)  # twice the lease (stale after 4 s)
     wait_final(job_id, service, timeout=240)
-    _check_every_trial_once(job_id, 2, 30)
+    _check_every_trial_once(job_id, 2, 60)
     assert "leases get one period of grace" in service.logs()
 
 

@@ -60,12 +60,12 @@ def _check_complete(job_id: str, expected: int, epochs: int) -> None:
 def test_kill_9_mid_trial_reruns_that_trial_elsewhere(service: Service) -> None:
     service.start_worker("worker-1")
     service.start_worker("worker-2")
-    job_id = submit(service, digits_spec(max_trials=4, epochs=8))
+    job_id = submit(service, digits_spec(max_trials=4, epochs=20))
     victim = wait_for("a trial mid-training", lambda: training_trial(job_id, 2), service)
     os.kill(pool_pid(victim), signal.SIGKILL)
 
     wait_final(job_id, service)
-    _check_complete(job_id, 4, 8)
+    _check_complete(job_id, 4, 20)
     rerun = next(t for t in trials(job_id) if t.id == victim.id)
     assert rerun.number == victim.number and rerun.hyperparameters == victim.hyperparameters
     assert rerun.attempts == 2 and rerun.worker != victim.worker
@@ -122,7 +122,7 @@ def test_duplicate_and_racing_deliveries_run_each_trial_once(service: Service) -
 def test_frozen_worker_loses_its_lease_and_records_nothing(service: Service) -> None:
     service.start_worker("worker-1")
     service.start_worker("worker-2")
-    job_id = submit(service, digits_spec(max_trials=3, epochs=8))
+    job_id = submit(service, digits_spec(max_trials=3, epochs=20))
     victim = wait_for("a trial mid-training", lambda: training_trial(job_id, 1), service)
     pid = pool_pid(victim)
     os.kill(pid, signal.SIGSTOP)  # alive, but silent: its heartbeat goes stale
@@ -144,13 +144,13 @@ def test_frozen_worker_loses_its_lease_and_records_nothing(service: Service) -> 
     finally:
         os.kill(pid, signal.SIGCONT)  # it wakes up, sees it lost the lease, stops
     wait_final(job_id, service)
-    _check_complete(job_id, 3, 8)
+    _check_complete(job_id, 3, 20)
     assert next(t for t in trials(job_id) if t.id == victim.id).worker != victim.worker
 
 
 def test_warm_shutdown_hands_the_running_trial_back_at_once(service: Service) -> None:
     service.start_worker("worker-1")
-    job_id = submit(service, digits_spec(max_trials=2, epochs=12))
+    job_id = submit(service, digits_spec(max_trials=2, epochs=30))
     victim = wait_for("a trial mid-training", lambda: training_trial(job_id, 1), service)
     proc = service.processes["worker-1"]
     stopped_at = time.monotonic()
@@ -174,5 +174,5 @@ def test_warm_shutdown_hands_the_running_trial_back_at_once(service: Service) ->
 
     service.start_worker("worker-2")
     wait_final(job_id, service)
-    _check_complete(job_id, 2, 12)
+    _check_complete(job_id, 2, 30)
     assert next(t for t in trials(job_id) if t.id == victim.id).attempts == 1
