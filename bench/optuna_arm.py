@@ -8,6 +8,10 @@ would) on the worker's batches (``worker.training.feeding``) and rows
 (``worker.training.datasets.load_dataset``): same seeds per trial number, one TensorFlow thread,
 the same early stopping, score = the best epoch's objective. A pruned trial counts as a trial of
 the budget but not as a result (as in Optuna: ``best_value`` ignores it).
+
+With a shared start, the study first runs (``enqueue_trial``) the random configurations the
+service's TPE job proposes before its sampler takes over: common random numbers, so the two arms
+differ by their TPE phase and their training, not by which random points each drew first.
 """
 
 from __future__ import annotations
@@ -165,6 +169,18 @@ def _warm_up(context: dict[str, Any]) -> None:
     keras.backend.clear_session(free_memory=False)
 
 
+def service_random_start(service_spec_json: dict[str, Any]) -> list[dict[str, Any]]:
+    """The configurations a TPE job of this spec proposes before its sampler starts learning
+    (its ``num_initial_points``): each is drawn from its own seeded stream whatever the trials
+    before it scored, so an empty history gives exactly what the job's trials hold."""
+    from worker.specs import parse_spec
+    from worker.training.tpe_search import TpeSearch
+
+    spec = parse_spec(service_spec_json)
+    count = min(spec.initial_points, spec.search.max_trials)
+    return [TpeSearch(spec, {"proposed": n}, lambda _: {}).propose().values for n in range(count)]
+
+
 def optuna_study(
     spec_json: dict[str, Any],
     data_dir: str,
@@ -172,12 +188,15 @@ def optuna_study(
     seed: int,
     prune: bool,
     quality: QualityDataset,
+    start_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """TPE (with the median pruner if ``prune``) over ``trials`` trials, in this process."""
+    """TPE (with the median pruner if ``prune``) over ``trials`` trials, in this process; with
+    ``start_from`` (a service TPE job's spec), that job's random start first."""
     _configure_tensorflow()
     import optuna
 
     context = _study_context(spec_json, data_dir)
+    start = service_random_start(start_from) if start_from is not None else []
     _warm_up(context)
     records: list[TrialRecord] = []
     zero = time.perf_counter()
@@ -205,9 +224,12 @@ def optuna_study(
         sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner() if prune else optuna.pruners.NopPruner(),
     )
+    for values in start:
+        study.enqueue_trial(values)
     study.optimize(objective, n_trials=trials)
     data = context["data"]
     return {
+        "shared_start": len(start),
         "trials": records,
         "rows": [len(data.x_train), len(data.x_val)],
         "data_sha256": _data_digest(data),
@@ -221,9 +243,12 @@ def run_optuna(
     trials: int,
     seed: int,
     quality: QualityDataset,
+    start_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``optuna_study`` in a fresh (spawned) process: TensorFlow's memory goes with it."""
     prune = method == "tpe_median_pruner"
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        future = pool.submit(optuna_study, spec, str(data_dir), trials, seed, prune, quality)
+        future = pool.submit(
+            optuna_study, spec, str(data_dir), trials, seed, prune, quality, start_from
+        )
         return future.result()

@@ -149,6 +149,41 @@ def prefix_checks(runs: list[dict[str, Any]], budget: int, largest: int) -> list
     return checks
 
 
+#: each Optuna method and the service method whose random start it shares (``--shared-start``)
+SHARED_STARTS = {"tpe": "service_tpe", "tpe_median_pruner": "service_tpe_median"}
+
+
+def shared_start_checks(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For each Optuna run that started from the service's random start: did its first trials
+    train the very configurations of the service's run of the same dataset and seed?"""
+    checks = []
+    for optuna_run in (r for r in runs if r.get("shared_start")):
+        count = optuna_run["shared_start"]
+        key = (optuna_run["dataset"], optuna_run["seed"], optuna_run["requested"])
+        service = next(
+            (
+                r
+                for r in runs
+                if r["method"] == SHARED_STARTS[optuna_run["method"]]
+                and (r["dataset"], r["seed"], r["requested"]) == key
+            ),
+            None,
+        )
+        if service is None:
+            continue
+        # Optuna's trials hold the values it sampled; the service's hold the fixed ones too
+        same = all(
+            t.hyperparameters
+            and all(s.hyperparameters.get(k) == v for k, v in t.hyperparameters.items())
+            for s, t in zip(service["trials"][:count], optuna_run["trials"][:count], strict=True)
+        )
+        checks.append(
+            {"dataset": key[0], "seed": key[1], "method": optuna_run["method"], "trials": count}
+            | {"same_hyperparameters": same}
+        )
+    return checks
+
+
 def summarize(
     runs: list[dict[str, Any]], datasets: list[str], budgets: list[int], methods: list[str]
 ) -> dict[str, Any]:

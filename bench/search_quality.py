@@ -3,7 +3,7 @@ without its median pruner) against Optuna's TPE run in-process.
 
     .venv/bin/python -m bench.search_quality [--seeds 1 2 3] [--budgets 20 50]
         [--datasets digits pima fashion housing] [--methods ...] [--data-root ../shared/data]
-        [--verify-on pima|digits|none] [--name search_quality]
+        [--verify-on pima|digits|none] [--shared-start] [--name search_quality]
 
 One search space (1-3 dense layers of 16-128 units, activation, dropout, optimizer, log learning
 rate; at most 10 epochs, batch 32, early stopping with patience 3) on the datasets of
@@ -17,7 +17,9 @@ California housing). Per dataset and seed:
   from the first epoch); trials are read back from the API;
 * Optuna's TPE sampler, without and with its median pruner (``bench.optuna_arm``), trains the
   same Keras models with Keras's ``fit`` in a fresh process, on the same rows, split, seeds,
-  epochs, batch size and early stopping.
+  epochs, batch size and early stopping; with ``--shared-start``, its studies first run the
+  random configurations the service's TPE job of the same seed starts with (``enqueue_trial``),
+  so both arms share their random start and differ by their TPE phase and training.
 
 Budgets are prefixes of the largest one: the first N trials; for Hyperband the trials whose
 scheduled epochs add up to at most N x 10. On ``--verify-on``'s first seed every method also runs
@@ -54,11 +56,13 @@ from bench.quality_datasets import (
     prepare_data,
 )
 from bench.quality_summary import (
+    SHARED_STARTS,
     TrialRecord,
     compact,
     prefix_checks,
     record,
     run_summary,
+    shared_start_checks,
     summarize,
 )
 
@@ -213,6 +217,8 @@ class Plan:
     data_root: Path
     #: the dataset whose first seed also runs the smallest budget (None: no prefix check).
     verify_on: str | None
+    #: Optuna's studies start from the service's random start (common random numbers)
+    shared_start: bool = False
     work: Path = Path()
 
     def wanted(self, methods: tuple[str, ...]) -> tuple[str, ...]:
@@ -259,7 +265,9 @@ def _optuna_block(plan: Plan, dataset: str, ref: str, seed: int, shift: int) -> 
         for trials in _trial_counts(plan, dataset, seed):
             quality = DATASETS[dataset]
             spec = search_spec(quality, ref, method, trials, seed)
-            result = run_optuna(spec, plan.work / "data", method, trials, seed, quality)
+            ours = search_spec(quality, ref, SHARED_STARTS[method], trials, seed)
+            start = ours if plan.shared_start else None
+            result = run_optuna(spec, plan.work / "data", method, trials, seed, quality, start)
             runs.append(_run_entry(dataset, seed, method, trials, result))
     return runs
 
@@ -322,6 +330,11 @@ def parse_args() -> tuple[Plan, str, bool]:
         default="pima",
         help="dataset whose first seed also runs the smallest budget ('none': skip the check)",
     )
+    parser.add_argument(
+        "--shared-start",
+        action="store_true",
+        help="Optuna's studies first run the service TPE job's random start (same seed)",
+    )
     parser.add_argument("--name", default="search_quality", help="bench/results/NAME.json")
     parser.add_argument(
         "--resummarize",
@@ -336,6 +349,7 @@ def parse_args() -> tuple[Plan, str, bool]:
         methods=args.methods,
         data_root=args.data_root.resolve(),
         verify_on=None if args.verify_on == "none" else args.verify_on,
+        shared_start=args.shared_start,
     )
     return plan, args.name, args.resummarize
 
@@ -363,6 +377,7 @@ def main() -> None:
         "service": {"env": SERVICE_ENV, "workers": 1, "database": "sqlite", "broker": "sqlalchemy"},
         "optuna_version": metadata.version("optuna"),
         "num_initial_points": NUM_INITIAL_POINTS,
+        "shared_start": plan.shared_start,
         "hyperband": {
             "factor": HYPERBAND_FACTOR,
             "max_epochs": EPOCHS,
@@ -372,10 +387,12 @@ def main() -> None:
         "total_wall_s": round(time.perf_counter() - started, 1),
         "summary": summarize(runs, plan.datasets, plan.budgets, plan.methods),
         "prefix_checks": prefix_checks(runs, min(plan.budgets), largest),
+        "shared_start_checks": shared_start_checks(runs),
         "runs": [compact(r) for r in runs],
     }
     path = write_result(name, payload)
-    print(payload["summary"], payload["prefix_checks"], f"written to {path}", sep="\n")
+    checks = payload["prefix_checks"] + payload["shared_start_checks"]
+    print(payload["summary"], checks, f"written to {path}", sep="\n")
 
 
 if __name__ == "__main__":

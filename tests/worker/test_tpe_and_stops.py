@@ -78,6 +78,21 @@ def test_tpe_learns_where_the_scores_are_and_steers_pending_trials_apart() -> No
     assert study.sampler._constant_liar
 
 
+def test_the_random_start_is_drawn_whatever_the_trials_scored() -> None:
+    # Each proposal of the random start has its own seeded stream, so a benchmark (or a user)
+    # can know a job's first points without running it (bench.optuna_arm's shared start).
+    spec = _x_spec(num_initial_points=5)
+    points: list[tuple[float, float | None]] = []
+    search = TpeSearch(spec, None, lambda numbers: _remap(_records(points)))
+    for _ in range(7):
+        x = search.propose().values["dropout"]
+        points.append((x, (x - 0.7) ** 2))
+    alone = [TpeSearch(spec, {"proposed": n}, lambda _: {}).propose() for n in range(7)]
+    assert [p.values["dropout"] for p in alone[:5]] == [x for x, _ in points[:5]]
+    # after it, TPE learns from the scores: an empty history gives other points
+    assert [p.values["dropout"] for p in alone[5:]] != [x for x, _ in points[5:]]
+
+
 def _remap(records: dict[int, SearchRecord]) -> dict[int, SearchRecord]:
     # the space's name for the searched dropout rate
     return {
