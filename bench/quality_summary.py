@@ -169,18 +169,19 @@ def shared_start_checks(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ),
             None,
         )
-        if service is None:
+        check = {"dataset": key[0], "seed": key[1], "method": optuna_run["method"], "trials": count}
+        if service is None:  # nothing ran to compare with: say so rather than skip
+            checks.append(check | {"same_hyperparameters": None})
             continue
-        # Optuna's trials hold the values it sampled; the service's hold the fixed ones too
-        same = all(
+        ours, theirs = service["trials"][:count], optuna_run["trials"][:count]
+        # Optuna's trials hold the values suggested (the enqueued ones); the service's hold the
+        # space's fixed values too, which Optuna never suggests
+        same = len(ours) == len(theirs) == count and all(
             t.hyperparameters
             and all(s.hyperparameters.get(k) == v for k, v in t.hyperparameters.items())
-            for s, t in zip(service["trials"][:count], optuna_run["trials"][:count], strict=True)
+            for s, t in zip(ours, theirs, strict=True)
         )
-        checks.append(
-            {"dataset": key[0], "seed": key[1], "method": optuna_run["method"], "trials": count}
-            | {"same_hyperparameters": same}
-        )
+        checks.append(check | {"same_hyperparameters": same})
     return checks
 
 

@@ -265,8 +265,9 @@ def _optuna_block(plan: Plan, dataset: str, ref: str, seed: int, shift: int) -> 
         for trials in _trial_counts(plan, dataset, seed):
             quality = DATASETS[dataset]
             spec = search_spec(quality, ref, method, trials, seed)
-            ours = search_spec(quality, ref, SHARED_STARTS[method], trials, seed)
-            start = ours if plan.shared_start else None
+            start = None
+            if plan.shared_start:
+                start = search_spec(quality, ref, SHARED_STARTS[method], trials, seed)
             result = run_optuna(spec, plan.work / "data", method, trials, seed, quality, start)
             runs.append(_run_entry(dataset, seed, method, trials, result))
     return runs
@@ -330,11 +331,8 @@ def parse_args() -> tuple[Plan, str, bool]:
         default="pima",
         help="dataset whose first seed also runs the smallest budget ('none': skip the check)",
     )
-    parser.add_argument(
-        "--shared-start",
-        action="store_true",
-        help="Optuna's studies first run the service TPE job's random start (same seed)",
-    )
+    shared = "Optuna's studies first run the service TPE job's random start (same seed)"
+    parser.add_argument("--shared-start", action="store_true", help=shared)
     parser.add_argument("--name", default="search_quality", help="bench/results/NAME.json")
     parser.add_argument(
         "--resummarize",

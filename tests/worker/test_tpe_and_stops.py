@@ -89,6 +89,7 @@ def test_the_random_start_is_drawn_whatever_the_trials_scored() -> None:
         points.append((x, (x - 0.7) ** 2))
     alone = [TpeSearch(spec, {"proposed": n}, lambda _: {}).propose() for n in range(7)]
     assert [p.values["dropout"] for p in alone[:5]] == [x for x, _ in points[:5]]
+    assert len({p.values["dropout"] for p in alone[:5]}) == 5  # a stream per proposal
     # after it, TPE learns from the scores: an empty history gives other points
     assert [p.values["dropout"] for p in alone[5:]] != [x for x, _ in points[5:]]
 
