@@ -177,7 +177,8 @@ def service_random_start(service_spec_json: dict[str, Any]) -> list[dict[str, An
     from worker.training.tpe_search import TpeSearch
 
     spec = parse_spec(service_spec_json)
-    assert spec.search.seed is not None, "an unseeded job's random start is not known ahead"
+    if spec.search.seed is None:
+        raise ValueError("an unseeded job's random start is not known ahead: set search.seed")
     count = min(spec.initial_points, spec.search.max_trials)
     return [TpeSearch(spec, {"proposed": n}, lambda _: {}).propose().values for n in range(count)]
 
