@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from search_spaces.schema import DatasetSpec
-from worker.training.datasets import DatasetUnavailableError, load_dataset
+from worker.training.datasets import DatasetUnavailableError, load_dataset, remembered_dataset
 
 
 def test_split_is_seeded_and_sizes_follow_the_spec() -> None:
@@ -22,6 +22,18 @@ def test_split_is_seeded_and_sizes_follow_the_spec() -> None:
     assert a.info["standardization"] == "fitted on the training split only"
     other = load_dataset(DatasetSpec(name="digits", max_rows=300, split_seed=8))
     assert not np.array_equal(a.y_val, other.y_val)
+
+
+def test_a_built_in_dataset_is_kept_read_only_for_the_next_jobs() -> None:
+    spec = DatasetSpec(name="digits", max_rows=300, split_seed=3)
+    kept = remembered_dataset(spec)
+    assert remembered_dataset(DatasetSpec(name="digits", max_rows=300, split_seed=3)) is kept
+    np.testing.assert_array_equal(kept.x_train, load_dataset(spec).x_train)
+    np.testing.assert_array_equal(kept.y_val, load_dataset(spec).y_val)
+    with pytest.raises(ValueError, match="read-only"):
+        kept.x_train[0, 0] = 1.0
+    other = remembered_dataset(DatasetSpec(name="digits", max_rows=300, split_seed=4))
+    assert other is not kept and not np.array_equal(other.y_val, kept.y_val)
 
 
 def test_split_is_stratified() -> None:

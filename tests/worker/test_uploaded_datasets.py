@@ -13,7 +13,7 @@ from db.engine import session_scope
 from db.models import JobStatus, UploadedDataset
 from tests.worker.helpers import create_job, drive, get_artifacts, get_job, get_trials, store_upload
 from worker.specs import parse_spec
-from worker.training.datasets import DatasetUnavailableError, load_dataset
+from worker.training.datasets import DatasetUnavailableError, load_dataset, remembered_dataset
 
 
 def _csv(rows: int = 120, seed: int = 0) -> bytes:
@@ -53,10 +53,14 @@ def test_upload_loads_from_sql_with_seeded_stratified_split(sqlite_url: str) -> 
 def test_a_deleted_upload_cannot_load(sqlite_url: str) -> None:
     name = store_upload(_csv(), "csv", "label")
     spec = parse_spec(_spec(name))
+    # an upload is read again for every job, never kept: its name can be given to other rows
+    assert remembered_dataset(spec.dataset) is not remembered_dataset(spec.dataset)
     with session_scope() as session:
         session.query(UploadedDataset).delete()
     with pytest.raises(DatasetUnavailableError, match="no longer exists"):
         load_dataset(spec.dataset)
+    with pytest.raises(DatasetUnavailableError, match="no longer exists"):
+        remembered_dataset(spec.dataset)
 
 
 def test_search_on_uploaded_dataset_runs_end_to_end(database_url: str) -> None:

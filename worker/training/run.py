@@ -23,7 +23,7 @@ from search_spaces.training_spec import confirm_seeded
 from worker.specs import parse_spec
 from worker.training.artifacts import model_payload, signature
 from worker.training.checkpoints import checkpoint_bytes
-from worker.training.datasets import load_dataset
+from worker.training.datasets import remembered_dataset
 from worker.training.fit import (
     LoadCheckpoint,
     OnEpoch,
@@ -56,12 +56,12 @@ _CONTEXTS_KEPT = 2
 
 def context_for(job_id: str, spec_json: dict[str, Any]) -> SearchContext:
     """The job's dataset (split) and hypermodel, loaded once per process and kept for the next
-    trials of the same job."""
+    trials of the same job (the dataset also for the next jobs on it)."""
     if job_id in _CONTEXTS:
         _CONTEXTS.move_to_end(job_id)
         return _CONTEXTS[job_id]
     spec = parse_spec(spec_json)
-    data = load_dataset(spec.dataset)
+    data = remembered_dataset(spec.dataset)
     ctx = SearchContext(
         job_id=job_id,
         spec=spec,
