@@ -4,6 +4,7 @@ workers: the same space, budget and seeds, through the service on PostgreSQL + R
     .venv/bin/python -m bench.asha_fashion [--seeds 1 2 3] [--trials 30] [--target 0.85]
         [--also-targets 0.84 0.86] [--min-epochs 1] [--arms random asha asha_2_workers]
         [--name asha_fashion] [--data-dir ../shared/data/fashion_mnist]
+    .venv/bin/python -m bench.asha_fashion --resummarize bench/results/NAME.json
 
 Per seed, in rotated order, each on a fresh database with workers warmed by a small job:
 random search with one worker, ``search.pruner: {"kind": "asha"}`` (min 1 epoch, reduction
@@ -15,11 +16,13 @@ two workers' time goes), and each trial (number, status, score, epochs, start, e
 then medians over the seeds and the ratios the issue sets: ASHA's time to target at most 0.5x
 random's, and 2 workers' wall at most 0.55x one's. ``--also-targets`` reports the time to other
 levels from the same runs (a target only early trials of the random order reach says little about
-pruning).
+pruning). The epochs trained until each level (``epochs_to``) give what ASHA's time ratio would be
+if trials cost nothing but their epochs; ``--resummarize`` recomputes the summary of a result.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
@@ -131,6 +134,82 @@ def _of(summary: dict[str, Any], arm: str, key: str) -> float | None:
     return summary.get(arm, {}).get(key)
 
 
+def epochs_to(records: list[dict[str, Any]], seconds: float | None) -> int | None:
+    """Epochs of the trials that had ended ``seconds`` after the job's creation: with one
+    worker, every epoch trained until a level was reached. Their ratio between two arms is the
+    time ratio the arms would have if trials cost nothing but their epochs."""
+    if seconds is None:
+        return None
+    return sum(r["epochs"] for r in records if r["end_s"] <= seconds)
+
+
+def summarize(runs: list[dict[str, Any]], arms: list[str], levels: list[str]) -> dict[str, Any]:
+    """The medians over seeds and the issue's ratios, from the runs (a seed that never reached a
+    level counts as infinitely late)."""
+    for run in runs:
+        run["epochs_to_targets"] = {
+            level: epochs_to(run["trial_records"], run["time_to_targets_s"][level])
+            for level in levels
+        }
+    summary = {
+        arm: {
+            key: _median(runs, arm, key) for key in ("wall_s", "best_score", "epochs_run", "pruned")
+        }
+        for arm in arms
+    }
+    by_level = {level: {arm: _median_time(runs, arm, level) for arm in arms} for level in levels}
+    for arm in arms:
+        summary[arm]["time_to_target_s"] = by_level[levels[0]][arm]
+    epochs_by_level = {
+        level: {
+            arm: median_time([r["epochs_to_targets"][level] for r in runs if r["arm"] == arm])
+            for arm in arms
+        }
+        for level in levels
+    }
+    ttt = _of(summary, "asha", "time_to_target_s"), _of(summary, "random", "time_to_target_s")
+    walls = _of(summary, "asha_2_workers", "wall_s"), _of(summary, "asha", "wall_s")
+    return {
+        "summary": summary,
+        "seeds_reaching_target": {
+            arm: sum(r["time_to_target_s"] is not None for r in runs if r["arm"] == arm)
+            for arm in arms
+        },
+        "time_to_levels_s": by_level,
+        "asha_over_random_time_to_levels": _ratios(by_level),
+        "asha_over_random_time_to_target": round(ttt[0] / ttt[1], 3) if all(ttt) else None,
+        "asha_2_over_1_workers_wall": round(walls[0] / walls[1], 3) if all(walls) else None,
+        "epochs_to_levels": {
+            level: {arm: e if math.isfinite(e) else None for arm, e in row.items()}
+            for level, row in epochs_by_level.items()
+        },
+        "asha_over_random_epochs_to_levels": _ratios(epochs_by_level),
+        "asha_over_random_epochs_to_levels_per_seed": {
+            level: _per_seed_ratios(runs, level) for level in levels
+        },
+    }
+
+
+def _ratios(by_level: dict[str, dict[str, float | None]]) -> dict[str, float | None]:
+    """ASHA's (one worker) over random search's, per level (None when either never got there)."""
+    ratios: dict[str, float | None] = {}
+    for level, row in by_level.items():
+        asha, random = row.get("asha"), row.get("random")
+        finite = all(v is not None and math.isfinite(v) and v > 0 for v in (asha, random))
+        ratios[level] = round(asha / random, 3) if finite else None  # type: ignore[operator]
+    return ratios
+
+
+def _per_seed_ratios(runs: list[dict[str, Any]], level: str) -> dict[str, float | None]:
+    """Per seed, ASHA's epochs to ``level`` over random search's (one worker each)."""
+    epochs = {(r["arm"], r["seed"]): r["epochs_to_targets"][level] for r in runs}
+    ratios: dict[str, float | None] = {}
+    for seed in sorted({r["seed"] for r in runs}):
+        asha, random = epochs.get(("asha", seed)), epochs.get(("random", seed))
+        ratios[str(seed)] = round(asha / random, 3) if asha and random else None
+    return ratios
+
+
 def main() -> None:
     parser = arg_parser(__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -141,7 +220,18 @@ def main() -> None:
     parser.add_argument("--min-epochs", type=int, default=1, help="ASHA's first rung")
     parser.add_argument("--arms", nargs="+", choices=[a for a, _, _ in ARMS], default=None)
     parser.add_argument("--name", default="asha_fashion", help="bench/results/NAME.json")
+    parser.add_argument(
+        "--resummarize", type=Path, help="recompute the summary of a result file in place"
+    )
     args = parser.parse_args()
+    if args.resummarize:
+        payload = json.loads(args.resummarize.read_text())
+        arms = [a for a, _, _ in ARMS if any(r["arm"] == a for r in payload["runs"])]
+        levels = list(payload["time_to_levels_s"])
+        payload.update(summarize(payload["runs"], arms, levels))
+        args.resummarize.write_text(json.dumps(payload, indent=2) + "\n")
+        print(payload["asha_over_random_epochs_to_levels"], f"rewritten: {args.resummarize}")
+        return
     pruner = {**ASHA, "min_epochs": args.min_epochs}
     arms = [
         (arm, pruner if asha else None, workers)
@@ -158,38 +248,13 @@ def main() -> None:
             for arm, arm_pruner, workers in arms[shift:] + arms[:shift]:
                 runs.append(measure(arm, arm_pruner, workers, seed, args, root))
                 print({k: v for k, v in runs[-1].items() if k != "trial_records"}, flush=True)
-    summary = {
-        arm: {
-            key: _median(runs, arm, key) for key in ("wall_s", "best_score", "epochs_run", "pruned")
-        }
-        for arm, _, _ in arms
-    }
-    reached = {
-        arm: sum(r["time_to_target_s"] is not None for r in runs if r["arm"] == arm)
-        for arm, _, _ in arms
-    }
     levels = [str(level) for level in (args.target, *args.also_targets)]
-    by_level = {
-        level: {arm: _median_time(runs, arm, level) for arm, _, _ in arms} for level in levels
-    }
-    for arm, _, _ in arms:
-        summary[arm]["time_to_target_s"] = by_level[str(args.target)][arm]
-    ttt = _of(summary, "asha", "time_to_target_s"), _of(summary, "random", "time_to_target_s")
-    walls = _of(summary, "asha_2_workers", "wall_s"), _of(summary, "asha", "wall_s")
     payload = {
         "benchmark": "ASHA vs random search on Fashion-MNIST 10k; ASHA on 1 vs 2 workers",
         "spec": search_spec(args.trials, 0, pruner),
         "target": args.target,
         "seeds": args.seeds,
-        "summary": summary,
-        "seeds_reaching_target": reached,
-        "time_to_levels_s": by_level,
-        "asha_over_random_time_to_levels": {
-            level: round(t["asha"] / t["random"], 3) if t.get("asha") and t.get("random") else None
-            for level, t in by_level.items()
-        },
-        "asha_over_random_time_to_target": round(ttt[0] / ttt[1], 3) if all(ttt) else None,
-        "asha_2_over_1_workers_wall": round(walls[0] / walls[1], 3) if all(walls) else None,
+        **summarize(runs, [arm for arm, _, _ in arms], levels),
         "runs": runs,
     }
     path = write_result(args.name, payload)
@@ -197,6 +262,7 @@ def main() -> None:
         payload["summary"],
         payload["asha_over_random_time_to_target"],
         payload["asha_over_random_time_to_levels"],
+        payload["asha_over_random_epochs_to_levels"],
         payload["asha_2_over_1_workers_wall"],
         f"written to {path}",
         sep="\n",
