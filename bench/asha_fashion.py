@@ -145,12 +145,15 @@ def epochs_to(records: list[dict[str, Any]], seconds: float | None) -> int | Non
 
 def summarize(runs: list[dict[str, Any]], arms: list[str], levels: list[str]) -> dict[str, Any]:
     """The medians over seeds and the issue's ratios, from the runs (a seed that never reached a
-    level counts as infinitely late)."""
+    level counts as infinitely late). Adds each one-worker run's ``epochs_to_targets`` to it
+    (with two workers, trials overlap: the epochs ended by a time are not what it cost)."""
     for run in runs:
-        run["epochs_to_targets"] = {
-            level: epochs_to(run["trial_records"], run["time_to_targets_s"][level])
-            for level in levels
-        }
+        records, times = run["trial_records"], run["time_to_targets_s"]
+        run["epochs_to_targets"] = (
+            {level: epochs_to(records, times[level]) for level in levels}
+            if run["workers"] == 1
+            else None
+        )
     summary = {
         arm: {
             key: _median(runs, arm, key) for key in ("wall_s", "best_score", "epochs_run", "pruned")
@@ -164,6 +167,7 @@ def summarize(runs: list[dict[str, Any]], arms: list[str], levels: list[str]) ->
         level: {
             arm: median_time([r["epochs_to_targets"][level] for r in runs if r["arm"] == arm])
             for arm in arms
+            if arm != "asha_2_workers"
         }
         for level in levels
     }
@@ -202,7 +206,9 @@ def _ratios(by_level: dict[str, dict[str, float | None]]) -> dict[str, float | N
 
 def _per_seed_ratios(runs: list[dict[str, Any]], level: str) -> dict[str, float | None]:
     """Per seed, ASHA's epochs to ``level`` over random search's (one worker each)."""
-    epochs = {(r["arm"], r["seed"]): r["epochs_to_targets"][level] for r in runs}
+    epochs = {
+        (r["arm"], r["seed"]): r["epochs_to_targets"][level] for r in runs if r["workers"] == 1
+    }
     ratios: dict[str, float | None] = {}
     for seed in sorted({r["seed"] for r in runs}):
         asha, random = epochs.get(("asha", seed)), epochs.get(("random", seed))

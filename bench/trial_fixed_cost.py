@@ -8,7 +8,7 @@ worker runs its trials:
   process runs it (``worker.training.threads.without_graph_rewrites``).
 
     .venv/bin/python -m bench.trial_fixed_cost [--trials 10] [--epochs 4]
-        [--fashion-trials 3] [--data-dir ../shared/data/fashion_mnist]
+        [--fashion-trials 3] [--data-dir ../shared/data/fashion_mnist] [--name trial_fixed_cost]
 
 The network is the issue's: digits (scikit-learn's, 1,437 training and 360 validation rows), 2
 hidden layers of 64 ReLU units, Adam, batches of 32, fed by ``worker.training.feeding``. Per
@@ -157,6 +157,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--fashion-trials", type=int, default=3)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    parser.add_argument("--name", default="trial_fixed_cost", help="bench/results/NAME.json")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hpsearch-keras-") as keras_home:
         # Keras reads KERAS_HOME when it is imported: before TensorFlow
@@ -175,7 +176,7 @@ def main() -> None:
         "benchmark": "a trial's fixed cost: Keras's fit against the worker's epoch loop",
         "cases": cases,
     }
-    path = write_result("trial_fixed_cost", payload)
+    path = write_result(args.name, payload)
     for name, case in cases.items():
         print(name, {w: case["summary"][w]["fixed_s"] for w in WAYS})
     print(f"written to {path}")

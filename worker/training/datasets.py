@@ -119,11 +119,17 @@ def _split(
     return train_test_split(x, y, index, test_size=size, random_state=seed), False
 
 
+def _owned(array: np.ndarray) -> np.ndarray:
+    """``array`` C-contiguous in memory of its own: a slice of the whole dataset (``split:
+    last`` with ``max_rows``) would keep all its rows alive as long as the part is kept."""
+    return np.array(array, order="C") if array.base is not None else np.ascontiguousarray(array)
+
+
 def remembered_dataset(spec: DatasetSpec) -> LoadedDataset:
     """``load_dataset(spec)``, kept in this process for the last ``DATASETS_KEPT`` built-in
     datasets asked for, read-only: the next jobs on the same rows skip reading and splitting
-    them (Fashion-MNIST's 10,000-row subset: ~0.45 s a job in each pool process). An upload is
-    read again each time: its name can be given to other rows."""
+    them (Fashion-MNIST's 10,000-row subset: ~0.4 s a job in each pool process, bench/
+    job_context.py). An upload is read again each time: its name can be given to other rows."""
     if spec.info.source == "upload":
         return load_dataset(spec)
     return _remembered(spec.model_dump_json())
@@ -136,7 +142,8 @@ DATASETS_KEPT = 2
 @functools.lru_cache(maxsize=DATASETS_KEPT)
 def _remembered(spec_json: str) -> LoadedDataset:
     data = load_dataset(DatasetSpec.model_validate_json(spec_json))
-    for array in (data.x_train, data.y_train, data.x_val, data.y_val):
+    arrays = (data.x_train, data.y_train, data.x_val, data.y_val)
+    for array in (*arrays, data.train_rows, data.validation_rows):
         array.setflags(write=False)  # shared by the jobs that follow: never changed in place
     return data
 
@@ -180,12 +187,12 @@ def load_dataset(spec: DatasetSpec) -> LoadedDataset:
         )
 
     return LoadedDataset(
-        train_rows=np.asarray(train_rows, dtype="<i4"),
-        validation_rows=np.asarray(validation_rows, dtype="<i4"),
-        x_train=np.ascontiguousarray(x_train),
-        y_train=np.ascontiguousarray(y_train),
-        x_val=np.ascontiguousarray(x_val),
-        y_val=np.ascontiguousarray(y_val),
+        train_rows=_owned(np.asarray(train_rows, dtype="<i4")),
+        validation_rows=_owned(np.asarray(validation_rows, dtype="<i4")),
+        x_train=_owned(x_train),
+        y_train=_owned(y_train),
+        x_val=_owned(x_val),
+        y_val=_owned(y_val),
         info={
             "name": info.name,
             "source": info.source,
