@@ -5,7 +5,9 @@ worker runs its trials:
 - ``keras_fit``: Keras's ``Model.fit`` (the worker before);
 - ``epochs_loop``: the worker's own loop (``worker.training.epochs_loop``), Grappler on;
 - ``epochs_loop_no_grappler``: the same with TensorFlow's graph rewriting off, as a worker's pool
-  process runs it (``worker.training.threads.without_graph_rewrites``).
+  process runs it (``worker.training.threads.without_graph_rewrites``);
+- ``epochs_loop_remapping_only``: the same with only Grappler's remapper on (the kernel fusions of
+  a dense layer: ``worker.training.threads.graph_rewrites("remapping")``).
 
     .venv/bin/python -m bench.trial_fixed_cost [--trials 10] [--epochs 4]
         [--fashion-trials 3] [--data-dir ../shared/data/fashion_mnist] [--name trial_fixed_cost]
@@ -16,7 +18,8 @@ trial: building and compiling the model; the first epoch and the later ones (the
 steady epoch); the time in the fit call outside the epochs. The fixed cost is build + (first
 epoch - steady epoch) + outside the epochs. A second case, a 10,000-row Fashion-MNIST subset
 with the articles' 300-100-50-50-50 net (batch norm, dropout 0.2), checks that the steady epoch
-does not get slower (``--fashion-trials 0`` skips it). Reports medians (min-max) per way.
+does not get slower, and a third the ASHA benchmark's 2 x 128 net on its split of that subset
+(``--fashion-trials 0`` skips both). Reports medians (min-max) per way.
 Recording (the epochs' and the result's database writes) is measured by the overhead and search
 quality benchmarks, not here.
 """
@@ -52,15 +55,30 @@ FASHION: dict[str, Any] = {
     "training": {"batch_size": 32, "early_stopping": {"enabled": False}},
     "search": {"max_trials": 1, "seed": 1},
 }
-WAYS = ("keras_fit", "epochs_loop", "epochs_loop_no_grappler")
+#: the ASHA benchmark's most common kind of net (bench/asha_fashion.py): 2 x 128 ReLU, dropout
+FASHION_ASHA: dict[str, Any] = {
+    "dataset": {"name": "fashion_mnist", "validation_split": 0.2, "max_rows": 10000},
+    "model": {
+        "input": {"flatten": True, "standardize": True},
+        "depth": 2,
+        "units": 128,
+        "dropout": 0.2,
+    },
+    "optimizer": {"name": "adam", "learning_rate": 0.001},
+    "training": {"batch_size": 64, "early_stopping": {"enabled": False}},
+    "search": {"max_trials": 1, "seed": 1},
+}
+WAYS = ("keras_fit", "epochs_loop", "epochs_loop_no_grappler", "epochs_loop_remapping_only")
+#: Grappler's rewrites per way (``worker.training.threads.graph_rewrites``)
+REWRITES = {"epochs_loop_no_grappler": "none", "epochs_loop_remapping_only": "remapping"}
 
 
 def _trial(way: str, context: dict[str, Any], epochs: int) -> dict[str, float]:
     import keras
-    import tensorflow as tf
 
     from worker.training import feeding
     from worker.training.epochs_loop import fit_epochs
+    from worker.training.threads import graph_rewrites
 
     data, hypermodel, hp = context["data"], context["hypermodel"], context["hp"]
     durations: list[float] = []
@@ -72,9 +90,7 @@ def _trial(way: str, context: dict[str, Any], epochs: int) -> dict[str, float]:
         def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
             durations.append(time.perf_counter() - self.started)
 
-    tf.config.optimizer.set_experimental_options(
-        {"disable_meta_optimizer": way == "epochs_loop_no_grappler"}
-    )
+    graph_rewrites(REWRITES.get(way, "all"))
     keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(1)
     started = time.perf_counter()
@@ -172,6 +188,8 @@ def main() -> None:
         if args.fashion_trials:
             context = _context(FASHION, 3)
             cases["Fashion-MNIST 10k, 300-100-50-50-50"] = _case(context, args.fashion_trials, 3)
+            context = _context(FASHION_ASHA, 3)
+            cases["Fashion-MNIST 10k, 2 x 128"] = _case(context, args.fashion_trials, 3)
     payload = {
         "benchmark": "a trial's fixed cost: Keras's fit against the worker's epoch loop",
         "cases": cases,

@@ -24,13 +24,44 @@ def configure_tensorflow(threads: int) -> None:
         log.warning("TensorFlow already initialised; thread settings left as they are")
 
 
+#: Grappler's passes that run by default, the remapper aside (``graph_rewrites``)
+DEFAULT_PASSES = (
+    "layout_optimizer",
+    "constant_folding",
+    "shape_optimization",
+    "arithmetic_optimization",
+    "dependency_optimization",
+    "loop_optimization",
+    "function_optimization",
+    "implementation_selector",
+)
+#: what ``graph_rewrites`` can set: every default pass, the remapper alone, or none
+REWRITES = ("all", "remapping", "none")
+
+
+def graph_rewrites(which: str) -> None:
+    """Set which of Grappler's graph rewrites run before a traced function's first run
+    (process-wide): ``all`` (TensorFlow's default), ``remapping`` (only the remapper, which fuses
+    a dense layer's matmul, bias and activation into one kernel) or ``none``."""
+    if which not in REWRITES:
+        raise ValueError(f"graph rewrites: {which!r} is not one of {REWRITES}")
+    import tensorflow as tf
+
+    if which == "none":
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+        return
+    options = {name: which == "all" for name in DEFAULT_PASSES}
+    tf.config.optimizer.set_experimental_options(
+        {"disable_meta_optimizer": False, "remapping": True, **options}
+    )
+
+
 def without_graph_rewrites() -> None:
     """Turn off Grappler, TensorFlow's graph rewriting before a function's first run.
 
-    Measured (bench/trial_fixed_cost.py): on these dense nets it costs ~0.05-0.08 s of every
-    trial's first epoch on digits 2 x 64 (~0.27 s on Fashion-MNIST's 300-100-50-50-50 net) and
-    gains nothing after (steady epochs no slower without it, on both). It is process-wide: a
-    pool process sets it once."""
-    import tensorflow as tf
-
-    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    Measured (bench/trial_fixed_cost.py, bench/README.md): on these dense nets it costs 0.03-0.27
+    s of every trial's first epoch; steady epochs were as fast without it on one host and 9-12%
+    slower on another, so it pays for trials of a few epochs and can cost a few percent on
+    ten-epoch ones (only the remapper on did not do better). It is process-wide: a pool process
+    sets it once."""
+    graph_rewrites("none")
