@@ -47,10 +47,6 @@ class QualityDataset:
         """Which way the objective improves (as the service reads it)."""
         return Direction.of_objective(self.objective)
 
-    def reaches(self, score: float) -> bool:
-        """``score`` is at least as good as the target."""
-        return not self.direction.better(self.target, score)
-
     def best(self, scores: list[float]) -> float | None:
         """The best of ``scores`` (None if there are none)."""
         return self.direction.best(scores, key=float) if scores else None
