@@ -4,7 +4,7 @@ workers: the same space, budget and seeds, through the service on PostgreSQL + R
     .venv/bin/python -m bench.asha_fashion [--seeds 1 2 3] [--trials 30] [--target 0.85]
         [--also-targets 0.84 0.86] [--min-epochs 1] [--arms random asha asha_2_workers]
         [--name asha_fashion] [--data-dir ../shared/data/fashion_mnist]
-    .venv/bin/python -m bench.asha_fashion --resummarize bench/results/NAME.json
+    .venv/bin/python -m bench.asha_fashion --resummarize --name NAME
 
 Per seed, in rotated order, each on a fresh database with workers warmed by a small job:
 random search with one worker, ``search.pruner: {"kind": "asha"}`` (min 1 epoch, reduction
@@ -17,7 +17,8 @@ then medians over the seeds and the ratios the issue sets: ASHA's time to target
 random's, and 2 workers' wall at most 0.55x one's. ``--also-targets`` reports the time to other
 levels from the same runs (a target only early trials of the random order reach says little about
 pruning). The epochs trained until each level (``epochs_to``) give what ASHA's time ratio would be
-if trials cost nothing but their epochs; ``--resummarize`` recomputes the summary of a result.
+if trials cost nothing but their epochs; ``--resummarize`` recomputes the summary of
+``bench/results/NAME.json`` from its runs (it trains nothing).
 """
 
 from __future__ import annotations
@@ -30,7 +31,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import arg_parser, distributed_service, run_job, stamp, write_result
+from bench.common import (
+    RESULTS_DIR,
+    arg_parser,
+    distributed_service,
+    run_job,
+    stamp,
+    write_result,
+)
 from bench.fashion_table import DEFAULT_DATA_DIR, seed_keras_cache
 from bench.quality_summary import median_time
 from bench.worker_scaling import warm_up
@@ -227,16 +235,17 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", choices=[a for a, _, _ in ARMS], default=None)
     parser.add_argument("--name", default="asha_fashion", help="bench/results/NAME.json")
     parser.add_argument(
-        "--resummarize", type=Path, help="recompute the summary of a result file in place"
+        "--resummarize",
+        action="store_true",
+        help="only recompute NAME.json's summary from its recorded runs (trains nothing)",
     )
     args = parser.parse_args()
     if args.resummarize:
-        payload = json.loads(args.resummarize.read_text())
+        payload = json.loads((RESULTS_DIR / f"{args.name}.json").read_text())
         arms = [a for a, _, _ in ARMS if any(r["arm"] == a for r in payload["runs"])]
-        levels = list(payload["time_to_levels_s"])
-        payload.update(summarize(payload["runs"], arms, levels))
-        args.resummarize.write_text(json.dumps(payload, indent=2) + "\n")
-        print(payload["asha_over_random_epochs_to_levels"], f"rewritten: {args.resummarize}")
+        payload.update(summarize(payload["runs"], arms, list(payload["time_to_levels_s"])))
+        # its "machine" (the run's) wins over today's
+        print(payload["asha_over_random_epochs_to_levels"], write_result(args.name, payload))
         return
     pruner = {**ASHA, "min_epochs": args.min_epochs}
     arms = [

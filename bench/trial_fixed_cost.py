@@ -5,7 +5,7 @@ worker runs its trials:
 - ``keras_fit``: Keras's ``Model.fit`` (the worker before);
 - ``epochs_loop``: the worker's own loop (``worker.training.epochs_loop``), Grappler on;
 - ``epochs_loop_no_grappler``: the same with TensorFlow's graph rewriting off, as a worker's pool
-  process runs it (``worker.training.threads.without_graph_rewrites``);
+  process runs it (``worker.training.threads.POOL_REWRITES``);
 - ``epochs_loop_remapping_only``: the same with only Grappler's remapper on (the kernel fusions of
   a dense layer: ``worker.training.threads.graph_rewrites("remapping")``).
 

@@ -14,7 +14,7 @@ def configure_tensorflow(threads: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import tensorflow as tf
 
-    without_graph_rewrites()
+    graph_rewrites(POOL_REWRITES)
     if threads <= 0:
         return
     try:
@@ -37,6 +37,12 @@ DEFAULT_PASSES = (
 )
 #: what ``graph_rewrites`` can set: every default pass, the remapper alone, or none
 REWRITES = ("all", "remapping", "none")
+#: a pool process runs without Grappler. Measured (bench/trial_fixed_cost.py, bench/README.md):
+#: on these dense nets Grappler costs 0.03-0.27 s of every trial's first epoch; steady epochs
+#: were as fast without it on one host and 9-12% slower on another, so going without pays for
+#: trials of a few epochs and can cost a few percent on ten-epoch ones (the remapper alone did
+#: not do better).
+POOL_REWRITES = "none"
 
 
 def graph_rewrites(which: str) -> None:
@@ -54,14 +60,3 @@ def graph_rewrites(which: str) -> None:
     tf.config.optimizer.set_experimental_options(
         {"disable_meta_optimizer": False, "remapping": True, **options}
     )
-
-
-def without_graph_rewrites() -> None:
-    """Turn off Grappler, TensorFlow's graph rewriting before a function's first run.
-
-    Measured (bench/trial_fixed_cost.py, bench/README.md): on these dense nets it costs 0.03-0.27
-    s of every trial's first epoch; steady epochs were as fast without it on one host and 9-12%
-    slower on another, so it pays for trials of a few epochs and can cost a few percent on
-    ten-epoch ones (only the remapper on did not do better). It is process-wide: a pool process
-    sets it once."""
-    graph_rewrites("none")
